@@ -1,0 +1,12 @@
+//! The control Lambda: builds the configuration and storage adapters from the environment
+//! once, then hands every API Gateway request to the library's control router.
+
+use lambda_http::{run, tracing, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = sluice::config::Config::from_env()?;
+    let app = sluice::App::from_config(config).await?;
+    run(sluice::api::router(app)).await
+}

@@ -1,0 +1,205 @@
+//! The `--demo` mode: a channel and HLS endpoint fed by a looping live stream built from
+//! pre-encoded TS segments, pushed through the real ingest path over HTTP exactly as an
+//! encoder would (Basic auth, PUT per segment and playlist). Also serves the demo page.
+
+use anyhow::{bail, Context};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use sluice::media::ts;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const CHANNEL: &str = "demo";
+const ENDPOINT: &str = "demo-hls";
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// One rendition of the pre-encoded loop.
+struct LoopRendition {
+    name: String,
+    segments: Vec<Bytes>,
+}
+
+/// Creates the demo channel and endpoint through the control API and starts feeding it.
+/// Returns the playback URL.
+pub async fn start(base_url: &str, demo_dir: &Path) -> anyhow::Result<String> {
+    let renditions = load(demo_dir)?;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let channel = ensure(&client, base_url, "/channels", format!(r#"{{"id":"{CHANNEL}","description":"Sluice demo"}}"#), &format!("/channels/{CHANNEL}")).await?;
+    let body = format!(
+        r#"{{"id":"{ENDPOINT}","channelId":"{CHANNEL}","manifestName":"index","hlsPackage":{{"segmentDurationSeconds":2,"playlistWindowSeconds":30,"programDateTimeIntervalSeconds":2}}}}"#
+    );
+    let endpoint = ensure(&client, base_url, "/origin_endpoints", body, &format!("/origin_endpoints/{ENDPOINT}")).await?;
+    let ingest = &channel["hlsIngest"]["ingestEndpoints"][0];
+    let (Some(url), Some(user), Some(pass)) = (ingest["url"].as_str(), ingest["username"].as_str(), ingest["password"].as_str()) else {
+        bail!("CreateChannel response has no ingest endpoint: {channel}");
+    };
+    let folder = url.trim_end_matches("channel").to_owned();
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+    tokio::spawn(async move {
+        if let Err(e) = feed(client, folder, auth, renditions).await {
+            tracing::error!(error = %e, "demo feeder stopped");
+        }
+    });
+    endpoint["url"].as_str().map(str::to_owned).context("endpoint has no url")
+}
+
+/// POSTs `body` to `path` unless the resource at `get_path` already exists; returns it.
+async fn ensure(client: &HttpClient, base: &str, path: &str, body: String, get_path: &str) -> anyhow::Result<Value> {
+    let (status, existing) = send(client, "GET", &format!("{base}{get_path}"), None, Bytes::new()).await?;
+    if status == 200 {
+        return Ok(serde_json::from_slice(&existing)?);
+    }
+    let (status, created) = send(client, "POST", &format!("{base}{path}"), None, Bytes::from(body)).await?;
+    if status != 200 {
+        bail!("POST {path} answered {status}: {}", String::from_utf8_lossy(&created));
+    }
+    Ok(serde_json::from_slice(&created)?)
+}
+
+async fn send(client: &HttpClient, method: &str, url: &str, auth: Option<&str>, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+    let mut request = http::Request::builder().method(method).uri(url);
+    if let Some(auth) = auth {
+        request = request.header(http::header::AUTHORIZATION, auth);
+    }
+    let response = client.request(request.body(Full::new(body))?).await.with_context(|| format!("{method} {url}"))?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+fn load(dir: &Path) -> anyhow::Result<Vec<LoopRendition>> {
+    let mut renditions = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("demo folder {} is missing", dir.display()))?;
+    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    for d in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&d)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "ts"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            continue;
+        }
+        let segments = files.iter().map(|f| std::fs::read(f).map(Bytes::from)).collect::<Result<Vec<_>, _>>()?;
+        let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        renditions.push(LoopRendition { name, segments });
+    }
+    if renditions.is_empty() {
+        bail!("no renditions with .ts segments under {}", dir.display());
+    }
+    Ok(renditions)
+}
+
+/// Pushes the loop forever in real time, shifting timestamps by the loop length each pass.
+async fn feed(client: HttpClient, folder: String, auth: String, renditions: Vec<LoopRendition>) -> anyhow::Result<()> {
+    let first = &renditions[0].segments;
+    let infos = first.iter().map(|s| ts::analyze(s)).collect::<Result<Vec<_>, _>>()?;
+    let loop_ticks: u64 = infos.iter().map(|i| i.duration.0).sum();
+    let durations: Vec<f64> = infos.iter().map(|i| i.duration.as_secs_f64()).collect();
+    let master = master_playlist(&renditions);
+    send(&client, "PUT", &format!("{folder}master.m3u8"), Some(&auth), Bytes::from(master)).await?;
+    let started = tokio::time::Instant::now();
+    let mut elapsed = 0.0f64;
+    let mut counter: u64 = 0;
+    for pass in 0u64.. {
+        for (i, duration) in durations.iter().enumerate() {
+            elapsed += duration;
+            tokio::time::sleep_until(started + Duration::from_secs_f64(elapsed)).await;
+            for r in &renditions {
+                let Some(segment) = r.segments.get(i) else { continue };
+                let mut bytes = segment.to_vec();
+                ts::shift_timestamps(&mut bytes, pass * loop_ticks);
+                let url = format!("{folder}{}/seg_{counter:05}.ts", r.name);
+                let (status, body) = send(&client, "PUT", &url, Some(&auth), Bytes::from(bytes)).await?;
+                if status >= 300 {
+                    tracing::warn!(status, url, body = %String::from_utf8_lossy(&body), "demo segment refused");
+                }
+                let playlist = format!(
+                    "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{counter}\n#EXTINF:{duration:.3},\nseg_{counter:05}.ts\n",
+                    duration.ceil()
+                );
+                send(&client, "PUT", &format!("{folder}{}/index.m3u8", r.name), Some(&auth), Bytes::from(playlist)).await?;
+            }
+            counter += 1;
+        }
+    }
+    Ok(())
+}
+
+fn master_playlist(renditions: &[LoopRendition]) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    for r in renditions {
+        let bytes: usize = r.segments.iter().map(|s| s.len()).sum();
+        let secs = r.segments.len() as f64 * 2.0;
+        out.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH={}\n{}/index.m3u8\n", (bytes as f64 * 8.0 / secs) as u64, r.name));
+    }
+    out
+}
+
+/// `/` (the demo page) and `/assets/*` (hls.js).
+pub fn page_routes(assets: PathBuf) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/assets/{file}",
+            get(move |axum::extract::Path(file): axum::extract::Path<String>| {
+                let assets = assets.clone();
+                async move { asset(&assets, &file).await }
+            }),
+        )
+}
+
+async fn asset(dir: &Path, file: &str) -> Response {
+    if file.contains("..") || file.contains('/') {
+        return (http::StatusCode::NOT_FOUND, "no such asset").into_response();
+    }
+    match tokio::fs::read(dir.join(file)).await {
+        Ok(bytes) => ([(http::header::CONTENT_TYPE, "text/javascript")], bytes).into_response(),
+        Err(_) => (http::StatusCode::NOT_FOUND, format!("asset {file} is missing from {}", dir.display())).into_response(),
+    }
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Sluice demo</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;background:#111;color:#eee}video{width:100%;max-width:960px;background:#000}code{color:#8cf}</style>
+</head>
+<body>
+<h1>Sluice</h1>
+<p>Playing <code id="src"></code> with hls.js.</p>
+<video id="video" controls muted autoplay playsinline></video>
+<pre id="status"></pre>
+<script src="/assets/hls.min.js"></script>
+<script>
+const params = new URLSearchParams(location.search);
+const src = params.get('src') || (location.origin + '/out/v1/demo-hls/index.m3u8');
+document.getElementById('src').textContent = src;
+const video = document.getElementById('video');
+const status = document.getElementById('status');
+window.playerErrors = [];
+if (window.Hls && Hls.isSupported()) {
+  const hls = new Hls({ liveSyncDurationCount: 3 });
+  hls.on(Hls.Events.ERROR, (_, data) => {
+    window.playerErrors.push({ type: data.type, details: data.details, fatal: data.fatal });
+    status.textContent = 'error: ' + data.details + (data.fatal ? ' (fatal)' : '');
+  });
+  hls.loadSource(src);
+  hls.attachMedia(video);
+  window.hls = hls;
+} else {
+  video.src = src;
+}
+setInterval(() => { if (!status.textContent.startsWith('error')) status.textContent = 'time ' + video.currentTime.toFixed(1) + ' s'; }, 500);
+</script>
+</body>
+</html>
+"#;

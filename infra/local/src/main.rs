@@ -1,0 +1,97 @@
+//! `sluice-local`: control, ingest and playback on one port, with the same routers the
+//! Lambdas run. Local disk storage by default; S3 + DynamoDB when `SLUICE_STORE=aws`.
+
+mod demo;
+
+use anyhow::Context;
+use clap::Parser;
+use sluice::config::{Config, StoreConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Command-line flags.
+#[derive(Parser, Debug)]
+#[command(name = "sluice-local", version, about = "Sluice live packager and origin on one machine")]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the local store keeps segments and its database.
+    #[arg(long, default_value = "sluice-data")]
+    data_dir: PathBuf,
+    /// Public base URL used in API responses (defaults to http://<listen address>).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Largest ingest request body, in bytes.
+    #[arg(long, default_value_t = sluice::config::DEFAULT_MAX_SEGMENT_BYTES)]
+    max_segment_bytes: usize,
+    /// Create a demo channel and HLS endpoint and feed it a looping live stream.
+    #[arg(long)]
+    demo: bool,
+    /// Folder of the demo's pre-encoded renditions.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/demo"))]
+    demo_dir: PathBuf,
+    /// Folder served under /assets (hls.js for the demo page).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets"))]
+    assets_dir: PathBuf,
+    /// With SLUICE_STORE=aws: create the bucket and tables if missing (for emulators).
+    #[arg(long)]
+    create_aws_resources: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let base_url = args.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+
+    let mut config = match std::env::var("SLUICE_STORE").as_deref() {
+        Ok("aws") | Ok("memory") => Config::from_env()?,
+        _ => Config::local(&base_url, StoreConfig::Local { data_dir: args.data_dir.clone() }),
+    };
+    config.ingest_base_url = base_url.trim_end_matches('/').to_owned();
+    config.playback_base_url = config.ingest_base_url.clone();
+    config.max_segment_bytes = args.max_segment_bytes;
+    if let (StoreConfig::Aws(aws), true) = (&config.store, args.create_aws_resources) {
+        sluice::store::aws::AwsStore::from_env(aws.clone())
+            .await
+            .create_resources()
+            .await
+            .context("creating the bucket and tables")?;
+    }
+    let store_kind = match &config.store {
+        StoreConfig::Local { data_dir } => format!("local ({})", data_dir.display()),
+        StoreConfig::Aws(aws) => format!("aws (bucket {}, tables {} and {})", aws.bucket, aws.catalog_table, aws.segments_table),
+        StoreConfig::Memory => "memory".into(),
+    };
+    let app = sluice::App::from_config(config).await.context("opening storage")?;
+    let router = app.all_routes().merge(demo::page_routes(args.assets_dir.clone()));
+
+    println!("sluice-local listening on http://{addr} (storage: {store_kind})");
+    if args.demo {
+        let url = demo::start(&base_url, &args.demo_dir).await.context("starting the demo")?;
+        println!("demo playback URL: {url}");
+        println!("open http://{addr}/ to watch it in hls.js");
+    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("SLUICE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,140 @@
+//! Typed access to the catalog documents over the [`Index`] port.
+//!
+//! Layout (partition key / sort key):
+//! - `channel` / `{id}` → [`Channel`]
+//! - `endpoint` / `{id}` → [`OriginEndpoint`]
+//! - `stream#{channel}` / `rendition#{id}` → [`Rendition`]
+//! - `stream#{channel}` / `master` → [`IngestMaster`] (the encoder's multivariant playlist)
+//! - `stream#{channel}` / `playlist#{path}` → [`IngestPlaylist`] (media playlist → rendition)
+//! - `stream#{channel}` / `anchor` → [`ClockAnchor`] (media time ↔ wall clock)
+
+use crate::model::{Channel, OriginEndpoint, Rendition};
+use crate::store::{Condition, Index, StoreError};
+use crate::time::{Ticks, UnixMillis};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub const CHANNELS: &str = "channel";
+pub const ENDPOINTS: &str = "endpoint";
+
+/// Partition of a channel's stream documents.
+pub fn stream_partition(channel: &str) -> String {
+    format!("stream#{channel}")
+}
+
+/// The encoder's multivariant playlist, reduced to what playback needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestMaster {
+    /// Media playlist paths (relative to the ingest folder) in the encoder's order,
+    /// with the bandwidth the encoder declared.
+    pub variants: Vec<(String, u64)>,
+}
+
+/// Which rendition a media playlist path carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IngestPlaylist {
+    pub rendition: String,
+}
+
+/// Ties media time to wall-clock time for a channel, so every rendition gets the same
+/// `EXT-X-PROGRAM-DATE-TIME` for the same media time.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClockAnchor {
+    pub media: Ticks,
+    pub wall: UnixMillis,
+}
+
+impl ClockAnchor {
+    /// Wall-clock time of media time `t`.
+    pub fn wall_clock_of(&self, t: Ticks) -> UnixMillis {
+        let delta_ms = (t.0 as i128 - self.media.0 as i128) / 90;
+        UnixMillis(self.wall.0 + delta_ms as i64)
+    }
+}
+
+/// Everything stored about a channel's live stream, read in one query.
+#[derive(Clone, Debug, Default)]
+pub struct StreamDocs {
+    pub renditions: Vec<Rendition>,
+    pub master: Option<IngestMaster>,
+    pub playlists: Vec<(String, IngestPlaylist)>,
+    pub anchor: Option<ClockAnchor>,
+}
+
+impl StreamDocs {
+    /// Renditions in output order: the encoder's multivariant order when known, then
+    /// by descending bit rate.
+    pub fn ordered_renditions(&self) -> Vec<&Rendition> {
+        let position = |r: &Rendition| -> usize {
+            let Some(master) = &self.master else { return usize::MAX };
+            master
+                .variants
+                .iter()
+                .position(|(path, _)| self.playlists.iter().any(|(p, pl)| p == path && pl.rendition == r.id))
+                .unwrap_or(usize::MAX)
+        };
+        let mut out: Vec<&Rendition> = self.renditions.iter().collect();
+        out.sort_by(|a, b| position(a).cmp(&position(b)).then(b.peak_bandwidth.cmp(&a.peak_bandwidth)).then(a.id.cmp(&b.id)));
+        out
+    }
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Typed catalog over an index.
+pub struct Catalog<'a>(pub &'a dyn Index);
+
+impl Catalog<'_> {
+    pub async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StoreError> {
+        self.0.get_doc(pk, sk).await?.map(|b| decode(sk, &b)).transpose()
+    }
+
+    pub async fn put<T: Serialize>(&self, pk: &str, sk: &str, value: &T, condition: Condition) -> Result<(), StoreError> {
+        self.0.put_doc(pk, sk, encode(value)?, condition).await
+    }
+
+    pub async fn channel(&self, id: &str) -> Result<Option<Channel>, StoreError> {
+        self.get(CHANNELS, id).await
+    }
+
+    pub async fn endpoint(&self, id: &str) -> Result<Option<OriginEndpoint>, StoreError> {
+        self.get(ENDPOINTS, id).await
+    }
+
+    /// A page of typed documents after `after`.
+    pub async fn list<T: DeserializeOwned>(&self, pk: &str, after: Option<&str>, limit: usize) -> Result<Vec<T>, StoreError> {
+        self.0.list_docs(pk, after, limit).await?.iter().map(|(sk, b)| decode(sk, b)).collect()
+    }
+
+    /// All stream documents of a channel.
+    pub async fn stream_docs(&self, channel: &str) -> Result<StreamDocs, StoreError> {
+        let mut docs = StreamDocs::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.0.list_docs(&stream_partition(channel), after.as_deref(), 500).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (sk, bytes) in &page {
+                if sk.starts_with("rendition#") {
+                    docs.renditions.push(decode(sk, bytes)?);
+                } else if let Some(path) = sk.strip_prefix("playlist#") {
+                    docs.playlists.push((path.to_owned(), decode(sk, bytes)?));
+                } else if sk == "master" {
+                    docs.master = Some(decode(sk, bytes)?);
+                } else if sk == "anchor" {
+                    docs.anchor = Some(decode(sk, bytes)?);
+                }
+            }
+            if page.len() < 500 {
+                break;
+            }
+        }
+        Ok(docs)
+    }
+}

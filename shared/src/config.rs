@@ -1,0 +1,87 @@
+//! Typed configuration, built once at start from the environment (Lambda) or from
+//! flags (sluice-local) and passed down explicitly.
+
+use std::path::PathBuf;
+
+/// Default cap on an ingest request body: Lambda's 6 MB payload limit less the
+/// base64 overhead of API Gateway (4/3) and headroom for headers.
+pub const DEFAULT_MAX_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Which storage adapters to use.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreConfig {
+    /// Files + embedded database under a directory (the default).
+    Local { data_dir: PathBuf },
+    /// S3 + DynamoDB via the standard AWS environment.
+    Aws(crate::store::aws::AwsConfig),
+    /// In memory (tests).
+    Memory,
+}
+
+/// Everything the handlers need to know about their deployment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Base URL encoders use, e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/prod`.
+    pub ingest_base_url: String,
+    /// Base URL players use, e.g. `https://d111.cloudfront.net`.
+    pub playback_base_url: String,
+    /// Largest ingest request body accepted, in bytes.
+    pub max_segment_bytes: usize,
+    /// Region and account that appear in ARNs.
+    pub region: String,
+    pub account_id: String,
+    pub store: StoreConfig,
+}
+
+/// A configuration value that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// A configuration for tests and the local server.
+    pub fn local(base_url: &str, store: StoreConfig) -> Config {
+        Config {
+            ingest_base_url: base_url.trim_end_matches('/').to_owned(),
+            playback_base_url: base_url.trim_end_matches('/').to_owned(),
+            max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            store,
+        }
+    }
+
+    /// Reads `SLUICE_*` variables (documented in the README).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let base = var("SLUICE_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let store = match var("SLUICE_STORE").as_deref().unwrap_or("local") {
+            "local" => StoreConfig::Local { data_dir: var("SLUICE_DATA_DIR").unwrap_or_else(|| "sluice-data".into()).into() },
+            "memory" => StoreConfig::Memory,
+            "aws" => {
+                let need = |name: &str| var(name).ok_or_else(|| ConfigError(format!("SLUICE_STORE=aws needs {name}")));
+                let ttl = var("SLUICE_SEGMENT_TTL_SECONDS").unwrap_or_else(|| "1296000".into());
+                StoreConfig::Aws(crate::store::aws::AwsConfig {
+                    bucket: need("SLUICE_BUCKET")?,
+                    catalog_table: need("SLUICE_CATALOG_TABLE")?,
+                    segments_table: need("SLUICE_SEGMENTS_TABLE")?,
+                    segment_ttl_seconds: ttl
+                        .parse()
+                        .map_err(|_| ConfigError(format!("SLUICE_SEGMENT_TTL_SECONDS={ttl:?} is not a number of seconds")))?,
+                })
+            }
+            other => return Err(ConfigError(format!("SLUICE_STORE={other:?}: expected local, aws or memory"))),
+        };
+        let max = var("SLUICE_MAX_SEGMENT_BYTES").unwrap_or_else(|| DEFAULT_MAX_SEGMENT_BYTES.to_string());
+        Ok(Config {
+            ingest_base_url: var("SLUICE_INGEST_BASE_URL").unwrap_or_else(|| base.clone()).trim_end_matches('/').to_owned(),
+            playback_base_url: var("SLUICE_PLAYBACK_BASE_URL").unwrap_or(base).trim_end_matches('/').to_owned(),
+            max_segment_bytes: max
+                .parse()
+                .map_err(|_| ConfigError(format!("SLUICE_MAX_SEGMENT_BYTES={max:?} is not a number of bytes")))?,
+            region: var("SLUICE_REGION").or_else(|| var("AWS_REGION")).unwrap_or_else(|| "us-east-1".into()),
+            account_id: var("SLUICE_ACCOUNT_ID").unwrap_or_else(|| "000000000000".into()),
+            store,
+        })
+    }
+}

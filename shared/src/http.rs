@@ -1,0 +1,122 @@
+//! HTTP edges shared by the three flows: the error types and their one mapping to
+//! status codes and bodies.
+//!
+//! Control errors use the MediaPackage wire format botocore parses (`x-amzn-ErrorType`
+//! header, JSON `message`). Ingest and playback errors are short text bodies a person
+//! can act on; playback errors carry a short `Cache-Control` so a CDN does not pin a 404
+//! for a segment that is about to exist.
+
+use crate::store::StoreError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// A MediaPackage classic API error (spec: the v1 exception shapes).
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ControlError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ControlError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFoundException"),
+            ControlError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "UnprocessableEntityException"),
+            ControlError::Forbidden(_) => (StatusCode::FORBIDDEN, "ForbiddenException"),
+            ControlError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
+            ControlError::ServiceUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException"),
+            ControlError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerErrorException"),
+        }
+    }
+}
+
+impl From<StoreError> for ControlError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "control: storage error");
+        match e {
+            StoreError::Backend(m) => ControlError::ServiceUnavailable(format!("storage is unavailable: {m}")),
+            other => ControlError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.parts();
+        let message = self.to_string();
+        let body = serde_json::json!({ "message": message, "__type": kind });
+        let mut response = (status, axum::Json(body)).into_response();
+        response.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+        response
+    }
+}
+
+/// An ingest or playback error: a status and a plain-text explanation.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct EdgeError {
+    pub status: StatusCode,
+    pub message: String,
+    /// `WWW-Authenticate` challenges for a 401.
+    pub challenges: Vec<String>,
+}
+
+impl EdgeError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> EdgeError {
+        EdgeError { status, message: message.into(), challenges: Vec::new() }
+    }
+
+    /// Adds `WWW-Authenticate` challenges (401 responses).
+    pub fn with_challenges(mut self, challenges: impl IntoIterator<Item = String>) -> EdgeError {
+        self.challenges.extend(challenges);
+        self
+    }
+
+    pub fn not_found(message: impl Into<String>) -> EdgeError {
+        EdgeError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> EdgeError {
+        EdgeError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<StoreError> for EdgeError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage error");
+        EdgeError::new(StatusCode::SERVICE_UNAVAILABLE, format!("storage is unavailable, retry: {e}"))
+    }
+}
+
+impl IntoResponse for EdgeError {
+    fn into_response(self) -> Response {
+        let mut body = self.message;
+        body.push('\n');
+        let mut response = (
+            self.status,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "max-age=1"),
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            ],
+            body,
+        )
+            .into_response();
+        for challenge in self.challenges {
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().append(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}

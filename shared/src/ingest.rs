@@ -1,0 +1,360 @@
+//! Ingest: an encoder's WebDAV-style PUT/POST under `/in/v2/{channel}/{ingest}/…`
+//! becomes stored bytes and, for TS segments, an index record.
+//!
+//! Order per request: find channel and ingest endpoint (404), authenticate from headers
+//! alone (401 before `100 Continue` is ever sent, because the body is not polled), check
+//! the declared size (413), read the body with the same cap, then store bytes durably and
+//! only then index them.
+
+pub mod auth;
+
+use crate::catalog::{stream_partition, Catalog, ClockAnchor, IngestMaster, IngestPlaylist};
+use crate::http::EdgeError;
+use crate::media::ts;
+use crate::model::{Channel, IngestEndpoint, Rendition, SegmentRecord};
+use crate::store::Condition;
+use crate::time::{unwrap_pts, Ticks, UnixMillis};
+use crate::App;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use bytes::Bytes;
+
+/// The ingest routes.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/in/v2/{channel}/{ingest}/{*path}", any(handle))
+        .with_state(app)
+}
+
+async fn handle(
+    State(app): State<App>,
+    Path((channel, ingest_id, path)): Path<(String, String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let span = tracing::info_span!("ingest", channel = %channel, ingest_endpoint = %ingest_id, path = %path);
+    let _enter = span.enter();
+    match ingest(&app, &channel, &ingest_id, &path, &method, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::warn!(status = e.status.as_u16(), error = %e.message, "ingest rejected");
+            e.into_response()
+        }
+    }
+}
+
+async fn ingest(
+    app: &App,
+    channel_id: &str,
+    ingest_id: &str,
+    path: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, EdgeError> {
+    let catalog = Catalog(app.stores.index.as_ref());
+    let channel = catalog
+        .channel(channel_id)
+        .await?
+        .ok_or_else(|| EdgeError::not_found(format!("no channel {channel_id:?}; create it with CreateChannel first")))?;
+    let endpoint = channel.ingest_endpoint(ingest_id).ok_or_else(|| {
+        EdgeError::not_found(format!("channel {channel_id:?} has no ingest endpoint {ingest_id:?}; use a URL from DescribeChannel"))
+    })?;
+    authenticate(endpoint, method, headers)?;
+
+    match *method {
+        Method::PUT | Method::POST => {}
+        Method::OPTIONS => {
+            return Ok((StatusCode::OK, [(header::ALLOW, "OPTIONS, PUT, POST, DELETE, MKCOL"), (header::HeaderName::from_static("dav"), "1")]).into_response())
+        }
+        Method::DELETE => return Ok(StatusCode::NO_CONTENT.into_response()),
+        _ if method.as_str() == "MKCOL" => return Ok(StatusCode::CREATED.into_response()),
+        _ => {
+            return Err(EdgeError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not supported on ingest; use PUT or POST"),
+            ))
+        }
+    }
+    let path = clean_path(path)?;
+    let body = read_body(headers, body, app.config.max_segment_bytes).await?;
+    let upload = Upload { channel: &channel, endpoint, path: &path, body, now: UnixMillis::now() };
+    match extension(&path) {
+        "ts" => ingest_segment(app, upload).await,
+        "m3u8" => ingest_playlist(app, upload).await,
+        _ => {
+            let key = format!("{}/{}/{}", channel.id, endpoint.id, path);
+            app.stores.objects.put(&key, upload.body, "application/octet-stream").await?;
+            tracing::warn!(path = %path, "stored but not indexed: only .ts segments and .m3u8 playlists are packaged");
+            Ok(StatusCode::CREATED.into_response())
+        }
+    }
+}
+
+fn authenticate(endpoint: &IngestEndpoint, method: &Method, headers: &HeaderMap) -> Result<(), EdgeError> {
+    let now = UnixMillis::now().as_secs();
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let stale = match auth::check(authorization, method.as_str(), endpoint, now) {
+        auth::AuthResult::Ok => return Ok(()),
+        auth::AuthResult::Stale => true,
+        auth::AuthResult::Denied => false,
+    };
+    let message = if authorization.is_some() && !stale {
+        "wrong ingest credentials: use the username and password of this ingest endpoint from DescribeChannel"
+    } else {
+        "ingest needs HTTP Digest or Basic authentication with this ingest endpoint's username and password"
+    };
+    Err(EdgeError::new(StatusCode::UNAUTHORIZED, message).with_challenges(auth::challenges(endpoint, now, stale)))
+}
+
+/// Rejects paths that could escape the ingest folder.
+fn clean_path(path: &str) -> Result<String, EdgeError> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() || parts.iter().any(|p| *p == "." || *p == ".." || p.contains('\\')) {
+        return Err(EdgeError::bad_request(format!("ingest path {path:?} is not a plain relative file path")));
+    }
+    Ok(parts.join("/"))
+}
+
+fn extension(path: &str) -> &str {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.rsplit_once('.').map_or("", |(_, ext)| ext)
+}
+
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, EdgeError> {
+    let too_large = || {
+        EdgeError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the ingest limit of {limit} bytes; use shorter segments or a lower bit rate"),
+        )
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes),
+        Err(e) => {
+            let source_is_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if source_is_limit || e.to_string().contains("length limit") {
+                Err(too_large())
+            } else {
+                Err(EdgeError::bad_request(format!("could not read the request body: {e}")))
+            }
+        }
+    }
+}
+
+struct Upload<'a> {
+    channel: &'a Channel,
+    endpoint: &'a IngestEndpoint,
+    path: &'a str,
+    body: Bytes,
+    now: UnixMillis,
+}
+
+/// Stable rendition id from an encoder file path: folder plus file stem without its
+/// trailing counter (`360p/seg_00012.ts` → `360p-seg`, `channel_1_00001.ts` → `channel_1`).
+pub fn rendition_id(path: &str) -> String {
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    let prefix = stem.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches(['_', '-', '.']);
+    let joined = [dir, prefix].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join("-");
+    let id: String = joined
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .collect();
+    if id.is_empty() {
+        "default".into()
+    } else {
+        id
+    }
+}
+
+async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
+    let info = ts::analyze(&up.body).map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
+    let rendition = rendition_id(up.path);
+    let partition = SegmentRecord::partition_of(&up.channel.id, &rendition);
+    let index = app.stores.index.as_ref();
+    let latest = index.latest_segments(&partition, 1).await?.pop();
+    let start = unwrap_pts(info.start_pts, latest.as_ref().map(|r| r.start));
+
+    if let Some(last) = &latest {
+        if start <= last.start {
+            let known = index.segments_from(&partition, start, 1).await?;
+            if known.first().is_some_and(|r| r.start == start) {
+                tracing::info!(path = %up.path, "segment already indexed (re-sent or sent by the other ingest endpoint)");
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            // Out of order or an encoder restart; keep the bytes, do not break the live edge.
+            let key = format!("{}/{}/{}/late-{}.ts", up.channel.id, up.endpoint.id, rendition, start.0);
+            app.stores.objects.put(&key, up.body, "video/mp2t").await?;
+            tracing::warn!(path = %up.path, start = start.0, live_edge = last.start.0,
+                "segment starts before the live edge; stored but not indexed (encoder restarts are not handled yet)");
+            return Ok(StatusCode::CREATED.into_response());
+        }
+    }
+
+    let object_key = format!("{}/{}/{}/{}.ts", up.channel.id, up.endpoint.id, rendition, start.0);
+    let size = up.body.len() as u64;
+    app.stores.objects.put(&object_key, up.body, "video/mp2t").await?;
+
+    let anchor = clock_anchor(app, &up.channel.id, start, info.duration, up.now).await?;
+    let record = SegmentRecord {
+        channel: up.channel.id.clone(),
+        rendition: rendition.clone(),
+        start,
+        duration: info.duration,
+        sequence: latest.as_ref().map_or(0, |r| r.sequence + 1),
+        ingest_endpoint: up.endpoint.id.clone(),
+        object_key,
+        size,
+        program_date_time: anchor.wall_clock_of(start),
+        received_at: up.now,
+        starts_with_keyframe: info.starts_with_keyframe,
+        source_name: up.path.to_owned(),
+    };
+    let inserted = index.insert_segment(&record).await?;
+    update_rendition(app, &record, &info).await?;
+    tracing::info!(
+        channel = %record.channel, ingest_endpoint = %record.ingest_endpoint, path = %up.path,
+        rendition = %record.rendition, bytes = size, sequence = record.sequence, start = start.0,
+        duration_ms = info.duration.as_millis(), keyframe = info.starts_with_keyframe, inserted,
+        "segment indexed"
+    );
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// The channel's media-time ↔ wall-clock anchor, set on first use and reset when media
+/// time and wall clock disagree by more than 10 s (encoder restart, long pause).
+async fn clock_anchor(app: &App, channel: &str, start: Ticks, duration: Ticks, now: UnixMillis) -> Result<ClockAnchor, EdgeError> {
+    let catalog = Catalog(app.stores.index.as_ref());
+    let pk = stream_partition(channel);
+    let expected = UnixMillis(now.0 - duration.as_millis());
+    if let Some(anchor) = catalog.get::<ClockAnchor>(&pk, "anchor").await? {
+        if (anchor.wall_clock_of(start).0 - expected.0).abs() <= 10_000 {
+            return Ok(anchor);
+        }
+    }
+    let anchor = ClockAnchor { media: start, wall: expected };
+    catalog.put(&pk, "anchor", &anchor, Condition::Always).await?;
+    Ok(anchor)
+}
+
+async fn update_rendition(app: &App, record: &SegmentRecord, info: &ts::SegmentInfo) -> Result<(), EdgeError> {
+    let catalog = Catalog(app.stores.index.as_ref());
+    let pk = stream_partition(&record.channel);
+    let sk = format!("rendition#{}", record.rendition);
+    let bitrate = record.bitrate();
+    let previous: Option<Rendition> = catalog.get(&pk, &sk).await?;
+    let video = info.video.as_ref();
+    let frame_rate = video.and_then(|v| {
+        let secs = info.duration.as_secs_f64();
+        (secs > 0.0 && v.frames > 1).then(|| snap_frame_rate(f64::from(v.frames) / secs))
+    });
+    let codecs = info.codecs();
+    let rendition = Rendition {
+        id: record.rendition.clone(),
+        codecs: if codecs.is_empty() { previous.as_ref().map(|p| p.codecs.clone()).unwrap_or_default() } else { codecs },
+        resolution: video.and_then(|v| v.params.as_ref()).and_then(|p| p.resolution).or(previous.as_ref().and_then(|p| p.resolution)),
+        frame_rate: frame_rate.or(previous.as_ref().and_then(|p| p.frame_rate)),
+        peak_bandwidth: previous.as_ref().map_or(bitrate, |p| p.peak_bandwidth.max(bitrate)),
+        average_bandwidth: previous.as_ref().map_or(bitrate, |p| (p.average_bandwidth * 7 + bitrate) / 8),
+        max_segment_duration: previous.as_ref().map_or(record.duration, |p| p.max_segment_duration.max(record.duration)),
+        declared_bandwidth: previous.as_ref().and_then(|p| p.declared_bandwidth),
+        declared_order: previous.as_ref().and_then(|p| p.declared_order),
+        updated_at: record.received_at,
+    };
+    if previous.as_ref() != Some(&rendition) {
+        catalog.put(&pk, &sk, &rendition, Condition::Always).await?;
+    }
+    Ok(())
+}
+
+/// Rounds a measured frame rate to the common rate it is within 0.5 % of, else to 3 decimals.
+pub fn snap_frame_rate(measured: f64) -> f64 {
+    const RATES: [f64; 10] = [23.976, 24.0, 25.0, 29.97, 30.0, 47.952, 48.0, 50.0, 59.94, 60.0];
+    RATES
+        .iter()
+        .copied()
+        .find(|r| (measured - r).abs() / r < 0.005)
+        .unwrap_or((measured * 1000.0).round() / 1000.0)
+}
+
+async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
+    let playlist = m3u8_rs::parse_playlist_res(&up.body)
+        .map_err(|_| EdgeError::bad_request(format!("playlist {}: not a valid HLS playlist (RFC 8216)", up.path)))?;
+    let catalog = Catalog(app.stores.index.as_ref());
+    let pk = stream_partition(&up.channel.id);
+    let dir = up.path.rsplit_once('/').map_or("", |(d, _)| d);
+    let resolve = |uri: &str| -> String {
+        let uri = uri.split('?').next().unwrap_or(uri);
+        if dir.is_empty() || uri.starts_with('/') || uri.contains("://") {
+            uri.rsplit("://").next().unwrap_or(uri).trim_start_matches('/').to_owned()
+        } else {
+            format!("{dir}/{uri}")
+        }
+    };
+    match &playlist {
+        m3u8_rs::Playlist::MasterPlaylist(master) => {
+            let variants = master
+                .variants
+                .iter()
+                .filter(|v| !v.is_i_frame)
+                .map(|v| (resolve(&v.uri), v.bandwidth))
+                .collect();
+            let master = IngestMaster { variants };
+            if catalog.get::<IngestMaster>(&pk, "master").await?.as_ref() != Some(&master) {
+                catalog.put(&pk, "master", &master, Condition::Always).await?;
+            }
+        }
+        m3u8_rs::Playlist::MediaPlaylist(media) => {
+            if let Some(first) = media.segments.first() {
+                let mapping = IngestPlaylist { rendition: rendition_id(&resolve(&first.uri)) };
+                let sk = format!("playlist#{}", up.path);
+                if catalog.get::<IngestPlaylist>(&pk, &sk).await?.as_ref() != Some(&mapping) {
+                    catalog.put(&pk, &sk, &mapping, Condition::Always).await?;
+                }
+            }
+        }
+    }
+    let key = format!("{}/{}/{}", up.channel.id, up.endpoint.id, up.path);
+    app.stores.objects.put(&key, up.body, "application/vnd.apple.mpegurl").await?;
+    tracing::debug!(path = %up.path, "playlist stored");
+    Ok(StatusCode::CREATED.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendition_ids_follow_encoder_naming() {
+        assert_eq!(rendition_id("360p/seg_00012.ts"), "360p-seg");
+        assert_eq!(rendition_id("channel_1_00001.ts"), "channel_1");
+        assert_eq!(rendition_id("channel-high-00230.ts"), "channel-high");
+        assert_eq!(rendition_id("720p/00001.ts"), "720p");
+        assert_eq!(rendition_id("00001.ts"), "default");
+        assert_eq!(rendition_id("a b/x.y_1.ts"), "a-b-x-y");
+    }
+
+    #[test]
+    fn frame_rates_snap_to_broadcast_rates() {
+        assert_eq!(snap_frame_rate(25.01), 25.0);
+        assert_eq!(snap_frame_rate(29.969), 29.97);
+        assert_eq!(snap_frame_rate(12.3456), 12.346);
+    }
+
+    #[test]
+    fn paths_cannot_escape() {
+        assert!(clean_path("../x.ts").is_err());
+        assert!(clean_path("a/./x.ts").is_err());
+        assert_eq!(clean_path("a//b.ts").unwrap(), "a/b.ts");
+    }
+}

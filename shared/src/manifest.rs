@@ -1,0 +1,4 @@
+//! Manifest writers: pure functions from index records and endpoint settings to
+//! playlist text.
+
+pub mod hls;

@@ -1,0 +1,191 @@
+//! HLS (RFC 8216) multivariant and media playlists for TS endpoints, written with
+//! `m3u8-rs`. Input segments are grouped into output segments of
+//! `segmentDurationSeconds` (a whole number of inputs, MediaPackage's rule); output
+//! sequence numbers are the input sequence divided by the group size, so they are stable
+//! and never go backwards as the window slides.
+
+use crate::model::{HlsPackage, PlaylistType, Rendition, SegmentRecord};
+use crate::time::{Ticks, UnixMillis};
+use m3u8_rs::{MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Resolution, VariantStream};
+
+/// One output segment: `inputs` consecutive input segments served as one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputSegment {
+    /// Output media sequence number.
+    pub sequence: u64,
+    /// Start of the first input segment; also the segment's name in URLs.
+    pub start: Ticks,
+    pub duration: Ticks,
+    pub program_date_time: UnixMillis,
+    pub starts_with_keyframe: bool,
+    pub size: u64,
+}
+
+/// How many input segments make one output segment: the configured duration rounded
+/// to the nearest whole multiple of the input duration (at least one).
+pub fn group_size(segment_duration_seconds: u32, input: Ticks) -> u64 {
+    let input_secs = input.as_secs_f64().round().max(1.0);
+    ((f64::from(segment_duration_seconds) / input_secs).round() as u64).max(1)
+}
+
+/// Groups consecutive input records (oldest first) into complete output segments.
+/// A group is complete when it holds all `k` input sequence numbers `g*k .. g*k+k`.
+pub fn group_segments(records: &[SegmentRecord], k: u64) -> Vec<OutputSegment> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < records.len() {
+        let group = records[i].sequence / k;
+        let members: Vec<&SegmentRecord> =
+            records[i..].iter().take_while(|r| r.sequence / k == group).collect();
+        i += members.len();
+        let complete = members.len() as u64 == k
+            && members.iter().enumerate().all(|(j, r)| r.sequence == group * k + j as u64);
+        if !complete {
+            continue;
+        }
+        let first = members[0];
+        out.push(OutputSegment {
+            sequence: group,
+            start: first.start,
+            duration: Ticks(members.iter().map(|r| r.duration.0).sum()),
+            program_date_time: first.program_date_time,
+            starts_with_keyframe: first.starts_with_keyframe,
+            size: members.iter().map(|r| r.size).sum(),
+        });
+    }
+    out
+}
+
+/// The newest segments whose durations add up to at least `window` (all when shorter).
+pub fn live_window(segments: &[OutputSegment], window: Ticks) -> &[OutputSegment] {
+    let mut total = 0u64;
+    let mut first = segments.len();
+    while first > 0 && total < window.0 {
+        first -= 1;
+        total += segments[first].duration.0;
+    }
+    &segments[first..]
+}
+
+/// `EXT-X-TARGETDURATION`: no EXTINF may round above it (RFC 8216 §4.3.3.1). Uses the
+/// rendition's longest input segment so the value does not change between reloads.
+pub fn target_duration(segments: &[OutputSegment], rendition: &Rendition, k: u64) -> u64 {
+    let nominal = (rendition.max_segment_duration.as_secs_f64() * k as f64).round() as u64;
+    segments.iter().map(|s| s.duration.as_secs_f64().round() as u64).fold(nominal.max(1), u64::max)
+}
+
+/// Writes a live media playlist. `uri` names a segment from its start time.
+pub fn media_playlist(
+    segments: &[OutputSegment],
+    package: &HlsPackage,
+    target_duration: u64,
+    uri: impl Fn(&OutputSegment) -> String,
+) -> String {
+    let interval = i64::from(package.program_date_time_interval_seconds) * 1000;
+    let mut last_pdt: Option<i64> = None;
+    let playlist = MediaPlaylist {
+        version: Some(3),
+        target_duration,
+        media_sequence: segments.first().map_or(0, |s| s.sequence),
+        independent_segments: segments.iter().all(|s| s.starts_with_keyframe),
+        playlist_type: match package.playlist_type {
+            PlaylistType::None => None,
+            PlaylistType::Event => Some(MediaPlaylistType::Event),
+            PlaylistType::Vod => Some(MediaPlaylistType::Vod),
+        },
+        segments: segments
+            .iter()
+            .map(|s| {
+                let pdt = s.program_date_time.0;
+                let write_pdt = interval > 0 && last_pdt.is_none_or(|last| pdt - last >= interval);
+                if write_pdt {
+                    last_pdt = Some(pdt);
+                }
+                MediaSegment {
+                    uri: uri(s),
+                    duration: s.duration.as_secs_f64() as f32,
+                    program_date_time: write_pdt.then(|| s.program_date_time.to_datetime().fixed_offset()),
+                    ..Default::default()
+                }
+            })
+            .collect(),
+        ..Default::default()
+    };
+    write(|w| playlist.write_to(w))
+}
+
+/// One variant of the multivariant playlist.
+pub struct Variant<'a> {
+    pub rendition: &'a Rendition,
+    pub uri: String,
+}
+
+/// Writes the multivariant playlist.
+pub fn multivariant_playlist(variants: &[Variant<'_>]) -> String {
+    let playlist = MasterPlaylist {
+        version: Some(3),
+        independent_segments: true,
+        variants: variants
+            .iter()
+            .map(|v| {
+                let r = v.rendition;
+                VariantStream {
+                    uri: v.uri.clone(),
+                    bandwidth: r.peak_bandwidth.max(r.declared_bandwidth.unwrap_or(0)),
+                    average_bandwidth: Some(r.average_bandwidth),
+                    codecs: (!r.codecs.is_empty()).then(|| r.codecs.join(",")),
+                    resolution: r.resolution.map(|(w, h)| Resolution { width: u64::from(w), height: u64::from(h) }),
+                    frame_rate: r.frame_rate,
+                    ..Default::default()
+                }
+            })
+            .collect(),
+        ..Default::default()
+    };
+    write(|w| playlist.write_to(w))
+}
+
+fn write(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut buf = Vec::with_capacity(4096);
+    // Writing to a Vec cannot fail; m3u8-rs only writes ASCII and UTF-8 URIs.
+    let _ = f(&mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::record;
+
+    fn records(n: u64) -> Vec<SegmentRecord> {
+        (0..n).map(|i| record("360p", i * 180_000, i)).collect()
+    }
+
+    #[test]
+    fn groups_are_complete_runs_of_k_inputs() {
+        let out = group_segments(&records(7), 3);
+        assert_eq!(out.iter().map(|s| (s.sequence, s.start.0)).collect::<Vec<_>>(), [(0, 0), (1, 540_000)]);
+        assert_eq!(out[0].duration, Ticks(540_000));
+        let mut gap = records(6);
+        gap.remove(4); // input 4 missing: group 1 is incomplete and left out
+        assert_eq!(group_segments(&gap, 3).len(), 1);
+        // A window that starts mid-group skips the partial first group.
+        assert_eq!(group_segments(&records(7)[1..], 3).iter().map(|s| s.sequence).collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn group_size_rounds_to_a_multiple_of_the_input() {
+        assert_eq!(group_size(6, Ticks(180_000)), 3);
+        assert_eq!(group_size(5, Ticks(180_000)), 3); // 2.5 rounds to 3
+        assert_eq!(group_size(1, Ticks(180_000)), 1);
+        assert_eq!(group_size(6, Ticks(183_600)), 3); // 2.04 s inputs
+    }
+
+    #[test]
+    fn window_keeps_the_newest_segments_covering_it() {
+        let out = group_segments(&records(10), 1);
+        let w = live_window(&out, Ticks::from_secs(6));
+        assert_eq!(w.iter().map(|s| s.sequence).collect::<Vec<_>>(), [7, 8, 9]);
+        assert_eq!(live_window(&out, Ticks::from_secs(100)).len(), 10);
+    }
+}

@@ -1,0 +1,234 @@
+//! Playback: `/out/v1/{endpoint}/{file}` → a manifest built from the index, or segment
+//! bytes from the object store.
+//!
+//! File names under an HLS endpoint with manifest name `index`:
+//! - `index.m3u8` — multivariant playlist
+//! - `index_{rendition}.m3u8` — media playlist of one rendition
+//! - `index_{rendition}_{start}.ts` — one output segment, named by its start in 90 kHz ticks
+
+use crate::catalog::Catalog;
+use crate::http::EdgeError;
+use crate::manifest::hls::{self, OutputSegment, Variant};
+use crate::model::{HlsPackage, OriginEndpoint, Rendition, SegmentRecord};
+use crate::time::Ticks;
+use crate::App;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+
+/// Segments are immutable once listed: cache them for the longest startover window.
+pub const SEGMENT_MAX_AGE: u32 = 1_209_600;
+const HLS_TYPE: &str = "application/vnd.apple.mpegurl";
+
+/// The playback routes.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/out/v1/{endpoint}/{file}", get(handle).options(preflight))
+        .with_state(app)
+}
+
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "*"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+        .into_response()
+}
+
+async fn handle(State(app): State<App>, Path((endpoint_id, file)): Path<(String, String)>) -> Response {
+    let span = tracing::info_span!("playback", endpoint = %endpoint_id, file = %file);
+    let _enter = span.enter();
+    match serve(&app, &endpoint_id, &file).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::debug!(status = e.status.as_u16(), error = %e.message, "playback error");
+            e.into_response()
+        }
+    }
+}
+
+/// What a playback file name asks for.
+#[derive(Debug, PartialEq)]
+pub enum PlaybackRequest {
+    Multivariant,
+    Media { rendition: String },
+    Segment { rendition: String, start: Ticks },
+}
+
+/// Parses a file name under an endpoint with manifest name `manifest`.
+pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
+    if let Some(stem) = file.strip_suffix(".m3u8") {
+        if stem == manifest {
+            return Some(PlaybackRequest::Multivariant);
+        }
+        let rendition = stem.strip_prefix(manifest)?.strip_prefix('_')?;
+        return (!rendition.is_empty()).then(|| PlaybackRequest::Media { rendition: rendition.to_owned() });
+    }
+    let stem = file.strip_suffix(".ts")?;
+    let rest = stem.strip_prefix(manifest)?.strip_prefix('_')?;
+    let (rendition, start) = rest.rsplit_once('_')?;
+    let start = start.parse().ok()?;
+    (!rendition.is_empty()).then(|| PlaybackRequest::Segment { rendition: rendition.to_owned(), start: Ticks(start) })
+}
+
+async fn serve(app: &App, endpoint_id: &str, file: &str) -> Result<Response, EdgeError> {
+    let catalog = Catalog(app.stores.index.as_ref());
+    let endpoint = catalog
+        .endpoint(endpoint_id)
+        .await?
+        .ok_or_else(|| EdgeError::not_found(format!("no origin endpoint {endpoint_id:?}")))?;
+    let package = endpoint
+        .hls_package
+        .clone()
+        .ok_or_else(|| EdgeError::not_found(format!("origin endpoint {endpoint_id:?} has no hlsPackage")))?;
+    let request = parse_file(&endpoint.manifest_name, file).ok_or_else(|| {
+        EdgeError::not_found(format!(
+            "{file:?} is not a file of endpoint {endpoint_id:?}; its manifest is {}.m3u8",
+            endpoint.manifest_name
+        ))
+    })?;
+    let docs = catalog.stream_docs(&endpoint.channel_id).await?;
+    let rendition_of = |id: &str| {
+        docs.renditions
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| EdgeError::not_found(format!("channel {:?} has no rendition {id:?}", endpoint.channel_id)))
+    };
+    match request {
+        PlaybackRequest::Multivariant => {
+            let renditions = docs.ordered_renditions();
+            if renditions.is_empty() {
+                return Err(EdgeError::not_found(format!(
+                    "channel {:?} has not received any segments yet; start the encoder",
+                    endpoint.channel_id
+                )));
+            }
+            let variants: Vec<Variant> = renditions
+                .into_iter()
+                .map(|r| Variant { rendition: r, uri: format!("{}_{}.m3u8", endpoint.manifest_name, r.id) })
+                .collect();
+            let max_input = variants.iter().map(|v| v.rendition.max_segment_duration).max().unwrap_or_default();
+            let k = hls::group_size(package.segment_duration_seconds, max_input);
+            let max_age = playlist_max_age(max_input, k);
+            Ok(playlist_response(hls::multivariant_playlist(&variants), max_age, None))
+        }
+        PlaybackRequest::Media { rendition } => {
+            let rendition = rendition_of(&rendition)?;
+            media_playlist(app, &endpoint, &package, rendition).await
+        }
+        PlaybackRequest::Segment { rendition, start } => {
+            let rendition = rendition_of(&rendition)?;
+            segment(app, &endpoint, &package, rendition, start).await
+        }
+    }
+}
+
+/// Half an output segment duration, at least one second (spec §6.7).
+fn playlist_max_age(input: Ticks, k: u64) -> u64 {
+    ((input.as_secs_f64() * k as f64) / 2.0).floor().max(1.0) as u64
+}
+
+fn playlist_response(body: String, max_age: u64, last_sequence: Option<u64>) -> Response {
+    let mut response = (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HLS_TYPE.to_owned()),
+            (header::CACHE_CONTROL, format!("max-age={max_age}")),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(seq) = last_sequence {
+        response.headers_mut().insert(
+            HeaderName::from_static("x-mediapackage-manifest-last-sequence"),
+            HeaderValue::from(seq),
+        );
+    }
+    response
+}
+
+async fn media_playlist(app: &App, endpoint: &OriginEndpoint, package: &HlsPackage, rendition: &Rendition) -> Result<Response, EdgeError> {
+    let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
+    let input_secs = rendition.max_segment_duration.as_secs_f64().max(0.5);
+    let wanted = (f64::from(package.playlist_window_seconds) / input_secs).ceil() as usize + 2 * k as usize + 2;
+    let partition = SegmentRecord::partition_of(&endpoint.channel_id, &rendition.id);
+    let records = app.stores.index.latest_segments(&partition, wanted.min(20_000)).await?;
+    let grouped = hls::group_segments(&records, k);
+    let window = hls::live_window(&grouped, Ticks::from_secs(u64::from(package.playlist_window_seconds)));
+    if window.is_empty() {
+        return Err(EdgeError::not_found(format!(
+            "rendition {:?} has no complete {}-second segment yet",
+            rendition.id, package.segment_duration_seconds
+        )));
+    }
+    let target = hls::target_duration(window, rendition, k);
+    let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
+    let body = hls::media_playlist(window, package, target, name);
+    let max_age = playlist_max_age(rendition.max_segment_duration, k);
+    Ok(playlist_response(body, max_age, window.last().map(|s| s.sequence)))
+}
+
+async fn segment(
+    app: &App,
+    endpoint: &OriginEndpoint,
+    package: &HlsPackage,
+    rendition: &Rendition,
+    start: Ticks,
+) -> Result<Response, EdgeError> {
+    let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
+    let partition = SegmentRecord::partition_of(&endpoint.channel_id, &rendition.id);
+    let records = app.stores.index.segments_from(&partition, start, k as usize).await?;
+    let group = hls::group_segments(&records, k);
+    if group.first().map(|g| g.start) != Some(start) {
+        return Err(EdgeError::not_found(format!(
+            "no segment starting at {} in rendition {:?} (it may have left the window or not exist yet)",
+            start.0, rendition.id
+        )));
+    }
+    let fetches = records.iter().map(|r| app.stores.objects.get(&r.object_key));
+    let mut body = BytesMut::with_capacity(group[0].size as usize);
+    for (record, bytes) in records.iter().zip(futures_util::future::join_all(fetches).await) {
+        let bytes: Bytes = bytes?.ok_or_else(|| {
+            tracing::error!(key = %record.object_key, "indexed segment has no stored bytes");
+            EdgeError::new(StatusCode::SERVICE_UNAVAILABLE, "segment bytes are not available; retry")
+        })?;
+        body.extend_from_slice(&bytes);
+    }
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "video/mp2t".to_owned()),
+            (header::CACHE_CONTROL, format!("max-age={SEGMENT_MAX_AGE}")),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
+        ],
+        body.freeze(),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playback_file_names_parse() {
+        assert_eq!(parse_file("index", "index.m3u8"), Some(PlaybackRequest::Multivariant));
+        assert_eq!(parse_file("index", "index_360p-seg.m3u8"), Some(PlaybackRequest::Media { rendition: "360p-seg".into() }));
+        assert_eq!(
+            parse_file("index", "index_channel_1_900000.ts"),
+            Some(PlaybackRequest::Segment { rendition: "channel_1".into(), start: Ticks(900_000) })
+        );
+        assert_eq!(parse_file("index", "other.m3u8"), None);
+        assert_eq!(parse_file("index", "index_.m3u8"), None);
+        assert_eq!(parse_file("index", "index_360p_x.ts"), None);
+    }
+}

@@ -1,0 +1,240 @@
+//! Local adapter, the default when no AWS is configured: objects are files under
+//! `{data_dir}/objects/` (written to a temporary name, fsynced, renamed), the catalog
+//! and segment index live in one embedded redb database at `{data_dir}/index.redb`.
+//! redb calls are synchronous and short; they run on the blocking pool.
+
+use super::{decode_record, encode_record, Condition, Index, ObjectStore, StoreError};
+use crate::model::SegmentRecord;
+use crate::time::Ticks;
+use async_trait::async_trait;
+use bytes::Bytes;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const DOCS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("catalog");
+const SEGMENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("segments");
+
+/// Files plus an embedded database under one directory.
+#[derive(Clone)]
+pub struct LocalStore {
+    objects_dir: PathBuf,
+    db: Arc<Database>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl LocalStore {
+    /// Opens (creating if needed) the store under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<LocalStore, StoreError> {
+        let objects_dir = data_dir.join("objects");
+        std::fs::create_dir_all(&objects_dir)
+            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", objects_dir.display())))?;
+        let db_path = data_dir.join("index.redb");
+        let db = Database::create(&db_path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", db_path.display())))?;
+        let txn = db.begin_write().map_err(backend)?;
+        txn.open_table(DOCS).map_err(backend)?;
+        txn.open_table(SEGMENTS).map_err(backend)?;
+        txn.commit().map_err(backend)?;
+        Ok(LocalStore { objects_dir, db: Arc::new(db) })
+    }
+
+    fn object_path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let safe = key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+        if !safe {
+            return Err(StoreError::Backend(format!("unsafe object key {key:?}")));
+        }
+        Ok(self.objects_dir.join(key))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
+        let path = self.object_path(key)?;
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&body)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await
+        .map_err(backend)?
+        .map_err(backend)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let path = self.object_path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Index for LocalStore {
+    async fn get_doc(&self, pk: &str, sk: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(DOCS).map_err(backend)?;
+            Ok(table.get((pk.as_str(), sk.as_str())).map_err(backend)?.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn put_doc(&self, pk: &str, sk: &str, doc: Vec<u8>, condition: Condition) -> Result<(), StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut table = txn.open_table(DOCS).map_err(backend)?;
+                let exists = table.get((pk.as_str(), sk.as_str())).map_err(backend)?.is_some();
+                match condition {
+                    Condition::IfAbsent if exists => return Err(StoreError::ConditionFailed),
+                    Condition::IfPresent if !exists => return Err(StoreError::ConditionFailed),
+                    _ => {}
+                }
+                table.insert((pk.as_str(), sk.as_str()), doc.as_slice()).map_err(backend)?;
+            }
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_doc(&self, pk: &str, sk: &str) -> Result<bool, StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let existed = {
+                let mut table = txn.open_table(DOCS).map_err(backend)?;
+                let removed = table.remove((pk.as_str(), sk.as_str())).map_err(backend)?;
+                removed.is_some()
+            };
+            txn.commit().map_err(backend)?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn list_docs(&self, pk: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let pk = pk.to_owned();
+        let after = after.map(str::to_owned);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(DOCS).map_err(backend)?;
+            let lower = after.clone().unwrap_or_default();
+            let mut out = Vec::new();
+            for entry in table.range((pk.as_str(), lower.as_str())..).map_err(backend)? {
+                let (k, v) = entry.map_err(backend)?;
+                let (p, s) = k.value();
+                if p != pk {
+                    break;
+                }
+                if after.as_deref() == Some(s) {
+                    continue;
+                }
+                out.push((s.to_owned(), v.value().to_vec()));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn insert_segment(&self, record: &SegmentRecord) -> Result<bool, StoreError> {
+        let partition = record.partition();
+        let start = record.start.0;
+        let doc = encode_record(record)?;
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut table = txn.open_table(SEGMENTS).map_err(backend)?;
+                if table.get((partition.as_str(), start)).map_err(backend)?.is_some() {
+                    return Ok(false);
+                }
+                table.insert((partition.as_str(), start), doc.as_slice()).map_err(backend)?;
+            }
+            txn.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn latest_segments(&self, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {
+        let partition = partition.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(SEGMENTS).map_err(backend)?;
+            let range = table
+                .range((partition.as_str(), 0u64)..=(partition.as_str(), u64::MAX))
+                .map_err(backend)?;
+            let mut out = Vec::with_capacity(limit);
+            for entry in range.rev().take(limit) {
+                let (_, v) = entry.map_err(backend)?;
+                out.push(decode_record(v.value())?);
+            }
+            out.reverse();
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn segments_from(&self, partition: &str, from: Ticks, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {
+        let partition = partition.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(SEGMENTS).map_err(backend)?;
+            let range = table
+                .range((partition.as_str(), from.0)..=(partition.as_str(), u64::MAX))
+                .map_err(backend)?;
+            let mut out = Vec::with_capacity(limit);
+            for entry in range.take(limit) {
+                let (_, v) = entry.map_err(backend)?;
+                out.push(decode_record(v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_index_meets_the_contract_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = LocalStore::open(dir.path()).unwrap();
+            super::super::contract::index_contract(&store).await;
+            store.put("ch/ie/360p/0.ts", Bytes::from_static(b"abc"), "video/mp2t").await.unwrap();
+        }
+        let store = LocalStore::open(dir.path()).unwrap();
+        assert_eq!(store.get("ch/ie/360p/0.ts").await.unwrap(), Some(Bytes::from_static(b"abc")));
+        assert_eq!(store.get("ch/ie/360p/1.ts").await.unwrap(), None);
+        assert_eq!(store.latest_segments("ch#360p", 10).await.unwrap().len(), 4);
+        assert!(store.put("../escape", Bytes::new(), "x").await.is_err());
+    }
+}

@@ -37,14 +37,23 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    use tracing::Instrument;
     let span = tracing::info_span!("ingest", channel = %channel, ingest_endpoint = %ingest_id, path = %path);
-    let _enter = span.enter();
-    match ingest(&app, &channel, &ingest_id, &path, &method, &headers, body).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::warn!(status = e.status.as_u16(), error = %e.message, "ingest rejected");
-            e.into_response()
+    // Run detached: encoders such as ffmpeg close the connection right after the last
+    // body byte without waiting for the response, and the server then drops this future.
+    // Once the body is complete the upload must still be stored and indexed.
+    let work = async move {
+        match ingest(&app, &channel, &ingest_id, &path, &method, &headers, body).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::warn!(status = e.status.as_u16(), error = %e.message, "ingest rejected");
+                e.into_response()
+            }
         }
+    };
+    match tokio::spawn(work.instrument(span)).await {
+        Ok(response) => response,
+        Err(e) => EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("ingest task failed: {e}")).into_response(),
     }
 }
 

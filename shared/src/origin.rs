@@ -44,9 +44,9 @@ async fn preflight() -> Response {
 }
 
 async fn handle(State(app): State<App>, Path((endpoint_id, file)): Path<(String, String)>) -> Response {
+    use tracing::Instrument;
     let span = tracing::info_span!("playback", endpoint = %endpoint_id, file = %file);
-    let _enter = span.enter();
-    match serve(&app, &endpoint_id, &file).await {
+    match serve(&app, &endpoint_id, &file).instrument(span).await {
         Ok(response) => response,
         Err(e) => {
             tracing::debug!(status = e.status.as_u16(), error = %e.message, "playback error");

@@ -77,12 +77,37 @@ async fn main() -> anyhow::Result<()> {
         println!("demo playback URL: {url}");
         println!("open http://{addr}/ to watch it in hls.js");
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    Ok(())
+    tokio::select! {
+        result = serve(listener, router) => result,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// HTTP/1.1 with keep-alive and half-close allowed: ffmpeg shuts down its write side
+/// after the last chunk of a PUT, and the request must still be answered, not dropped.
+async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .half_close(true)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
 }
 
 fn init_logging() {

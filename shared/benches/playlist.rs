@@ -35,7 +35,12 @@ fn record(i: u64) -> SegmentRecord {
 }
 
 fn package(window: u32) -> HlsPackage {
-    HlsPackage { segment_duration_seconds: 2, playlist_window_seconds: window, program_date_time_interval_seconds: 2, ..Default::default() }
+    HlsPackage {
+        segment_duration_seconds: 2,
+        playlist_window_seconds: window,
+        program_date_time_interval_seconds: 2,
+        ..Default::default()
+    }
 }
 
 fn rendition() -> Rendition {
@@ -54,7 +59,9 @@ fn rendition() -> Rendition {
 }
 
 async fn populated_app(store: StoreConfig, segments: u64) -> App {
-    let app = App::from_config(Config::local("http://bench", store)).await.expect("store opens");
+    let app = App::from_config(Config::local("http://bench", store))
+        .await
+        .expect("store opens");
     let catalog = Catalog(app.stores.index.as_ref());
     let channel = Channel {
         id: "bench".into(),
@@ -64,7 +71,10 @@ async fn populated_app(store: StoreConfig, segments: u64) -> App {
         tags: Default::default(),
         ingest_endpoints: vec![],
     };
-    catalog.put(CHANNELS, "bench", &channel, Condition::Always).await.unwrap();
+    catalog
+        .put(CHANNELS, "bench", &channel, Condition::Always)
+        .await
+        .unwrap();
     for window in WINDOWS {
         let endpoint = OriginEndpoint {
             id: format!("hls-{window}"),
@@ -76,9 +86,20 @@ async fn populated_app(store: StoreConfig, segments: u64) -> App {
             hls_package: Some(package(window)),
             tags: Default::default(),
         };
-        catalog.put(ENDPOINTS, &endpoint.id, &endpoint, Condition::Always).await.unwrap();
+        catalog
+            .put(ENDPOINTS, &endpoint.id, &endpoint, Condition::Always)
+            .await
+            .unwrap();
     }
-    catalog.put(&stream_partition("bench"), "rendition#720p", &rendition(), Condition::Always).await.unwrap();
+    catalog
+        .put(
+            &stream_partition("bench"),
+            "rendition#720p",
+            &rendition(),
+            Condition::Always,
+        )
+        .await
+        .unwrap();
     for i in 0..segments {
         app.stores.index.insert_segment(&record(i)).await.unwrap();
     }
@@ -110,7 +131,12 @@ fn request(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let stores = [
         ("memory", StoreConfig::Memory),
-        ("local", StoreConfig::Local { data_dir: dir.path().to_path_buf() }),
+        (
+            "local",
+            StoreConfig::Local {
+                data_dir: dir.path().to_path_buf(),
+            },
+        ),
     ];
     for (name, store) in stores {
         let app = rt.block_on(populated_app(store, 1000));
@@ -121,7 +147,9 @@ fn request(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::from_parameter(format!("{window}s")), &uri, |b, uri| {
                 b.iter(|| {
                     rt.block_on(async {
-                        let req = axum::http::Request::get(uri.as_str()).body(axum::body::Body::empty()).unwrap();
+                        let req = axum::http::Request::get(uri.as_str())
+                            .body(axum::body::Body::empty())
+                            .unwrap();
                         let response = router.clone().oneshot(req).await.unwrap();
                         assert_eq!(response.status(), 200);
                         axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()

@@ -24,10 +24,16 @@ use serde_json::{json, Map, Value};
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/channels", get(list_channels).post(create_channel))
-        .route("/channels/{id}", get(describe_channel).delete(delete_channel).put(not_yet))
+        .route(
+            "/channels/{id}",
+            get(describe_channel).delete(delete_channel).put(not_yet),
+        )
         .route("/channels/{id}/{*rest}", axum::routing::any(not_yet))
         .route("/origin_endpoints", get(list_endpoints).post(create_endpoint))
-        .route("/origin_endpoints/{id}", get(describe_endpoint).delete(delete_endpoint).put(not_yet))
+        .route(
+            "/origin_endpoints/{id}",
+            get(describe_endpoint).delete(delete_endpoint).put(not_yet),
+        )
         .route("/harvest_jobs", axum::routing::any(not_yet))
         .route("/harvest_jobs/{*rest}", axum::routing::any(not_yet))
         .route("/tags/{*rest}", axum::routing::any(not_yet))
@@ -63,7 +69,9 @@ fn body_object(body: &[u8]) -> Result<Map<String, Value>> {
     match serde_json::from_slice(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ControlError::Unprocessable("request body must be a JSON object".into())),
-        Err(e) => Err(ControlError::Unprocessable(format!("request body is not valid JSON: {e}"))),
+        Err(e) => Err(ControlError::Unprocessable(format!(
+            "request body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -76,7 +84,9 @@ fn refuse_unsupported(map: &Map<String, Value>, path: &str, supported: &[&str], 
         if noop.iter().any(|(k, v)| k == key && v == value) {
             continue;
         }
-        return Err(ControlError::Unprocessable(format!("{path}{key} is not supported by Sluice yet")));
+        return Err(ControlError::Unprocessable(format!(
+            "{path}{key} is not supported by Sluice yet"
+        )));
     }
     Ok(())
 }
@@ -86,11 +96,17 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, map: Map<String, Value>) ->
 }
 
 fn channel_arn(config: &Config, channel: &Channel) -> String {
-    format!("arn:aws:mediapackage:{}:{}:channels/{}", config.region, config.account_id, channel.guid)
+    format!(
+        "arn:aws:mediapackage:{}:{}:channels/{}",
+        config.region, config.account_id, channel.guid
+    )
 }
 
 fn endpoint_arn(config: &Config, endpoint: &OriginEndpoint) -> String {
-    format!("arn:aws:mediapackage:{}:{}:origin_endpoints/{}", config.region, config.account_id, endpoint.guid)
+    format!(
+        "arn:aws:mediapackage:{}:{}:origin_endpoints/{}",
+        config.region, config.account_id, endpoint.guid
+    )
 }
 
 /// The `Channel` wire shape.
@@ -165,7 +181,9 @@ async fn create_channel(State(app): State<App>, body: axum::body::Bytes) -> Resu
     let map = body_object(&body)?;
     refuse_unsupported(&map, "", &["id", "description", "tags"], &[])?;
     let req: CreateChannelRequest = parse("CreateChannel", map)?;
-    let id = req.id.ok_or_else(|| ControlError::Unprocessable("id is required".into()))?;
+    let id = req
+        .id
+        .ok_or_else(|| ControlError::Unprocessable("id is required".into()))?;
     check_id("channel id", &id)?;
     let guid = random_hex();
     let channel = Channel {
@@ -175,13 +193,26 @@ async fn create_channel(State(app): State<App>, body: axum::body::Bytes) -> Resu
         description: req.description,
         tags: req.tags,
         ingest_endpoints: vec![
-            IngestEndpoint { id: guid, username: random_hex(), password: random_hex() },
-            IngestEndpoint { id: random_hex(), username: random_hex(), password: random_hex() },
+            IngestEndpoint {
+                id: guid,
+                username: random_hex(),
+                password: random_hex(),
+            },
+            IngestEndpoint {
+                id: random_hex(),
+                username: random_hex(),
+                password: random_hex(),
+            },
         ],
     };
-    match Catalog(app.stores.index.as_ref()).put(CHANNELS, &id, &channel, Condition::IfAbsent).await {
+    match Catalog(app.stores.index.as_ref())
+        .put(CHANNELS, &id, &channel, Condition::IfAbsent)
+        .await
+    {
         Err(StoreError::ConditionFailed) => {
-            return Err(ControlError::Unprocessable(format!("channel {id:?} already exists; choose another id")))
+            return Err(ControlError::Unprocessable(format!(
+                "channel {id:?} already exists; choose another id"
+            )))
         }
         other => other?,
     }
@@ -240,14 +271,18 @@ fn page_size(max_results: Option<usize>) -> Result<usize> {
     match max_results {
         None => Ok(1000),
         Some(n @ 1..=1000) => Ok(n),
-        Some(n) => Err(ControlError::Unprocessable(format!("maxResults {n} must be between 1 and 1000"))),
+        Some(n) => Err(ControlError::Unprocessable(format!(
+            "maxResults {n} must be between 1 and 1000"
+        ))),
     }
 }
 
 async fn list_channels(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json<Value>> {
     let limit = page_size(q.max_results)?;
     let after = decode_token(q.next_token.as_deref())?;
-    let page: Vec<Channel> = Catalog(app.stores.index.as_ref()).list(CHANNELS, after.as_deref(), limit + 1).await?;
+    let page: Vec<Channel> = Catalog(app.stores.index.as_ref())
+        .list(CHANNELS, after.as_deref(), limit + 1)
+        .await?;
     let more = page.len() > limit;
     let page = &page[..page.len().min(limit)];
     let mut v = json!({ "channels": page.iter().map(|c| channel_json(&app.config, c)).collect::<Vec<_>>() });
@@ -310,7 +345,12 @@ fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
     refuse_unsupported(
         &map,
         "hlsPackage.",
-        &["segmentDurationSeconds", "playlistWindowSeconds", "programDateTimeIntervalSeconds", "playlistType"],
+        &[
+            "segmentDurationSeconds",
+            "playlistWindowSeconds",
+            "programDateTimeIntervalSeconds",
+            "playlistType",
+        ],
         &[
             ("adMarkers", json!("NONE")),
             ("adsOnDeliveryRestrictions", json!("NONE")),
@@ -353,9 +393,13 @@ async fn create_endpoint(State(app): State<App>, body: axum::body::Bytes) -> Res
         &[("origination", json!("ALLOW")), ("whitelist", json!([]))],
     )?;
     let req: CreateEndpointRequest = parse("CreateOriginEndpoint", map)?;
-    let id = req.id.ok_or_else(|| ControlError::Unprocessable("id is required".into()))?;
+    let id = req
+        .id
+        .ok_or_else(|| ControlError::Unprocessable("id is required".into()))?;
     check_id("origin endpoint id", &id)?;
-    let channel_id = req.channel_id.ok_or_else(|| ControlError::Unprocessable("channelId is required".into()))?;
+    let channel_id = req
+        .channel_id
+        .ok_or_else(|| ControlError::Unprocessable("channelId is required".into()))?;
     let manifest_name = req.manifest_name.unwrap_or_else(|| "index".into());
     check_id("manifestName", &manifest_name)?;
     let hls = req.hls_package.ok_or_else(|| {
@@ -372,11 +416,18 @@ async fn create_endpoint(State(app): State<App>, body: axum::body::Bytes) -> Res
         tags: req.tags,
     };
     if find_channel(&app, &channel_id).await.is_err() {
-        return Err(ControlError::Unprocessable(format!("channelId {channel_id:?} does not exist")));
+        return Err(ControlError::Unprocessable(format!(
+            "channelId {channel_id:?} does not exist"
+        )));
     }
-    match Catalog(app.stores.index.as_ref()).put(ENDPOINTS, &id, &endpoint, Condition::IfAbsent).await {
+    match Catalog(app.stores.index.as_ref())
+        .put(ENDPOINTS, &id, &endpoint, Condition::IfAbsent)
+        .await
+    {
         Err(StoreError::ConditionFailed) => {
-            return Err(ControlError::Unprocessable(format!("origin endpoint {id:?} already exists; choose another id")))
+            return Err(ControlError::Unprocessable(format!(
+                "origin endpoint {id:?} already exists; choose another id"
+            )))
         }
         other => other?,
     }

@@ -74,7 +74,12 @@ impl StreamDocs {
                 .unwrap_or(usize::MAX)
         };
         let mut out: Vec<&Rendition> = self.renditions.iter().collect();
-        out.sort_by(|a, b| position(a).cmp(&position(b)).then(b.peak_bandwidth.cmp(&a.peak_bandwidth)).then(a.id.cmp(&b.id)));
+        out.sort_by(|a, b| {
+            position(a)
+                .cmp(&position(b))
+                .then(b.peak_bandwidth.cmp(&a.peak_bandwidth))
+                .then(a.id.cmp(&b.id))
+        });
         out
     }
 }
@@ -95,7 +100,13 @@ impl Catalog<'_> {
         self.0.get_doc(pk, sk).await?.map(|b| decode(sk, &b)).transpose()
     }
 
-    pub async fn put<T: Serialize>(&self, pk: &str, sk: &str, value: &T, condition: Condition) -> Result<(), StoreError> {
+    pub async fn put<T: Serialize>(
+        &self,
+        pk: &str,
+        sk: &str,
+        value: &T,
+        condition: Condition,
+    ) -> Result<(), StoreError> {
         self.0.put_doc(pk, sk, encode(value)?, condition).await
     }
 
@@ -108,8 +119,18 @@ impl Catalog<'_> {
     }
 
     /// A page of typed documents after `after`.
-    pub async fn list<T: DeserializeOwned>(&self, pk: &str, after: Option<&str>, limit: usize) -> Result<Vec<T>, StoreError> {
-        self.0.list_docs(pk, after, limit).await?.iter().map(|(sk, b)| decode(sk, b)).collect()
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        self.0
+            .list_docs(pk, after, limit)
+            .await?
+            .iter()
+            .map(|(sk, b)| decode(sk, b))
+            .collect()
     }
 
     /// All stream documents of a channel.
@@ -117,7 +138,10 @@ impl Catalog<'_> {
         let mut docs = StreamDocs::default();
         let mut after: Option<String> = None;
         loop {
-            let page = self.0.list_docs(&stream_partition(channel), after.as_deref(), 500).await?;
+            let page = self
+                .0
+                .list_docs(&stream_partition(channel), after.as_deref(), 500)
+                .await?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             for (sk, bytes) in &page {

@@ -56,7 +56,9 @@ impl Config {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let base = var("SLUICE_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
         let store = match var("SLUICE_STORE").as_deref().unwrap_or("local") {
-            "local" => StoreConfig::Local { data_dir: var("SLUICE_DATA_DIR").unwrap_or_else(|| "sluice-data".into()).into() },
+            "local" => StoreConfig::Local {
+                data_dir: var("SLUICE_DATA_DIR").unwrap_or_else(|| "sluice-data".into()).into(),
+            },
             "memory" => StoreConfig::Memory,
             "aws" => {
                 let need = |name: &str| var(name).ok_or_else(|| ConfigError(format!("SLUICE_STORE=aws needs {name}")));
@@ -65,21 +67,33 @@ impl Config {
                     bucket: need("SLUICE_BUCKET")?,
                     catalog_table: need("SLUICE_CATALOG_TABLE")?,
                     segments_table: need("SLUICE_SEGMENTS_TABLE")?,
-                    segment_ttl_seconds: ttl
-                        .parse()
-                        .map_err(|_| ConfigError(format!("SLUICE_SEGMENT_TTL_SECONDS={ttl:?} is not a number of seconds")))?,
+                    segment_ttl_seconds: ttl.parse().map_err(|_| {
+                        ConfigError(format!("SLUICE_SEGMENT_TTL_SECONDS={ttl:?} is not a number of seconds"))
+                    })?,
                 })
             }
-            other => return Err(ConfigError(format!("SLUICE_STORE={other:?}: expected local, aws or memory"))),
+            other => {
+                return Err(ConfigError(format!(
+                    "SLUICE_STORE={other:?}: expected local, aws or memory"
+                )))
+            }
         };
         let max = var("SLUICE_MAX_SEGMENT_BYTES").unwrap_or_else(|| DEFAULT_MAX_SEGMENT_BYTES.to_string());
         Ok(Config {
-            ingest_base_url: var("SLUICE_INGEST_BASE_URL").unwrap_or_else(|| base.clone()).trim_end_matches('/').to_owned(),
-            playback_base_url: var("SLUICE_PLAYBACK_BASE_URL").unwrap_or(base).trim_end_matches('/').to_owned(),
+            ingest_base_url: var("SLUICE_INGEST_BASE_URL")
+                .unwrap_or_else(|| base.clone())
+                .trim_end_matches('/')
+                .to_owned(),
+            playback_base_url: var("SLUICE_PLAYBACK_BASE_URL")
+                .unwrap_or(base)
+                .trim_end_matches('/')
+                .to_owned(),
             max_segment_bytes: max
                 .parse()
                 .map_err(|_| ConfigError(format!("SLUICE_MAX_SEGMENT_BYTES={max:?} is not a number of bytes")))?,
-            region: var("SLUICE_REGION").or_else(|| var("AWS_REGION")).unwrap_or_else(|| "us-east-1".into()),
+            region: var("SLUICE_REGION")
+                .or_else(|| var("AWS_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
             account_id: var("SLUICE_ACCOUNT_ID").unwrap_or_else(|| "000000000000".into()),
             store,
         })

@@ -56,7 +56,9 @@ impl IntoResponse for ControlError {
         let message = self.to_string();
         let body = serde_json::json!({ "message": message, "__type": kind });
         let mut response = (status, axum::Json(body)).into_response();
-        response.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+        response
+            .headers_mut()
+            .insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
         response
     }
 }
@@ -73,7 +75,11 @@ pub struct EdgeError {
 
 impl EdgeError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> EdgeError {
-        EdgeError { status, message: message.into(), challenges: Vec::new() }
+        EdgeError {
+            status,
+            message: message.into(),
+            challenges: Vec::new(),
+        }
     }
 
     /// Adds `WWW-Authenticate` challenges (401 responses).
@@ -94,7 +100,10 @@ impl EdgeError {
 impl From<StoreError> for EdgeError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage error");
-        EdgeError::new(StatusCode::SERVICE_UNAVAILABLE, format!("storage is unavailable, retry: {e}"))
+        EdgeError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage is unavailable, retry: {e}"),
+        )
     }
 }
 

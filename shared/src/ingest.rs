@@ -67,19 +67,27 @@ async fn ingest(
     body: Body,
 ) -> Result<Response, EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
-    let channel = catalog
-        .channel(channel_id)
-        .await?
-        .ok_or_else(|| EdgeError::not_found(format!("no channel {channel_id:?}; create it with CreateChannel first")))?;
+    let channel = catalog.channel(channel_id).await?.ok_or_else(|| {
+        EdgeError::not_found(format!("no channel {channel_id:?}; create it with CreateChannel first"))
+    })?;
     let endpoint = channel.ingest_endpoint(ingest_id).ok_or_else(|| {
-        EdgeError::not_found(format!("channel {channel_id:?} has no ingest endpoint {ingest_id:?}; use a URL from DescribeChannel"))
+        EdgeError::not_found(format!(
+            "channel {channel_id:?} has no ingest endpoint {ingest_id:?}; use a URL from DescribeChannel"
+        ))
     })?;
     authenticate(endpoint, method, headers)?;
 
     match *method {
         Method::PUT | Method::POST => {}
         Method::OPTIONS => {
-            return Ok((StatusCode::OK, [(header::ALLOW, "OPTIONS, PUT, POST, DELETE, MKCOL"), (header::HeaderName::from_static("dav"), "1")]).into_response())
+            return Ok((
+                StatusCode::OK,
+                [
+                    (header::ALLOW, "OPTIONS, PUT, POST, DELETE, MKCOL"),
+                    (header::HeaderName::from_static("dav"), "1"),
+                ],
+            )
+                .into_response())
         }
         Method::DELETE => return Ok(StatusCode::NO_CONTENT.into_response()),
         _ if method.as_str() == "MKCOL" => return Ok(StatusCode::CREATED.into_response()),
@@ -92,13 +100,22 @@ async fn ingest(
     }
     let path = clean_path(path)?;
     let body = read_body(headers, body, app.config.max_segment_bytes).await?;
-    let upload = Upload { channel: &channel, endpoint, path: &path, body, now: UnixMillis::now() };
+    let upload = Upload {
+        channel: &channel,
+        endpoint,
+        path: &path,
+        body,
+        now: UnixMillis::now(),
+    };
     match extension(&path) {
         "ts" => ingest_segment(app, upload).await,
         "m3u8" => ingest_playlist(app, upload).await,
         _ => {
             let key = format!("{}/{}/{}", channel.id, endpoint.id, path);
-            app.stores.objects.put(&key, upload.body, "application/octet-stream").await?;
+            app.stores
+                .objects
+                .put(&key, upload.body, "application/octet-stream")
+                .await?;
             tracing::warn!(path = %path, "stored but not indexed: only .ts segments and .m3u8 playlists are packaged");
             Ok(StatusCode::CREATED.into_response())
         }
@@ -125,7 +142,9 @@ fn authenticate(endpoint: &IngestEndpoint, method: &Method, headers: &HeaderMap)
 fn clean_path(path: &str) -> Result<String, EdgeError> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     if parts.is_empty() || parts.iter().any(|p| *p == "." || *p == ".." || p.contains('\\')) {
-        return Err(EdgeError::bad_request(format!("ingest path {path:?} is not a plain relative file path")));
+        return Err(EdgeError::bad_request(format!(
+            "ingest path {path:?} is not a plain relative file path"
+        )));
     }
     Ok(parts.join("/"))
 }
@@ -142,15 +161,18 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
             format!("request body is larger than the ingest limit of {limit} bytes; use shorter segments or a lower bit rate"),
         )
     };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok(bytes),
         Err(e) => {
-            let source_is_limit = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let source_is_limit =
+                std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if source_is_limit || e.to_string().contains("length limit") {
                 Err(too_large())
             } else {
@@ -173,11 +195,24 @@ struct Upload<'a> {
 pub fn rendition_id(path: &str) -> String {
     let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-    let prefix = stem.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches(['_', '-', '.']);
-    let joined = [dir, prefix].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join("-");
+    let prefix = stem
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .trim_end_matches(['_', '-', '.']);
+    let joined = [dir, prefix]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("-");
     let id: String = joined
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if id.is_empty() {
         "default".into()
@@ -242,7 +277,13 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
 
 /// The channel's media-time ↔ wall-clock anchor, set on first use and reset when media
 /// time and wall clock disagree by more than 10 s (encoder restart, long pause).
-async fn clock_anchor(app: &App, channel: &str, start: Ticks, duration: Ticks, now: UnixMillis) -> Result<ClockAnchor, EdgeError> {
+async fn clock_anchor(
+    app: &App,
+    channel: &str,
+    start: Ticks,
+    duration: Ticks,
+    now: UnixMillis,
+) -> Result<ClockAnchor, EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(channel);
     let expected = UnixMillis(now.0 - duration.as_millis());
@@ -251,7 +292,10 @@ async fn clock_anchor(app: &App, channel: &str, start: Ticks, duration: Ticks, n
             return Ok(anchor);
         }
     }
-    let anchor = ClockAnchor { media: start, wall: expected };
+    let anchor = ClockAnchor {
+        media: start,
+        wall: expected,
+    };
     catalog.put(&pk, "anchor", &anchor, Condition::Always).await?;
     Ok(anchor)
 }
@@ -270,12 +314,23 @@ async fn update_rendition(app: &App, record: &SegmentRecord, info: &ts::SegmentI
     let codecs = info.codecs();
     let rendition = Rendition {
         id: record.rendition.clone(),
-        codecs: if codecs.is_empty() { previous.as_ref().map(|p| p.codecs.clone()).unwrap_or_default() } else { codecs },
-        resolution: video.and_then(|v| v.params.as_ref()).and_then(|p| p.resolution).or(previous.as_ref().and_then(|p| p.resolution)),
+        codecs: if codecs.is_empty() {
+            previous.as_ref().map(|p| p.codecs.clone()).unwrap_or_default()
+        } else {
+            codecs
+        },
+        resolution: video
+            .and_then(|v| v.params.as_ref())
+            .and_then(|p| p.resolution)
+            .or(previous.as_ref().and_then(|p| p.resolution)),
         frame_rate: frame_rate.or(previous.as_ref().and_then(|p| p.frame_rate)),
         peak_bandwidth: previous.as_ref().map_or(bitrate, |p| p.peak_bandwidth.max(bitrate)),
-        average_bandwidth: previous.as_ref().map_or(bitrate, |p| (p.average_bandwidth * 7 + bitrate) / 8),
-        max_segment_duration: previous.as_ref().map_or(record.duration, |p| p.max_segment_duration.max(record.duration)),
+        average_bandwidth: previous
+            .as_ref()
+            .map_or(bitrate, |p| (p.average_bandwidth * 7 + bitrate) / 8),
+        max_segment_duration: previous
+            .as_ref()
+            .map_or(record.duration, |p| p.max_segment_duration.max(record.duration)),
         declared_bandwidth: previous.as_ref().and_then(|p| p.declared_bandwidth),
         declared_order: previous.as_ref().and_then(|p| p.declared_order),
         updated_at: record.received_at,
@@ -305,7 +360,11 @@ async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Response, EdgeErro
     let resolve = |uri: &str| -> String {
         let uri = uri.split('?').next().unwrap_or(uri);
         if dir.is_empty() || uri.starts_with('/') || uri.contains("://") {
-            uri.rsplit("://").next().unwrap_or(uri).trim_start_matches('/').to_owned()
+            uri.rsplit("://")
+                .next()
+                .unwrap_or(uri)
+                .trim_start_matches('/')
+                .to_owned()
         } else {
             format!("{dir}/{uri}")
         }
@@ -325,7 +384,9 @@ async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Response, EdgeErro
         }
         m3u8_rs::Playlist::MediaPlaylist(media) => {
             if let Some(first) = media.segments.first() {
-                let mapping = IngestPlaylist { rendition: rendition_id(&resolve(&first.uri)) };
+                let mapping = IngestPlaylist {
+                    rendition: rendition_id(&resolve(&first.uri)),
+                };
                 let sk = format!("playlist#{}", up.path);
                 if catalog.get::<IngestPlaylist>(&pk, &sk).await?.as_ref() != Some(&mapping) {
                     catalog.put(&pk, &sk, &mapping, Condition::Always).await?;
@@ -334,7 +395,10 @@ async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Response, EdgeErro
         }
     }
     let key = format!("{}/{}/{}", up.channel.id, up.endpoint.id, up.path);
-    app.stores.objects.put(&key, up.body, "application/vnd.apple.mpegurl").await?;
+    app.stores
+        .objects
+        .put(&key, up.body, "application/vnd.apple.mpegurl")
+        .await?;
     tracing::debug!(path = %up.path, "playlist stored");
     Ok(StatusCode::CREATED.into_response())
 }

@@ -34,18 +34,29 @@ impl App {
             config::StoreConfig::Memory => store::Stores::memory(),
             config::StoreConfig::Local { data_dir } => {
                 let local = Arc::new(store::local::LocalStore::open(data_dir)?);
-                store::Stores { objects: local.clone(), index: local }
+                store::Stores {
+                    objects: local.clone(),
+                    index: local,
+                }
             }
             config::StoreConfig::Aws(aws) => {
                 let s = Arc::new(store::aws::AwsStore::from_env(aws.clone()).await);
-                store::Stores { objects: s.clone(), index: s }
+                store::Stores {
+                    objects: s.clone(),
+                    index: s,
+                }
             }
         };
-        Ok(App { config: Arc::new(config), stores })
+        Ok(App {
+            config: Arc::new(config),
+            stores,
+        })
     }
 
     /// Control, ingest and playback on one router (the local server).
     pub fn all_routes(&self) -> axum::Router {
-        api::router(self.clone()).merge(ingest::router(self.clone())).merge(origin::router(self.clone()))
+        api::router(self.clone())
+            .merge(ingest::router(self.clone()))
+            .merge(origin::router(self.clone()))
     }
 }

@@ -70,13 +70,18 @@ pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
             return Some(PlaybackRequest::Multivariant);
         }
         let rendition = stem.strip_prefix(manifest)?.strip_prefix('_')?;
-        return (!rendition.is_empty()).then(|| PlaybackRequest::Media { rendition: rendition.to_owned() });
+        return (!rendition.is_empty()).then(|| PlaybackRequest::Media {
+            rendition: rendition.to_owned(),
+        });
     }
     let stem = file.strip_suffix(".ts")?;
     let rest = stem.strip_prefix(manifest)?.strip_prefix('_')?;
     let (rendition, start) = rest.rsplit_once('_')?;
     let start = start.parse().ok()?;
-    (!rendition.is_empty()).then(|| PlaybackRequest::Segment { rendition: rendition.to_owned(), start: Ticks(start) })
+    (!rendition.is_empty()).then(|| PlaybackRequest::Segment {
+        rendition: rendition.to_owned(),
+        start: Ticks(start),
+    })
 }
 
 async fn serve(app: &App, endpoint_id: &str, file: &str) -> Result<Response, EdgeError> {
@@ -113,9 +118,16 @@ async fn serve(app: &App, endpoint_id: &str, file: &str) -> Result<Response, Edg
             }
             let variants: Vec<Variant> = renditions
                 .into_iter()
-                .map(|r| Variant { rendition: r, uri: format!("{}_{}.m3u8", endpoint.manifest_name, r.id) })
+                .map(|r| Variant {
+                    rendition: r,
+                    uri: format!("{}_{}.m3u8", endpoint.manifest_name, r.id),
+                })
                 .collect();
-            let max_input = variants.iter().map(|v| v.rendition.max_segment_duration).max().unwrap_or_default();
+            let max_input = variants
+                .iter()
+                .map(|v| v.rendition.max_segment_duration)
+                .max()
+                .unwrap_or_default();
             let k = hls::group_size(package.segment_duration_seconds, max_input);
             let max_age = playlist_max_age(max_input, k);
             Ok(playlist_response(hls::multivariant_playlist(&variants), max_age, None))
@@ -156,7 +168,12 @@ fn playlist_response(body: String, max_age: u64, last_sequence: Option<u64>) -> 
     response
 }
 
-async fn media_playlist(app: &App, endpoint: &OriginEndpoint, package: &HlsPackage, rendition: &Rendition) -> Result<Response, EdgeError> {
+async fn media_playlist(
+    app: &App,
+    endpoint: &OriginEndpoint,
+    package: &HlsPackage,
+    rendition: &Rendition,
+) -> Result<Response, EdgeError> {
     let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
     let input_secs = rendition.max_segment_duration.as_secs_f64().max(0.5);
     let wanted = (f64::from(package.playlist_window_seconds) / input_secs).ceil() as usize + 2 * k as usize + 2;
@@ -199,7 +216,10 @@ async fn segment(
     for (record, bytes) in records.iter().zip(futures_util::future::join_all(fetches).await) {
         let bytes: Bytes = bytes?.ok_or_else(|| {
             tracing::error!(key = %record.object_key, "indexed segment has no stored bytes");
-            EdgeError::new(StatusCode::SERVICE_UNAVAILABLE, "segment bytes are not available; retry")
+            EdgeError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "segment bytes are not available; retry",
+            )
         })?;
         body.extend_from_slice(&bytes);
     }
@@ -222,10 +242,18 @@ mod tests {
     #[test]
     fn playback_file_names_parse() {
         assert_eq!(parse_file("index", "index.m3u8"), Some(PlaybackRequest::Multivariant));
-        assert_eq!(parse_file("index", "index_360p-seg.m3u8"), Some(PlaybackRequest::Media { rendition: "360p-seg".into() }));
+        assert_eq!(
+            parse_file("index", "index_360p-seg.m3u8"),
+            Some(PlaybackRequest::Media {
+                rendition: "360p-seg".into()
+            })
+        );
         assert_eq!(
             parse_file("index", "index_channel_1_900000.ts"),
-            Some(PlaybackRequest::Segment { rendition: "channel_1".into(), start: Ticks(900_000) })
+            Some(PlaybackRequest::Segment {
+                rendition: "channel_1".into(),
+                start: Ticks(900_000)
+            })
         );
         assert_eq!(parse_file("index", "other.m3u8"), None);
         assert_eq!(parse_file("index", "index_.m3u8"), None);

@@ -59,8 +59,12 @@ pub trait Index: Send + Sync {
     /// Deletes a catalog document; true when it existed.
     async fn delete_doc(&self, pk: &str, sk: &str) -> Result<bool, StoreError>;
     /// Documents of a partition in sort-key order, strictly after `after`, at most `limit`.
-    async fn list_docs(&self, pk: &str, after: Option<&str>, limit: usize)
-        -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    async fn list_docs(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 
     /// Indexes a segment unless its slot (partition, start) is taken; true when inserted.
     async fn insert_segment(&self, record: &SegmentRecord) -> Result<bool, StoreError>;
@@ -82,7 +86,10 @@ impl Stores {
     /// In-memory stores for tests.
     pub fn memory() -> Stores {
         let store = Arc::new(memory::MemoryStore::default());
-        Stores { objects: store.clone(), index: store }
+        Stores {
+            objects: store.clone(),
+            index: store,
+        }
     }
 }
 
@@ -119,14 +126,28 @@ pub(crate) mod contract {
 
     pub async fn index_contract(index: &dyn Index) {
         // catalog
-        index.put_doc("channel", "a", b"1".to_vec(), Condition::IfAbsent).await.unwrap();
+        index
+            .put_doc("channel", "a", b"1".to_vec(), Condition::IfAbsent)
+            .await
+            .unwrap();
         let again = index.put_doc("channel", "a", b"2".to_vec(), Condition::IfAbsent).await;
         assert!(matches!(again, Err(StoreError::ConditionFailed)));
-        let missing = index.put_doc("channel", "zz", b"2".to_vec(), Condition::IfPresent).await;
+        let missing = index
+            .put_doc("channel", "zz", b"2".to_vec(), Condition::IfPresent)
+            .await;
         assert!(matches!(missing, Err(StoreError::ConditionFailed)));
-        index.put_doc("channel", "b", b"3".to_vec(), Condition::Always).await.unwrap();
-        index.put_doc("channel", "c", b"4".to_vec(), Condition::Always).await.unwrap();
-        index.put_doc("endpoint", "a", b"5".to_vec(), Condition::Always).await.unwrap();
+        index
+            .put_doc("channel", "b", b"3".to_vec(), Condition::Always)
+            .await
+            .unwrap();
+        index
+            .put_doc("channel", "c", b"4".to_vec(), Condition::Always)
+            .await
+            .unwrap();
+        index
+            .put_doc("endpoint", "a", b"5".to_vec(), Condition::Always)
+            .await
+            .unwrap();
         assert_eq!(index.get_doc("channel", "a").await.unwrap(), Some(b"1".to_vec()));
         let page = index.list_docs("channel", None, 2).await.unwrap();
         assert_eq!(page.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a", "b"]);

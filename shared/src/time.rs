@@ -90,8 +90,7 @@ impl UnixMillis {
 
     /// ISO-8601 with milliseconds and a `Z` suffix, e.g. `2026-11-24T22:00:00.000Z`.
     pub fn to_iso8601(self) -> String {
-        self.to_datetime()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        self.to_datetime().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
 
     /// Seconds since the epoch.

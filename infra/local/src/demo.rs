@@ -32,23 +32,47 @@ struct LoopRendition {
 pub async fn start(base_url: &str, demo_dir: &Path) -> anyhow::Result<String> {
     let renditions = load(demo_dir)?;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let channel = ensure(&client, base_url, "/channels", format!(r#"{{"id":"{CHANNEL}","description":"Sluice demo"}}"#), &format!("/channels/{CHANNEL}")).await?;
+    let channel = ensure(
+        &client,
+        base_url,
+        "/channels",
+        format!(r#"{{"id":"{CHANNEL}","description":"Sluice demo"}}"#),
+        &format!("/channels/{CHANNEL}"),
+    )
+    .await?;
     let body = format!(
         r#"{{"id":"{ENDPOINT}","channelId":"{CHANNEL}","manifestName":"index","hlsPackage":{{"segmentDurationSeconds":2,"playlistWindowSeconds":30,"programDateTimeIntervalSeconds":2}}}}"#
     );
-    let endpoint = ensure(&client, base_url, "/origin_endpoints", body, &format!("/origin_endpoints/{ENDPOINT}")).await?;
+    let endpoint = ensure(
+        &client,
+        base_url,
+        "/origin_endpoints",
+        body,
+        &format!("/origin_endpoints/{ENDPOINT}"),
+    )
+    .await?;
     let ingest = &channel["hlsIngest"]["ingestEndpoints"][0];
-    let (Some(url), Some(user), Some(pass)) = (ingest["url"].as_str(), ingest["username"].as_str(), ingest["password"].as_str()) else {
+    let (Some(url), Some(user), Some(pass)) = (
+        ingest["url"].as_str(),
+        ingest["username"].as_str(),
+        ingest["password"].as_str(),
+    ) else {
         bail!("CreateChannel response has no ingest endpoint: {channel}");
     };
     let folder = url.trim_end_matches("channel").to_owned();
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    );
     tokio::spawn(async move {
         if let Err(e) = feed(client, folder, auth, renditions).await {
             tracing::error!(error = %e, "demo feeder stopped");
         }
     });
-    endpoint["url"].as_str().map(str::to_owned).context("endpoint has no url")
+    endpoint["url"]
+        .as_str()
+        .map(str::to_owned)
+        .context("endpoint has no url")
 }
 
 /// POSTs `body` to `path` unless the resource at `get_path` already exists; returns it.
@@ -64,12 +88,21 @@ async fn ensure(client: &HttpClient, base: &str, path: &str, body: String, get_p
     Ok(serde_json::from_slice(&created)?)
 }
 
-async fn send(client: &HttpClient, method: &str, url: &str, auth: Option<&str>, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+async fn send(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    auth: Option<&str>,
+    body: Bytes,
+) -> anyhow::Result<(u16, Bytes)> {
     let mut request = http::Request::builder().method(method).uri(url);
     if let Some(auth) = auth {
         request = request.header(http::header::AUTHORIZATION, auth);
     }
-    let response = client.request(request.body(Full::new(body))?).await.with_context(|| format!("{method} {url}"))?;
+    let response = client
+        .request(request.body(Full::new(body))?)
+        .await
+        .with_context(|| format!("{method} {url}"))?;
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await?.to_bytes();
     Ok((status, bytes))
@@ -78,7 +111,10 @@ async fn send(client: &HttpClient, method: &str, url: &str, auth: Option<&str>, 
 fn load(dir: &Path) -> anyhow::Result<Vec<LoopRendition>> {
     let mut renditions = Vec::new();
     let entries = std::fs::read_dir(dir).with_context(|| format!("demo folder {} is missing", dir.display()))?;
-    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     for d in dirs {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&d)?
@@ -89,8 +125,14 @@ fn load(dir: &Path) -> anyhow::Result<Vec<LoopRendition>> {
         if files.is_empty() {
             continue;
         }
-        let segments = files.iter().map(|f| std::fs::read(f).map(Bytes::from)).collect::<Result<Vec<_>, _>>()?;
-        let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let segments = files
+            .iter()
+            .map(|f| std::fs::read(f).map(Bytes::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let name = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         renditions.push(LoopRendition { name, segments });
     }
     if renditions.is_empty() {
@@ -106,7 +148,14 @@ async fn feed(client: HttpClient, folder: String, auth: String, renditions: Vec<
     let loop_ticks: u64 = infos.iter().map(|i| i.duration.0).sum();
     let durations: Vec<f64> = infos.iter().map(|i| i.duration.as_secs_f64()).collect();
     let master = master_playlist(&renditions);
-    send(&client, "PUT", &format!("{folder}master.m3u8"), Some(&auth), Bytes::from(master)).await?;
+    send(
+        &client,
+        "PUT",
+        &format!("{folder}master.m3u8"),
+        Some(&auth),
+        Bytes::from(master),
+    )
+    .await?;
     let started = tokio::time::Instant::now();
     let mut elapsed = 0.0f64;
     let mut counter: u64 = 0;
@@ -127,7 +176,14 @@ async fn feed(client: HttpClient, folder: String, auth: String, renditions: Vec<
                     "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{counter}\n#EXTINF:{duration:.3},\nseg_{counter:05}.ts\n",
                     duration.ceil()
                 );
-                send(&client, "PUT", &format!("{folder}{}/index.m3u8", r.name), Some(&auth), Bytes::from(playlist)).await?;
+                send(
+                    &client,
+                    "PUT",
+                    &format!("{folder}{}/index.m3u8", r.name),
+                    Some(&auth),
+                    Bytes::from(playlist),
+                )
+                .await?;
             }
             counter += 1;
         }
@@ -140,22 +196,24 @@ fn master_playlist(renditions: &[LoopRendition]) -> String {
     for r in renditions {
         let bytes: usize = r.segments.iter().map(|s| s.len()).sum();
         let secs = r.segments.len() as f64 * 2.0;
-        out.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH={}\n{}/index.m3u8\n", (bytes as f64 * 8.0 / secs) as u64, r.name));
+        out.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={}\n{}/index.m3u8\n",
+            (bytes as f64 * 8.0 / secs) as u64,
+            r.name
+        ));
     }
     out
 }
 
 /// `/` (the demo page) and `/assets/*` (hls.js).
 pub fn page_routes(assets: PathBuf) -> Router {
-    Router::new()
-        .route("/", get(|| async { Html(PAGE) }))
-        .route(
-            "/assets/{file}",
-            get(move |axum::extract::Path(file): axum::extract::Path<String>| {
-                let assets = assets.clone();
-                async move { asset(&assets, &file).await }
-            }),
-        )
+    Router::new().route("/", get(|| async { Html(PAGE) })).route(
+        "/assets/{file}",
+        get(move |axum::extract::Path(file): axum::extract::Path<String>| {
+            let assets = assets.clone();
+            async move { asset(&assets, &file).await }
+        }),
+    )
 }
 
 async fn asset(dir: &Path, file: &str) -> Response {
@@ -164,7 +222,11 @@ async fn asset(dir: &Path, file: &str) -> Response {
     }
     match tokio::fs::read(dir.join(file)).await {
         Ok(bytes) => ([(http::header::CONTENT_TYPE, "text/javascript")], bytes).into_response(),
-        Err(_) => (http::StatusCode::NOT_FOUND, format!("asset {file} is missing from {}", dir.display())).into_response(),
+        Err(_) => (
+            http::StatusCode::NOT_FOUND,
+            format!("asset {file} is missing from {}", dir.display()),
+        )
+            .into_response(),
     }
 }
 

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 
 /// Command-line flags.
 #[derive(Parser, Debug)]
-#[command(name = "sluice-local", version, about = "Sluice live packager and origin on one machine")]
+#[command(
+    name = "sluice-local",
+    version,
+    about = "Sluice live packager and origin on one machine"
+)]
 struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -51,7 +55,12 @@ async fn main() -> anyhow::Result<()> {
 
     let mut config = match std::env::var("SLUICE_STORE").as_deref() {
         Ok("aws") | Ok("memory") => Config::from_env()?,
-        _ => Config::local(&base_url, StoreConfig::Local { data_dir: args.data_dir.clone() }),
+        _ => Config::local(
+            &base_url,
+            StoreConfig::Local {
+                data_dir: args.data_dir.clone(),
+            },
+        ),
     };
     config.ingest_base_url = base_url.trim_end_matches('/').to_owned();
     config.playback_base_url = config.ingest_base_url.clone();
@@ -65,7 +74,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let store_kind = match &config.store {
         StoreConfig::Local { data_dir } => format!("local ({})", data_dir.display()),
-        StoreConfig::Aws(aws) => format!("aws (bucket {}, tables {} and {})", aws.bucket, aws.catalog_table, aws.segments_table),
+        StoreConfig::Aws(aws) => format!(
+            "aws (bucket {}, tables {} and {})",
+            aws.bucket, aws.catalog_table, aws.segments_table
+        ),
         StoreConfig::Memory => "memory".into(),
     };
     let app = sluice::App::from_config(config).await.context("opening storage")?;
@@ -73,7 +85,9 @@ async fn main() -> anyhow::Result<()> {
 
     println!("sluice-local listening on http://{addr} (storage: {store_kind})");
     if args.demo {
-        let url = demo::start(&base_url, &args.demo_dir).await.context("starting the demo")?;
+        let url = demo::start(&base_url, &args.demo_dir)
+            .await
+            .context("starting the demo")?;
         println!("demo playback URL: {url}");
         println!("open http://{addr}/ to watch it in hls.js");
     }
@@ -113,7 +127,9 @@ async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyho
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("SLUICE_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {

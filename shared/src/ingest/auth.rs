@@ -55,7 +55,10 @@ pub fn challenges(endpoint: &IngestEndpoint, now: i64, stale: bool) -> [String; 
 }
 
 fn md5_hex(input: &str) -> String {
-    Md5::digest(input.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(input.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn equal(a: &str, b: &str) -> bool {
@@ -64,7 +67,9 @@ fn equal(a: &str, b: &str) -> bool {
 
 /// Checks `authorization` (the header value, if any) for `method` on `endpoint` at `now`.
 pub fn check(authorization: Option<&str>, method: &str, endpoint: &IngestEndpoint, now: i64) -> AuthResult {
-    let Some(value) = authorization else { return AuthResult::Denied };
+    let Some(value) = authorization else {
+        return AuthResult::Denied;
+    };
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
     if scheme.eq_ignore_ascii_case("basic") {
         return check_basic(rest.trim(), endpoint);
@@ -79,8 +84,12 @@ fn check_basic(encoded: &str, endpoint: &IngestEndpoint) -> AuthResult {
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
         return AuthResult::Denied;
     };
-    let Ok(text) = String::from_utf8(decoded) else { return AuthResult::Denied };
-    let Some((user, password)) = text.split_once(':') else { return AuthResult::Denied };
+    let Ok(text) = String::from_utf8(decoded) else {
+        return AuthResult::Denied;
+    };
+    let Some((user, password)) = text.split_once(':') else {
+        return AuthResult::Denied;
+    };
     let ok = equal(user, &endpoint.username) & equal(password, &endpoint.password);
     if ok {
         AuthResult::Ok
@@ -132,7 +141,9 @@ pub fn parse_params(input: &str) -> Vec<(String, String)> {
 fn check_digest(params: &str, method: &str, endpoint: &IngestEndpoint, now: i64) -> AuthResult {
     let params = parse_params(params);
     let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-    let (Some(username), Some(nonce), Some(uri), Some(response)) = (get("username"), get("nonce"), get("uri"), get("response")) else {
+    let (Some(username), Some(nonce), Some(uri), Some(response)) =
+        (get("username"), get("nonce"), get("uri"), get("response"))
+    else {
         return AuthResult::Denied;
     };
     if get("algorithm").is_some_and(|a| !a.eq_ignore_ascii_case("md5")) {
@@ -152,8 +163,12 @@ fn check_digest(params: &str, method: &str, endpoint: &IngestEndpoint, now: i64)
     if !credentials_ok {
         return AuthResult::Denied;
     }
-    let Some((issued, mac)) = nonce.split_once('-') else { return AuthResult::Denied };
-    let Ok(issued) = issued.parse::<i64>() else { return AuthResult::Denied };
+    let Some((issued, mac)) = nonce.split_once('-') else {
+        return AuthResult::Denied;
+    };
+    let Ok(issued) = issued.parse::<i64>() else {
+        return AuthResult::Denied;
+    };
     if !equal(mac, &nonce_mac(&endpoint.password, issued)) {
         return AuthResult::Denied;
     }
@@ -168,7 +183,11 @@ mod tests {
     use super::*;
 
     fn endpoint() -> IngestEndpoint {
-        IngestEndpoint { id: "ie1".into(), username: "Mufasa".into(), password: "Circle Of Life".into() }
+        IngestEndpoint {
+            id: "ie1".into(),
+            username: "Mufasa".into(),
+            password: "Circle Of Life".into(),
+        }
     }
 
     #[test]
@@ -178,7 +197,9 @@ mod tests {
         assert_eq!(ha1, "939e7578ed9e3c518a452acee763bce9");
         let ha2 = md5_hex("GET:/dir/index.html");
         assert_eq!(ha2, "39aff3a2bab6126f332b942af96d3366");
-        let response = md5_hex(&format!("{ha1}:dcd98b7102dd2f0e8b11d0f600bfb0c093:00000001:0a4f113b:auth:{ha2}"));
+        let response = md5_hex(&format!(
+            "{ha1}:dcd98b7102dd2f0e8b11d0f600bfb0c093:00000001:0a4f113b:auth:{ha2}"
+        ));
         assert_eq!(response, "6629fae49393a05397450978507c4ef1");
     }
 
@@ -196,13 +217,28 @@ mod tests {
     fn digest_accepts_right_password_and_fresh_nonce_only() {
         let e = endpoint();
         let nonce = make_nonce(&e, 1000);
-        assert_eq!(check(Some(&digest_header(&e, &nonce, "Circle Of Life")), "PUT", &e, 1010), AuthResult::Ok);
-        assert_eq!(check(Some(&digest_header(&e, &nonce, "wrong")), "PUT", &e, 1010), AuthResult::Denied);
-        assert_eq!(check(Some(&digest_header(&e, &nonce, "Circle Of Life")), "PUT", &e, 2000), AuthResult::Stale);
+        assert_eq!(
+            check(Some(&digest_header(&e, &nonce, "Circle Of Life")), "PUT", &e, 1010),
+            AuthResult::Ok
+        );
+        assert_eq!(
+            check(Some(&digest_header(&e, &nonce, "wrong")), "PUT", &e, 1010),
+            AuthResult::Denied
+        );
+        assert_eq!(
+            check(Some(&digest_header(&e, &nonce, "Circle Of Life")), "PUT", &e, 2000),
+            AuthResult::Stale
+        );
         let forged = "1000-00000000000000000000000000000000";
-        assert_eq!(check(Some(&digest_header(&e, forged, "Circle Of Life")), "PUT", &e, 1010), AuthResult::Denied);
+        assert_eq!(
+            check(Some(&digest_header(&e, forged, "Circle Of Life")), "PUT", &e, 1010),
+            AuthResult::Denied
+        );
         // The same header replayed for another method fails.
-        assert_eq!(check(Some(&digest_header(&e, &nonce, "Circle Of Life")), "DELETE", &e, 1010), AuthResult::Denied);
+        assert_eq!(
+            check(Some(&digest_header(&e, &nonce, "Circle Of Life")), "DELETE", &e, 1010),
+            AuthResult::Denied
+        );
     }
 
     #[test]

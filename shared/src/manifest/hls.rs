@@ -35,11 +35,13 @@ pub fn group_segments(records: &[SegmentRecord], k: u64) -> Vec<OutputSegment> {
     let mut i = 0;
     while i < records.len() {
         let group = records[i].sequence / k;
-        let members: Vec<&SegmentRecord> =
-            records[i..].iter().take_while(|r| r.sequence / k == group).collect();
+        let members: Vec<&SegmentRecord> = records[i..].iter().take_while(|r| r.sequence / k == group).collect();
         i += members.len();
         let complete = members.len() as u64 == k
-            && members.iter().enumerate().all(|(j, r)| r.sequence == group * k + j as u64);
+            && members
+                .iter()
+                .enumerate()
+                .all(|(j, r)| r.sequence == group * k + j as u64);
         if !complete {
             continue;
         }
@@ -71,7 +73,10 @@ pub fn live_window(segments: &[OutputSegment], window: Ticks) -> &[OutputSegment
 /// rendition's longest input segment so the value does not change between reloads.
 pub fn target_duration(segments: &[OutputSegment], rendition: &Rendition, k: u64) -> u64 {
     let nominal = (rendition.max_segment_duration.as_secs_f64() * k as f64).round() as u64;
-    segments.iter().map(|s| s.duration.as_secs_f64().round() as u64).fold(nominal.max(1), u64::max)
+    segments
+        .iter()
+        .map(|s| s.duration.as_secs_f64().round() as u64)
+        .fold(nominal.max(1), u64::max)
 }
 
 /// Writes a live media playlist. `uri` names a segment from its start time.
@@ -134,7 +139,10 @@ pub fn multivariant_playlist(variants: &[Variant<'_>]) -> String {
                     bandwidth: r.peak_bandwidth.max(r.declared_bandwidth.unwrap_or(0)),
                     average_bandwidth: Some(r.average_bandwidth),
                     codecs: (!r.codecs.is_empty()).then(|| r.codecs.join(",")),
-                    resolution: r.resolution.map(|(w, h)| Resolution { width: u64::from(w), height: u64::from(h) }),
+                    resolution: r.resolution.map(|(w, h)| Resolution {
+                        width: u64::from(w),
+                        height: u64::from(h),
+                    }),
                     frame_rate: r.frame_rate,
                     ..Default::default()
                 }
@@ -164,13 +172,22 @@ mod tests {
     #[test]
     fn groups_are_complete_runs_of_k_inputs() {
         let out = group_segments(&records(7), 3);
-        assert_eq!(out.iter().map(|s| (s.sequence, s.start.0)).collect::<Vec<_>>(), [(0, 0), (1, 540_000)]);
+        assert_eq!(
+            out.iter().map(|s| (s.sequence, s.start.0)).collect::<Vec<_>>(),
+            [(0, 0), (1, 540_000)]
+        );
         assert_eq!(out[0].duration, Ticks(540_000));
         let mut gap = records(6);
         gap.remove(4); // input 4 missing: group 1 is incomplete and left out
         assert_eq!(group_segments(&gap, 3).len(), 1);
         // A window that starts mid-group skips the partial first group.
-        assert_eq!(group_segments(&records(7)[1..], 3).iter().map(|s| s.sequence).collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            group_segments(&records(7)[1..], 3)
+                .iter()
+                .map(|s| s.sequence)
+                .collect::<Vec<_>>(),
+            [1]
+        );
     }
 
     #[test]

@@ -187,7 +187,11 @@ pub fn adts_header(data: &[u8]) -> Option<AacParams> {
     let object_type = ((data[2] >> 6) & 3) + 1;
     let sample_rate = *AAC_SAMPLE_RATES.get(usize::from((data[2] >> 2) & 0xf))?;
     let channels = ((data[2] & 1) << 2) | (data[3] >> 6);
-    Some(AacParams { codec: format!("mp4a.40.{object_type}"), sample_rate, channels })
+    Some(AacParams {
+        codec: format!("mp4a.40.{object_type}"),
+        sample_rate,
+        channels,
+    })
 }
 
 /// Number of whole ADTS frames in `data` (used to time the end of an audio-only segment).
@@ -212,8 +216,8 @@ mod tests {
     fn h264_sps_gives_codec_and_size() {
         // SPS written by x264 for 640x360 High@3.0 (from an ffmpeg-encoded segment).
         let sps = [
-            0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00,
-            0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2d, 0x96,
+            0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00,
+            0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2d, 0x96,
         ];
         let p = h264_sps(&sps).unwrap();
         assert_eq!(p.codec, "avc1.64001e");

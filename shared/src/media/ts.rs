@@ -113,8 +113,14 @@ pub struct SegmentInfo {
 impl SegmentInfo {
     /// Codec strings of all tracks, video first, for `CODECS`.
     pub fn codecs(&self) -> Vec<String> {
-        let video = self.video.as_ref().and_then(|v| v.params.as_ref().map(|p| p.codec.clone()));
-        video.into_iter().chain(self.audio.iter().filter_map(AudioTrack::codec)).collect()
+        let video = self
+            .video
+            .as_ref()
+            .and_then(|v| v.params.as_ref().map(|p| p.codec.clone()));
+        video
+            .into_iter()
+            .chain(self.audio.iter().filter_map(AudioTrack::codec))
+            .collect()
     }
 }
 
@@ -144,7 +150,10 @@ pub fn analyze(data: &[u8]) -> Result<SegmentInfo, TsError> {
 
     for (index, packet) in data.chunks(PACKET_SIZE).enumerate() {
         if packet[0] != SYNC_BYTE {
-            return Err(TsError::NoSync { offset: index * PACKET_SIZE, found: packet[0] });
+            return Err(TsError::NoSync {
+                offset: index * PACKET_SIZE,
+                found: packet[0],
+            });
         }
         if packet.len() < PACKET_SIZE {
             break; // a truncated last packet carries nothing we can use
@@ -205,7 +214,9 @@ pub fn analyze(data: &[u8]) -> Result<SegmentInfo, TsError> {
                 state.pes.clear();
             }
             if !state.first_pes_done {
-                state.pes.extend_from_slice(&payload[pes.data_offset.min(payload.len())..]);
+                state
+                    .pes
+                    .extend_from_slice(&payload[pes.data_offset.min(payload.len())..]);
             }
         } else if state.pes_count > 0 && !state.first_pes_done && state.pes.len() < MAX_FIRST_PES {
             state.pes.extend_from_slice(payload);
@@ -228,7 +239,9 @@ fn summarise(
 ) -> Result<SegmentInfo, TsError> {
     let mut pids: Vec<(u16, PidState)> = pids.into_iter().filter(|(_, s)| s.pes_count > 0).collect();
     pids.sort_by_key(|(pid, _)| *pid);
-    let video_state = pids.iter().find(|(_, s)| s.stream_type.is_some_and(StreamType::is_video));
+    let video_state = pids
+        .iter()
+        .find(|(_, s)| s.stream_type.is_some_and(StreamType::is_video));
     let audio_states: Vec<&PidState> = pids
         .iter()
         .filter(|(_, s)| s.stream_type.is_some_and(StreamType::is_audio))
@@ -239,7 +252,12 @@ fn summarise(
         .iter()
         .map(|s| {
             let stream_type = s.stream_type.unwrap_or(StreamType::Aac);
-            AudioTrack { stream_type, aac: (stream_type == StreamType::Aac).then(|| codec::adts_header(&s.pes)).flatten() }
+            AudioTrack {
+                stream_type,
+                aac: (stream_type == StreamType::Aac)
+                    .then(|| codec::adts_header(&s.pes))
+                    .flatten(),
+            }
         })
         .collect();
 
@@ -248,12 +266,20 @@ fn summarise(
         let (params, keyframe) = scan_access_unit(ty, &v.pes);
         let start_pts = v.first_pts.ok_or(TsError::NoMedia)?;
         let span = wrapped_diff(v.first_dts.unwrap_or(start_pts), v.last_dts.unwrap_or(start_pts));
-        let frame = if v.pes_count > 1 { span / u64::from(v.pes_count - 1) } else { 0 };
+        let frame = if v.pes_count > 1 {
+            span / u64::from(v.pes_count - 1)
+        } else {
+            0
+        };
         return Ok(SegmentInfo {
             start_pts,
             duration: Ticks(span + frame),
             starts_with_keyframe: keyframe || v.random_access_first,
-            video: Some(VideoTrack { stream_type: ty, params, frames: v.pes_count }),
+            video: Some(VideoTrack {
+                stream_type: ty,
+                params,
+                frames: v.pes_count,
+            }),
             audio,
             programs,
             has_scte35,
@@ -336,7 +362,11 @@ pub fn annexb_nal_units(es: &[u8]) -> impl Iterator<Item = &[u8]> {
         })
         .chain(std::iter::once(es.len()))
         .collect();
-    starts.into_iter().zip(ends).filter(|(s, e)| s < e).map(move |(s, e)| &es[s..e])
+    starts
+        .into_iter()
+        .zip(ends)
+        .filter(|(s, e)| s < e)
+        .map(move |(s, e)| &es[s..e])
 }
 
 /// Program map PIDs listed in a PAT section.
@@ -393,8 +423,16 @@ fn parse_pes_header(p: &[u8]) -> Option<PesHeader> {
     }
     let flags = p[7] >> 6;
     let data_offset = 9 + usize::from(p[8]);
-    let pts = if flags & 2 != 0 { p.get(9..14).map(read_timestamp) } else { None };
-    let dts = if flags == 3 { p.get(14..19).map(read_timestamp) } else { None };
+    let pts = if flags & 2 != 0 {
+        p.get(9..14).map(read_timestamp)
+    } else {
+        None
+    };
+    let dts = if flags == 3 {
+        p.get(14..19).map(read_timestamp)
+    } else {
+        None
+    };
     Some(PesHeader { pts, dts, data_offset })
 }
 
@@ -466,7 +504,10 @@ mod tests {
 
     #[test]
     fn rejects_non_ts_bytes_with_the_offset() {
-        assert_eq!(analyze(b"#EXTM3U\n").unwrap_err(), TsError::NoSync { offset: 0, found: b'#' });
+        assert_eq!(
+            analyze(b"#EXTM3U\n").unwrap_err(),
+            TsError::NoSync { offset: 0, found: b'#' }
+        );
         assert_eq!(analyze(&[]).unwrap_err(), TsError::Empty);
         let mut two = vec![0u8; 376];
         two[0] = 0x47;

@@ -84,9 +84,19 @@ impl AwsStore {
                 continue;
             }
             let attr = |name: &str, ty: ScalarAttributeType| {
-                AttributeDefinition::builder().attribute_name(name).attribute_type(ty).build().map_err(backend)
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ty)
+                    .build()
+                    .map_err(backend)
             };
-            let key = |name: &str, ty: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(ty).build().map_err(backend);
+            let key = |name: &str, ty: KeyType| {
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(ty)
+                    .build()
+                    .map_err(backend)
+            };
             self.ddb
                 .create_table()
                 .table_name(table)
@@ -213,7 +223,10 @@ impl Index for AwsStore {
         };
         match put.send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Err(StoreError::ConditionFailed)
             }
             Err(e) => Err(sdk_error(e)),
@@ -234,7 +247,12 @@ impl Index for AwsStore {
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
-    async fn list_docs(&self, pk: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    async fn list_docs(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
         let mut start_key = None;
         while out.len() < limit {
@@ -284,7 +302,12 @@ impl Index for AwsStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(sdk_error(e)),
         }
     }
@@ -293,7 +316,12 @@ impl Index for AwsStore {
         self.query_segments(partition, None, false, limit).await
     }
 
-    async fn segments_from(&self, partition: &str, from: Ticks, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {
+    async fn segments_from(
+        &self,
+        partition: &str,
+        from: Ticks,
+        limit: usize,
+    ) -> Result<Vec<SegmentRecord>, StoreError> {
         self.query_segments(partition, Some(from), true, limit).await
     }
 }

@@ -39,11 +39,16 @@ impl LocalStore {
         txn.open_table(DOCS).map_err(backend)?;
         txn.open_table(SEGMENTS).map_err(backend)?;
         txn.commit().map_err(backend)?;
-        Ok(LocalStore { objects_dir, db: Arc::new(db) })
+        Ok(LocalStore {
+            objects_dir,
+            db: Arc::new(db),
+        })
     }
 
     fn object_path(&self, key: &str) -> Result<PathBuf, StoreError> {
-        let safe = key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+        let safe = key
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
         if !safe {
             return Err(StoreError::Backend(format!("unsafe object key {key:?}")));
         }
@@ -96,7 +101,10 @@ impl Index for LocalStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(DOCS).map_err(backend)?;
-            Ok(table.get((pk.as_str(), sk.as_str())).map_err(backend)?.map(|v| v.value().to_vec()))
+            Ok(table
+                .get((pk.as_str(), sk.as_str()))
+                .map_err(backend)?
+                .map(|v| v.value().to_vec()))
         })
         .await
     }
@@ -113,7 +121,9 @@ impl Index for LocalStore {
                     Condition::IfPresent if !exists => return Err(StoreError::ConditionFailed),
                     _ => {}
                 }
-                table.insert((pk.as_str(), sk.as_str()), doc.as_slice()).map_err(backend)?;
+                table
+                    .insert((pk.as_str(), sk.as_str()), doc.as_slice())
+                    .map_err(backend)?;
             }
             txn.commit().map_err(backend)
         })
@@ -135,7 +145,12 @@ impl Index for LocalStore {
         .await
     }
 
-    async fn list_docs(&self, pk: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    async fn list_docs(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let pk = pk.to_owned();
         let after = after.map(str::to_owned);
         self.blocking(move |db| {
@@ -173,7 +188,9 @@ impl Index for LocalStore {
                 if table.get((partition.as_str(), start)).map_err(backend)?.is_some() {
                     return Ok(false);
                 }
-                table.insert((partition.as_str(), start), doc.as_slice()).map_err(backend)?;
+                table
+                    .insert((partition.as_str(), start), doc.as_slice())
+                    .map_err(backend)?;
             }
             txn.commit().map_err(backend)?;
             Ok(true)
@@ -200,7 +217,12 @@ impl Index for LocalStore {
         .await
     }
 
-    async fn segments_from(&self, partition: &str, from: Ticks, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {
+    async fn segments_from(
+        &self,
+        partition: &str,
+        from: Ticks,
+        limit: usize,
+    ) -> Result<Vec<SegmentRecord>, StoreError> {
         let partition = partition.to_owned();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
@@ -229,10 +251,16 @@ mod tests {
         {
             let store = LocalStore::open(dir.path()).unwrap();
             super::super::contract::index_contract(&store).await;
-            store.put("ch/ie/360p/0.ts", Bytes::from_static(b"abc"), "video/mp2t").await.unwrap();
+            store
+                .put("ch/ie/360p/0.ts", Bytes::from_static(b"abc"), "video/mp2t")
+                .await
+                .unwrap();
         }
         let store = LocalStore::open(dir.path()).unwrap();
-        assert_eq!(store.get("ch/ie/360p/0.ts").await.unwrap(), Some(Bytes::from_static(b"abc")));
+        assert_eq!(
+            store.get("ch/ie/360p/0.ts").await.unwrap(),
+            Some(Bytes::from_static(b"abc"))
+        );
         assert_eq!(store.get("ch/ie/360p/1.ts").await.unwrap(), None);
         assert_eq!(store.latest_segments("ch#360p", 10).await.unwrap().len(), 4);
         assert!(store.put("../escape", Bytes::new(), "x").await.is_err());

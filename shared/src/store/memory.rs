@@ -55,7 +55,12 @@ impl Index for MemoryStore {
         Ok(lock(&self.docs).remove(&(pk.to_owned(), sk.to_owned())).is_some())
     }
 
-    async fn list_docs(&self, pk: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    async fn list_docs(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let docs = lock(&self.docs);
         Ok(docs
             .range((pk.to_owned(), String::new())..)
@@ -88,7 +93,12 @@ impl Index for MemoryStore {
         Ok(out)
     }
 
-    async fn segments_from(&self, partition: &str, from: Ticks, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {
+    async fn segments_from(
+        &self,
+        partition: &str,
+        from: Ticks,
+        limit: usize,
+    ) -> Result<Vec<SegmentRecord>, StoreError> {
         let segments = lock(&self.segments);
         segments
             .range((partition.to_owned(), from.0)..=(partition.to_owned(), u64::MAX))

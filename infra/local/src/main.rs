@@ -84,7 +84,9 @@ async fn main() -> anyhow::Result<()> {
     let router = app.all_routes().merge(demo::page_routes(args.assets_dir.clone()));
 
     println!("sluice-local listening on http://{addr} (storage: {store_kind})");
+    let server = tokio::spawn(serve(listener, router));
     if args.demo {
+        // The feeder talks to this server over HTTP, so it starts after the server does.
         let url = demo::start(&base_url, &args.demo_dir)
             .await
             .context("starting the demo")?;
@@ -92,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         println!("open http://{addr}/ to watch it in hls.js");
     }
     tokio::select! {
-        result = serve(listener, router) => result,
+        result = server => result?,
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }

@@ -543,6 +543,35 @@ mod tests {
     }
 
     #[test]
+    fn demo_segment_matches_ffprobe() {
+        // Made by infra/local/demo/make-demo.sh. Expected values from ffprobe
+        // (first video packet pts_time 1.480000, flags K_, 50 frames at 25 fps, 640x360)
+        // and from the CODECS ffmpeg wrote into that folder's master.m3u8.
+        let bytes = include_bytes!("../../../infra/local/demo/360p/seg_00000.ts");
+        let info = analyze(bytes).unwrap();
+        assert_eq!(info.start_pts, 133_200);
+        assert_eq!(info.duration, Ticks(180_000));
+        assert!(info.starts_with_keyframe);
+        assert_eq!(info.programs, 1);
+        assert_eq!(info.codecs(), vec!["avc1.4d401e".to_string(), "mp4a.40.2".to_string()]);
+        let video = info.video.unwrap();
+        assert_eq!(video.frames, 50);
+        assert_eq!(video.params.unwrap().resolution, Some((640, 360)));
+        let aac = info.audio[0].aac.clone().unwrap();
+        assert_eq!((aac.sample_rate, aac.channels), (48_000, 2));
+    }
+
+    #[test]
+    fn shifting_moves_pts_by_the_offset() {
+        let mut bytes = include_bytes!("../../../infra/local/demo/180p/seg_00001.ts").to_vec();
+        let before = analyze(&bytes).unwrap();
+        shift_timestamps(&mut bytes, 900_000);
+        let after = analyze(&bytes).unwrap();
+        assert_eq!(after.start_pts, before.start_pts + 900_000);
+        assert_eq!(after.duration, before.duration);
+    }
+
+    #[test]
     fn annexb_split() {
         let es = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 9];
         let nals: Vec<&[u8]> = annexb_nal_units(&es).collect();

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 const CHANNEL: &str = "demo";
 const ENDPOINT: &str = "demo-hls";
+/// Segments pushed immediately at start.
+const PREROLL_SEGMENTS: usize = 3;
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
@@ -156,13 +158,16 @@ async fn feed(client: HttpClient, folder: String, auth: String, renditions: Vec<
         Bytes::from(master),
     )
     .await?;
+    // Pre-roll: the first segments go out at once, as if the stream had been live for a
+    // while, so a player opened right after start has a live window to join.
+    let preroll: f64 = durations.iter().take(PREROLL_SEGMENTS).sum();
     let started = tokio::time::Instant::now();
-    let mut elapsed = 0.0f64;
+    let mut elapsed = -preroll;
     let mut counter: u64 = 0;
     for pass in 0u64.. {
         for (i, duration) in durations.iter().enumerate() {
             elapsed += duration;
-            tokio::time::sleep_until(started + Duration::from_secs_f64(elapsed)).await;
+            tokio::time::sleep_until(started + Duration::from_secs_f64(elapsed.max(0.0))).await;
             for r in &renditions {
                 let Some(segment) = r.segments.get(i) else { continue };
                 let mut bytes = segment.to_vec();

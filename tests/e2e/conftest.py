@@ -1,0 +1,151 @@
+"""Fixtures for the end-to-end tests: a real `sluice-local` process on 127.0.0.1 (local
+disk store, or S3 + DynamoDB in a `moto_server` emulator), boto3 clients, and helpers to
+read the server's JSON logs. Everything started here is stopped at teardown."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import boto3
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("SLUICE_BIN", ROOT / "target" / "debug" / "sluice-local"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+class Server:
+    """A running sluice-local with its base URL and log file."""
+
+    def __init__(self, args=(), env=None, demo=False):
+        assert BIN.exists(), f"{BIN} is missing: build it with `cargo build -p sluice-local`"
+        self.dir = tempfile.TemporaryDirectory(prefix="sluice-e2e-")
+        self.log_path = pathlib.Path(self.dir.name) / "server.log"
+        self.out_path = pathlib.Path(self.dir.name) / "server.out"
+        cmd = [str(BIN), "--listen", "127.0.0.1:0", "--data-dir", str(pathlib.Path(self.dir.name) / "data"), *args]
+        if demo:
+            cmd.append("--demo")
+        full_env = {**os.environ, "SLUICE_LOG_FORMAT": "json", "RUST_LOG": "info", **(env or {})}
+        self.proc = subprocess.Popen(
+            cmd, stdout=open(self.out_path, "w"), stderr=open(self.log_path, "w"), env=full_env
+        )
+        self.base = self._wait_for_line("sluice-local listening on ", 30).split()[3]
+        self.demo_url = self._wait_for_line("demo playback URL: ", 30).split()[-1] if demo else None
+
+    def _wait_for_line(self, prefix, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for line in self.out_path.read_text().splitlines():
+                if line.startswith(prefix):
+                    return line
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sluice-local exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"sluice-local did not print {prefix!r} within {timeout}s")
+
+    def logs(self):
+        """The server's JSON log lines, parsed."""
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def indexed_paths(self, channel):
+        return [
+            e["fields"]["path"]
+            for e in self.logs()
+            if e.get("fields", {}).get("message") == "segment indexed" and e["fields"].get("channel") == channel
+        ]
+
+    def mediapackage(self):
+        return boto3.client(
+            "mediapackage",
+            endpoint_url=self.base,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.dir.cleanup()
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """An S3 + DynamoDB emulator on a free loopback port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, 30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def aws_env(endpoint, suffix):
+    return {
+        "SLUICE_STORE": "aws",
+        "SLUICE_BUCKET": f"sluice-e2e-{suffix}",
+        "SLUICE_CATALOG_TABLE": f"catalog-{suffix}",
+        "SLUICE_SEGMENTS_TABLE": f"segments-{suffix}",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+
+
+@pytest.fixture(params=["local", "aws"])
+def server(request):
+    """sluice-local on the local store, then on the AWS adapters against moto."""
+    if request.param == "aws":
+        endpoint = request.getfixturevalue("moto")
+        srv = Server(args=["--create-aws-resources"], env=aws_env(endpoint, f"{os.getpid()}-{free_port()}"))
+    else:
+        srv = Server()
+    srv.store = request.param
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def local_server():
+    srv = Server()
+    yield srv
+    srv.stop()

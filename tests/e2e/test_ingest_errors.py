@@ -1,0 +1,146 @@
+"""Bad ingest requests get the right 4xx with a message a person can act on, and
+nothing from them is stored or indexed."""
+
+import base64
+import pathlib
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, Server
+
+SEGMENT = (ROOT / "infra" / "local" / "demo" / "360p" / "seg_00000.ts").read_bytes()
+
+
+def request(method, url, body=None, auth=None, headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode(errors="replace")
+
+
+@pytest.fixture
+def channel(local_server):
+    mp = local_server.mediapackage()
+    ch = mp.create_channel(Id="errs")
+    mp.create_origin_endpoint(ChannelId="errs", Id="errs-hls", HlsPackage={"SegmentDurationSeconds": 2})
+    ingest = ch["HlsIngest"]["IngestEndpoints"][0]
+    folder = ingest["Url"][: -len("channel")]
+    return local_server, ingest, folder
+
+
+def test_wrong_credentials_get_401_and_nothing_is_stored(channel):
+    server, ingest, folder = channel
+    status, headers, body = request("PUT", folder + "360p/seg_00000.ts", SEGMENT, auth=(ingest["Username"], "wrong"))
+    assert status == 401
+    challenges = headers.get_all("WWW-Authenticate")
+    assert any(c.startswith("Digest ") and 'qop="auth"' in c for c in challenges), challenges
+    assert "wrong ingest credentials" in body
+    status, _, _ = request("PUT", folder + "360p/seg_00000.ts", SEGMENT)
+    assert status == 401
+    # The other ingest endpoint's password does not open this one.
+    status, _, _ = request("PUT", folder + "360p/seg_00000.ts", SEGMENT, auth=(ingest["Username"], "0" * 32))
+    assert status == 401
+    assert server.indexed_paths("errs") == []
+    status, _, body = request("GET", server.base + "/out/v1/errs-hls/index.m3u8")
+    assert status == 404 and "not received any segments" in body
+    data = pathlib.Path(server.dir.name) / "data" / "objects"
+    assert not list(data.rglob("*.ts")), "a rejected upload left bytes behind"
+    # The right credentials work, so the rejection was about the credentials.
+    status, _, _ = request("PUT", folder + "360p/seg_00000.ts", SEGMENT, auth=(ingest["Username"], ingest["Password"]))
+    assert status == 201
+    assert server.indexed_paths("errs") == ["360p/seg_00000.ts"]
+
+
+def test_unknown_channel_and_ingest_endpoint_are_404(channel):
+    server, ingest, _ = channel
+    status, _, body = request("PUT", f"{server.base}/in/v2/nope/{ingest['Id']}/seg_00000.ts", SEGMENT)
+    assert status == 404 and "no channel" in body
+    status, _, body = request("PUT", f"{server.base}/in/v2/errs/{'f' * 32}/seg_00000.ts", SEGMENT)
+    assert status == 404 and "no ingest endpoint" in body
+
+
+def test_body_over_the_limit_is_413_with_the_limit_in_the_message():
+    server = Server(args=["--max-segment-bytes", "100000"])
+    try:
+        mp = server.mediapackage()
+        ingest = mp.create_channel(Id="big")["HlsIngest"]["IngestEndpoints"][0]
+        folder = ingest["Url"][: -len("channel")]
+        creds = (ingest["Username"], ingest["Password"])
+        assert len(SEGMENT) > 100000
+        status, _, body = request("PUT", folder + "360p/seg_00000.ts", SEGMENT, auth=creds)
+        assert status == 413 and "100000 bytes" in body, body
+        # Chunked upload without Content-Length: the limit holds while streaming.
+        chunks = (SEGMENT[i : i + 16384] for i in range(0, len(SEGMENT), 16384))
+        req = urllib.request.Request(folder + "360p/seg_00001.ts", data=chunks, method="PUT")
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode())
+        req.add_header("Transfer-Encoding", "chunked")
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            status = 200
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read().decode()
+        except (ConnectionError, urllib.error.URLError):
+            status, body = 413, "100000 bytes (connection closed after the response)"
+        assert status == 413 and "100000 bytes" in body
+        assert server.indexed_paths("big") == []
+    finally:
+        server.stop()
+
+
+def test_expect_100_continue_without_credentials_gets_401_and_no_100(channel):
+    server, ingest, folder = channel
+    path = folder[len(server.base):] + "360p/seg_00000.ts"
+    host, port = server.base[len("http://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(
+            (
+                f"PUT {path} HTTP/1.1\r\nHost: {host}:{port}\r\nTransfer-Encoding: chunked\r\n"
+                "Expect: 100-continue\r\nContent-Type: video/mp2t\r\n\r\n"
+            ).encode()
+        )
+        s.settimeout(5)
+        first = s.recv(4096).decode(errors="replace")
+    status_line = first.split("\r\n", 1)[0]
+    assert status_line == "HTTP/1.1 401 Unauthorized", first
+    assert "100 Continue" not in first
+    assert "www-authenticate: digest" in first.lower()
+
+
+def test_webdav_housekeeping_methods_are_answered_harmlessly(channel):
+    server, ingest, folder = channel
+    creds = (ingest["Username"], ingest["Password"])
+    assert request("DELETE", folder + "360p/seg_00000.ts", auth=creds)[0] == 204
+    assert request("MKCOL", folder + "360p/", auth=creds)[0] == 201
+    status, headers, _ = request("OPTIONS", folder + "channel.m3u8", auth=creds)
+    assert status == 200 and "PUT" in headers["Allow"]
+
+
+def test_malformed_uploads_are_400_and_not_indexed(channel):
+    server, ingest, folder = channel
+    creds = (ingest["Username"], ingest["Password"])
+    status, _, body = request("PUT", folder + "360p/seg_00009.ts", b"#EXTM3U\nnot a segment", auth=creds)
+    assert status == 400 and "not an MPEG transport stream" in body
+    status, _, body = request("PUT", folder + "360p/index.m3u8", b"\x00\x01garbage", auth=creds)
+    assert status == 400 and "not a valid HLS playlist" in body
+    status, _, body = request("PUT", folder + "../escape.ts", SEGMENT, auth=creds)
+    assert status in (400, 404)
+    assert server.indexed_paths("errs") == []
+
+
+def test_playlist_before_its_segment_does_no_harm(channel):
+    server, ingest, folder = channel
+    creds = (ingest["Username"], ingest["Password"])
+    playlist = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nseg_00000.ts\n"
+    assert request("PUT", folder + "360p/index.m3u8", playlist, auth=creds)[0] == 201
+    assert request("GET", server.base + "/out/v1/errs-hls/index.m3u8")[0] == 404
+    assert request("PUT", folder + "360p/seg_00000.ts", SEGMENT, auth=creds)[0] == 201
+    status, _, body = request("GET", server.base + "/out/v1/errs-hls/index.m3u8")
+    assert status == 200 and "index_360p-seg.m3u8" in body

@@ -62,7 +62,11 @@ impl Config {
             "memory" => StoreConfig::Memory,
             "aws" => {
                 let need = |name: &str| var(name).ok_or_else(|| ConfigError(format!("SLUICE_STORE=aws needs {name}")));
-                let ttl = var("SLUICE_SEGMENT_TTL_SECONDS").unwrap_or_else(|| "1296000".into());
+                let days = var("SLUICE_RETENTION_DAYS").unwrap_or_else(|| "15".into());
+                let days: i64 = days
+                    .parse()
+                    .map_err(|_| ConfigError(format!("SLUICE_RETENTION_DAYS={days:?} is not a number of days")))?;
+                let ttl = var("SLUICE_SEGMENT_TTL_SECONDS").unwrap_or_else(|| (days * 86_400).to_string());
                 StoreConfig::Aws(crate::store::aws::AwsConfig {
                     bucket: need("SLUICE_BUCKET")?,
                     catalog_table: need("SLUICE_CATALOG_TABLE")?,

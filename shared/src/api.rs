@@ -205,17 +205,7 @@ async fn create_channel(State(app): State<App>, body: axum::body::Bytes) -> Resu
             },
         ],
     };
-    match Catalog(app.stores.index.as_ref())
-        .put(CHANNELS, &id, &channel, Condition::IfAbsent)
-        .await
-    {
-        Err(StoreError::ConditionFailed) => {
-            return Err(ControlError::Unprocessable(format!(
-                "channel {id:?} already exists; choose another id"
-            )))
-        }
-        other => other?,
-    }
+    create_unique(&app, CHANNELS, &id, &channel, "channel").await?;
     tracing::info!(channel = %id, "channel created");
     Ok(Json(channel_json(&app.config, &channel)))
 }
@@ -267,6 +257,32 @@ fn encode_token(last: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
 }
 
+/// A list response: the first `limit` of `items` (fetched with one extra to know whether
+/// more follow) under `key`, and a `nextToken` naming the last id when more follow.
+fn page_json<T>(key: &str, items: &[T], limit: usize, render: impl Fn(&T) -> (String, Value)) -> Value {
+    let rendered: Vec<(String, Value)> = items.iter().take(limit).map(render).collect();
+    let mut v = json!({ key: rendered.iter().map(|(_, json)| json).collect::<Vec<_>>() });
+    if items.len() > limit {
+        if let Some((last, _)) = rendered.last() {
+            v["nextToken"] = json!(encode_token(last));
+        }
+    }
+    v
+}
+
+/// Writes a new catalog document; an existing id is a clear 422.
+async fn create_unique<T: serde::Serialize>(app: &App, pk: &str, id: &str, value: &T, what: &str) -> Result<()> {
+    match Catalog(app.stores.index.as_ref())
+        .put(pk, id, value, Condition::IfAbsent)
+        .await
+    {
+        Err(StoreError::ConditionFailed) => Err(ControlError::Unprocessable(format!(
+            "{what} {id:?} already exists; choose another id"
+        ))),
+        other => Ok(other?),
+    }
+}
+
 fn page_size(max_results: Option<usize>) -> Result<usize> {
     match max_results {
         None => Ok(1000),
@@ -283,15 +299,8 @@ async fn list_channels(State(app): State<App>, Query(q): Query<ListQuery>) -> Re
     let page: Vec<Channel> = Catalog(app.stores.index.as_ref())
         .list(CHANNELS, after.as_deref(), limit + 1)
         .await?;
-    let more = page.len() > limit;
-    let page = &page[..page.len().min(limit)];
-    let mut v = json!({ "channels": page.iter().map(|c| channel_json(&app.config, c)).collect::<Vec<_>>() });
-    if more {
-        if let Some(last) = page.last() {
-            v["nextToken"] = json!(encode_token(&last.id));
-        }
-    }
-    Ok(Json(v))
+    let render = |c: &Channel| (c.id.clone(), channel_json(&app.config, c));
+    Ok(Json(page_json("channels", &page, limit, render)))
 }
 
 async fn all_endpoints(app: &App) -> Result<Vec<OriginEndpoint>> {
@@ -317,15 +326,8 @@ async fn list_endpoints(State(app): State<App>, Query(q): Query<ListQuery>) -> R
         .filter(|e| after.as_ref().is_none_or(|a| &e.id > a))
         .take(limit + 1)
         .collect();
-    let more = matching.len() > limit;
-    let page = &matching[..matching.len().min(limit)];
-    let mut v = json!({ "originEndpoints": page.iter().map(|e| endpoint_json(&app.config, e)).collect::<Vec<_>>() });
-    if more {
-        if let Some(last) = page.last() {
-            v["nextToken"] = json!(encode_token(&last.id));
-        }
-    }
-    Ok(Json(v))
+    let render = |e: &OriginEndpoint| (e.id.clone(), endpoint_json(&app.config, e));
+    Ok(Json(page_json("originEndpoints", &matching, limit, render)))
 }
 
 #[derive(Deserialize)]
@@ -415,22 +417,15 @@ async fn create_endpoint(State(app): State<App>, body: axum::body::Bytes) -> Res
         hls_package: Some(hls_package(hls)?),
         tags: req.tags,
     };
-    if find_channel(&app, &channel_id).await.is_err() {
-        return Err(ControlError::Unprocessable(format!(
-            "channelId {channel_id:?} does not exist"
-        )));
+    if let Err(e) = find_channel(&app, &channel_id).await {
+        return Err(match e {
+            ControlError::NotFound(_) => {
+                ControlError::Unprocessable(format!("channelId {channel_id:?} does not exist"))
+            }
+            other => other,
+        });
     }
-    match Catalog(app.stores.index.as_ref())
-        .put(ENDPOINTS, &id, &endpoint, Condition::IfAbsent)
-        .await
-    {
-        Err(StoreError::ConditionFailed) => {
-            return Err(ControlError::Unprocessable(format!(
-                "origin endpoint {id:?} already exists; choose another id"
-            )))
-        }
-        other => other?,
-    }
+    create_unique(&app, ENDPOINTS, &id, &endpoint, "origin endpoint").await?;
     tracing::info!(endpoint = %id, channel = %channel_id, "origin endpoint created");
     Ok(Json(endpoint_json(&app.config, &endpoint)))
 }

@@ -140,6 +140,8 @@ fn load(dir: &Path) -> anyhow::Result<Vec<LoopRendition>> {
     if renditions.is_empty() {
         bail!("no renditions with .ts segments under {}", dir.display());
     }
+    // Highest bit rate first in the multivariant playlist, as encoders usually list them.
+    renditions.sort_by_key(|r| std::cmp::Reverse(r.segments.iter().map(|s| s.len()).sum::<usize>()));
     Ok(renditions)
 }
 

@@ -33,8 +33,16 @@ impl LocalStore {
         std::fs::create_dir_all(&objects_dir)
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", objects_dir.display())))?;
         let db_path = data_dir.join("index.redb");
-        let db = Database::create(&db_path)
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", db_path.display())))?;
+        let db = Database::create(&db_path).map_err(|e| {
+            let hint = match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    " (another process has this data directory open: the local store serves one process; \
+                     run several processes against SLUICE_STORE=aws, with an emulator if need be)"
+                }
+                _ => "",
+            };
+            StoreError::Backend(format!("cannot open {}: {e}{hint}", db_path.display()))
+        })?;
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(DOCS).map_err(backend)?;
         txn.open_table(SEGMENTS).map_err(backend)?;

@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 step() { printf '\n==> %s\n' "$*"; }
 
-step "system packages (ffmpeg, chromium)"
+step "system packages (ffmpeg, chromium, curl)"
 missing=()
-for pkg in ffmpeg chromium; do
+for pkg in ffmpeg chromium curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

@@ -19,15 +19,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-step "python packages"
-py_missing=0
-python3 -c "import boto3, moto, pytest, m3u8, flask_cors" 2>/dev/null || py_missing=1
-for cmd in aws moto_server cfn-lint sam cargo-lambda; do command -v "$cmd" >/dev/null || py_missing=1; done
-python3 -c "import ziglang" 2>/dev/null || py_missing=1
-if ((py_missing)); then
-  python3 -m pip install -q --disable-pip-version-check \
-    boto3 awscli "moto[server]" pytest m3u8 cfn-lint aws-sam-cli cargo-lambda ziglang
+step "python packages (in venvs under ${SLUICE_TOOLS_DIR:-~/.cache/sluice-tools})"
+# Test clients in one venv; the SAM CLI in another, because it pins boto3/botocore
+# versions that conflict with aws-cli v1's pins.
+TOOLS="${SLUICE_TOOLS_DIR:-$HOME/.cache/sluice-tools}"
+PY_VENV="$TOOLS/py"
+[ -x "$PY_VENV/bin/python" ] || python3 -m venv "$PY_VENV"
+if ! "$PY_VENV/bin/python" -c "import boto3, moto, pytest, m3u8, flask_cors, ziglang" 2>/dev/null ||
+  [ ! -x "$PY_VENV/bin/aws" ] || [ ! -x "$PY_VENV/bin/cfn-lint" ] || [ ! -x "$PY_VENV/bin/cargo-lambda" ]; then
+  "$PY_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+    boto3 awscli "moto[server]" pytest m3u8 cfn-lint cargo-lambda ziglang
 fi
+export PATH="$PY_VENV/bin:$PATH"
+SAM_VENV="$TOOLS/sam"
+if [ ! -x "$SAM_VENV/bin/sam" ]; then
+  python3 -m venv "$SAM_VENV"
+  "$SAM_VENV/bin/python" -m pip install -q --disable-pip-version-check aws-sam-cli
+fi
+sam() { "$SAM_VENV/bin/sam" "$@"; }
 
 step "npm packages (playwright-core; the browser is Debian's chromium)"
 if [ ! -d tests/node_modules/playwright-core ]; then

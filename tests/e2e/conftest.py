@@ -14,6 +14,8 @@ import time
 import boto3
 import pytest
 
+from botocore_shapes import validate_responses
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("SLUICE_BIN", ROOT / "target" / "debug" / "sluice-local"))
 
@@ -82,13 +84,14 @@ class Server:
         ]
 
     def mediapackage(self):
-        return boto3.client(
+        """A boto3 MediaPackage client whose every response is checked against botocore's model."""
+        return validate_responses(boto3.client(
             "mediapackage",
             endpoint_url=self.base,
             region_name="us-east-1",
             aws_access_key_id="test",
             aws_secret_access_key="test",
-        )
+        ))
 
     def stop(self):
         if self.proc.poll() is None:

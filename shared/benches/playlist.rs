@@ -70,6 +70,8 @@ async fn populated_app(store: StoreConfig, segments: u64) -> App {
         description: None,
         tags: Default::default(),
         ingest_endpoints: vec![],
+        egress_log_group: None,
+        ingress_log_group: None,
     };
     catalog
         .put(CHANNELS, "bench", &channel, Condition::Always)

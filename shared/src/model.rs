@@ -19,6 +19,12 @@ pub struct Channel {
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub ingest_endpoints: Vec<IngestEndpoint>,
+    /// CloudWatch log group for egress access logs, when enabled by ConfigureLogs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress_log_group: Option<String>,
+    /// CloudWatch log group for ingress access logs, when enabled by ConfigureLogs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_log_group: Option<String>,
 }
 
 impl Channel {
@@ -35,6 +41,27 @@ pub struct IngestEndpoint {
     pub id: String,
     pub username: String,
     pub password: String,
+}
+
+impl IngestEndpoint {
+    /// A new endpoint with generated id and credentials.
+    pub fn generate(id: String) -> IngestEndpoint {
+        IngestEndpoint {
+            id,
+            username: random_hex(),
+            password: random_hex(),
+        }
+    }
+
+    /// The same endpoint with new credentials: the old password stops working at once.
+    pub fn rotated(&self) -> IngestEndpoint {
+        IngestEndpoint::generate(self.id.clone())
+    }
+}
+
+/// 32 random hex digits (128 bits): ids and generated credentials.
+pub fn random_hex() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// An origin endpoint: one packaging configuration of a channel, with its playback URL.

@@ -68,6 +68,8 @@ async fn app() -> App {
         description: None,
         tags: Default::default(),
         ingest_endpoints: vec![],
+        egress_log_group: None,
+        ingress_log_group: None,
     };
     catalog
         .put(CHANNELS, "golden", &channel, Condition::Always)

@@ -19,6 +19,8 @@ async fn sample_ingest_event_stores_the_master_playlist() {
             username: "USERNAME".into(),
             password: "PASSWORD".into(),
         }],
+        egress_log_group: None,
+        ingress_log_group: None,
     };
     sluice::catalog::Catalog(app.stores.index.as_ref())
         .put(

@@ -1,0 +1,235 @@
+//! Origin endpoint operations and the `hlsPackage` validation.
+
+use super::channels::find_channel;
+use super::*;
+
+pub(super) fn endpoint_arn(config: &Config, endpoint: &OriginEndpoint) -> String {
+    format!(
+        "arn:aws:mediapackage:{}:{}:origin_endpoints/{}",
+        config.region, config.account_id, endpoint.guid
+    )
+}
+
+/// The `OriginEndpoint` wire shape.
+pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
+    let mut v = json!({
+        "arn": endpoint_arn(config, endpoint),
+        "id": endpoint.id,
+        "channelId": endpoint.channel_id,
+        "createdAt": endpoint.created_at.to_iso8601(),
+        "manifestName": endpoint.manifest_name,
+        "origination": "ALLOW",
+        "startoverWindowSeconds": 0,
+        "timeDelaySeconds": 0,
+        "whitelist": [],
+        "tags": endpoint.tags,
+        "url": format!("{}/out/v1/{}/{}.m3u8", config.playback_base_url, endpoint.id, endpoint.manifest_name),
+    });
+    if let Some(d) = &endpoint.description {
+        v["description"] = json!(d);
+    }
+    if let Some(hls) = &endpoint.hls_package {
+        v["hlsPackage"] = json!({
+            "segmentDurationSeconds": hls.segment_duration_seconds,
+            "playlistWindowSeconds": hls.playlist_window_seconds,
+            "programDateTimeIntervalSeconds": hls.program_date_time_interval_seconds,
+            "playlistType": hls.playlist_type,
+            "adMarkers": "NONE",
+            "includeIframeOnlyStream": false,
+            "useAudioRenditionGroup": false,
+        });
+    }
+    v
+}
+
+pub(super) async fn all_endpoints(app: &App) -> Result<Vec<OriginEndpoint>> {
+    let catalog = Catalog(app.stores.index.as_ref());
+    let mut out: Vec<OriginEndpoint> = Vec::new();
+    loop {
+        let page: Vec<OriginEndpoint> = catalog.list(ENDPOINTS, out.last().map(|e| e.id.as_str()), 1000).await?;
+        let done = page.len() < 1000;
+        out.extend(page);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+pub(super) async fn list_endpoints(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json<Value>> {
+    let limit = page_size(q.max_results)?;
+    let after = decode_token(q.next_token.as_deref())?;
+    let matching: Vec<OriginEndpoint> = all_endpoints(&app)
+        .await?
+        .into_iter()
+        .filter(|e| q.channel_id.as_ref().is_none_or(|c| &e.channel_id == c))
+        .filter(|e| after.as_ref().is_none_or(|a| &e.id > a))
+        .take(limit + 1)
+        .collect();
+    let render = |e: &OriginEndpoint| (e.id.clone(), endpoint_json(&app.config, e));
+    Ok(Json(page_json("originEndpoints", &matching, limit, render)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateEndpointRequest {
+    id: Option<String>,
+    channel_id: Option<String>,
+    description: Option<String>,
+    manifest_name: Option<String>,
+    hls_package: Option<Map<String, Value>>,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
+}
+
+/// Validates an `hlsPackage` request object.
+pub(super) fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
+    refuse_unsupported(
+        &map,
+        "hlsPackage.",
+        &[
+            "segmentDurationSeconds",
+            "playlistWindowSeconds",
+            "programDateTimeIntervalSeconds",
+            "playlistType",
+        ],
+        &[
+            ("adMarkers", json!("NONE")),
+            ("adsOnDeliveryRestrictions", json!("NONE")),
+            ("adTriggers", json!([])),
+            ("includeIframeOnlyStream", json!(false)),
+            ("includeDvbSubtitles", json!(false)),
+            ("useAudioRenditionGroup", json!(false)),
+        ],
+    )?;
+    let hls: HlsPackage = parse("hlsPackage", map)?;
+    if !(1..=30).contains(&hls.segment_duration_seconds) {
+        return Err(ControlError::Unprocessable(format!(
+            "hlsPackage.segmentDurationSeconds {} must be between 1 and 30",
+            hls.segment_duration_seconds
+        )));
+    }
+    if !(5..=86_400).contains(&hls.playlist_window_seconds) {
+        return Err(ControlError::Unprocessable(format!(
+            "hlsPackage.playlistWindowSeconds {} must be between 5 and 86400",
+            hls.playlist_window_seconds
+        )));
+    }
+    if hls.program_date_time_interval_seconds > 3600 {
+        return Err(ControlError::Unprocessable(
+            "hlsPackage.programDateTimeIntervalSeconds must be between 0 and 3600".into(),
+        ));
+    }
+    if hls.playlist_type == PlaylistType::Vod {
+        tracing::info!("playlistType VOD on a live endpoint: EXT-X-PLAYLIST-TYPE:VOD is written as configured");
+    }
+    Ok(hls)
+}
+
+pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::Bytes) -> Result<Json<Value>> {
+    let map = body_object(&body)?;
+    refuse_unsupported(
+        &map,
+        "",
+        &["id", "channelId", "description", "manifestName", "hlsPackage", "tags"],
+        &[("origination", json!("ALLOW")), ("whitelist", json!([]))],
+    )?;
+    let req: CreateEndpointRequest = parse("CreateOriginEndpoint", map)?;
+    let id = req
+        .id
+        .ok_or_else(|| ControlError::Unprocessable("id is required".into()))?;
+    check_id("origin endpoint id", &id)?;
+    let channel_id = req
+        .channel_id
+        .ok_or_else(|| ControlError::Unprocessable("channelId is required".into()))?;
+    let manifest_name = req.manifest_name.unwrap_or_else(|| "index".into());
+    check_id("manifestName", &manifest_name)?;
+    let hls = req.hls_package.ok_or_else(|| {
+        ControlError::Unprocessable("an endpoint needs a package; Sluice supports hlsPackage so far".into())
+    })?;
+    let endpoint = OriginEndpoint {
+        id: id.clone(),
+        guid: random_hex(),
+        channel_id: channel_id.clone(),
+        created_at: UnixMillis::now(),
+        description: req.description,
+        manifest_name,
+        hls_package: Some(hls_package(hls)?),
+        tags: req.tags,
+    };
+    if let Err(e) = find_channel(&app, &channel_id).await {
+        return Err(match e {
+            ControlError::NotFound(_) => {
+                ControlError::Unprocessable(format!("channelId {channel_id:?} does not exist"))
+            }
+            other => other,
+        });
+    }
+    check_tags(&endpoint.tags)?;
+    create_unique(&app, ENDPOINTS, &id, &endpoint, "origin endpoint").await?;
+    remember_arn(&app, &endpoint_arn(&app.config, &endpoint), ENDPOINTS, &id).await?;
+    tracing::info!(endpoint = %id, channel = %channel_id, "origin endpoint created");
+    Ok(Json(endpoint_json(&app.config, &endpoint)))
+}
+
+pub(super) async fn find_endpoint(app: &App, id: &str) -> Result<OriginEndpoint> {
+    Catalog(app.stores.index.as_ref())
+        .endpoint(id)
+        .await?
+        .ok_or_else(|| ControlError::NotFound(format!("origin endpoint {id:?} does not exist")))
+}
+
+pub(super) async fn describe_endpoint(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>> {
+    Ok(Json(endpoint_json(&app.config, &find_endpoint(&app, &id).await?)))
+}
+
+pub(super) async fn delete_endpoint(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
+    let endpoint = find_endpoint(&app, &id).await?;
+    app.stores.index.delete_doc(ENDPOINTS, &id).await?;
+    forget_arn(&app, &endpoint_arn(&app.config, &endpoint)).await?;
+    tracing::info!(endpoint = %id, "origin endpoint deleted");
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// UpdateOriginEndpoint: omitted fields keep their value; a supplied `hlsPackage`
+/// replaces the previous one wholesale. Playback reads the endpoint on every request, so
+/// the next manifest already follows the change.
+pub(super) async fn update_endpoint(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let map = body_object(&body)?;
+    refuse_unsupported(
+        &map,
+        "",
+        &["description", "manifestName", "hlsPackage"],
+        &[("origination", json!("ALLOW")), ("whitelist", json!([]))],
+    )?;
+    let mut endpoint = find_endpoint(&app, &id).await?;
+    if let Some(description) = map.get("description") {
+        endpoint.description = description.as_str().map(str::to_owned);
+    }
+    if let Some(Value::String(name)) = map.get("manifestName") {
+        check_id("manifestName", name)?;
+        endpoint.manifest_name = name.clone();
+    }
+    if let Some(package) = map.get("hlsPackage") {
+        let Value::Object(package) = package else {
+            return Err(ControlError::Unprocessable("hlsPackage must be an object".into()));
+        };
+        endpoint.hls_package = Some(hls_package(package.clone())?);
+    }
+    match Catalog(app.stores.index.as_ref())
+        .put(ENDPOINTS, &id, &endpoint, Condition::IfPresent)
+        .await
+    {
+        Err(StoreError::ConditionFailed) => {
+            return Err(ControlError::NotFound(format!(
+                "origin endpoint {id:?} was deleted meanwhile"
+            )))
+        }
+        other => other?,
+    }
+    tracing::info!(endpoint = %id, "origin endpoint updated");
+    Ok(Json(endpoint_json(&app.config, &endpoint)))
+}

@@ -118,31 +118,82 @@ struct ListQuery {
     channel_id: Option<String>,
 }
 
-fn decode_token(token: Option<&str>) -> Result<Option<String>> {
-    let Some(token) = token else { return Ok(None) };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .map(Some)
-        .ok_or_else(|| ControlError::Unprocessable("nextToken is not a token returned by this API".into()))
+/// Opaque, tamper-safe pagination tokens: `{base64url(last id)}.{base64url(mac)}` where the
+/// MAC is HMAC-SHA256 over the list's name and the last id, keyed by a secret generated
+/// once per deployment and kept in the catalog (so every Lambda instance accepts it).
+struct Pages {
+    key: Vec<u8>,
+    list: &'static str,
 }
 
-fn encode_token(last: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
-}
-
-/// A list response: the first `limit` of `items` (fetched with one extra to know whether
-/// more follow) under `key`, and a `nextToken` naming the last id when more follow.
-fn page_json<T>(key: &str, items: &[T], limit: usize, render: impl Fn(&T) -> (String, Value)) -> Value {
-    let rendered: Vec<(String, Value)> = items.iter().take(limit).map(render).collect();
-    let mut v = json!({ key: rendered.iter().map(|(_, json)| json).collect::<Vec<_>>() });
-    if items.len() > limit {
-        if let Some((last, _)) = rendered.last() {
-            v["nextToken"] = json!(encode_token(last));
-        }
+impl Pages {
+    async fn new(app: &App, list: &'static str) -> Result<Pages> {
+        let catalog = Catalog(app.stores.index.as_ref());
+        let key: String = match catalog.get("secret", "pagination").await? {
+            Some(key) => key,
+            None => {
+                let fresh = format!("{}{}", random_hex(), random_hex());
+                match catalog.put("secret", "pagination", &fresh, Condition::IfAbsent).await {
+                    Err(StoreError::ConditionFailed) => catalog
+                        .get("secret", "pagination")
+                        .await?
+                        .ok_or_else(|| ControlError::Internal("pagination secret vanished".into()))?,
+                    other => {
+                        other?;
+                        fresh
+                    }
+                }
+            }
+        };
+        Ok(Pages {
+            key: key.into_bytes(),
+            list,
+        })
     }
-    v
+
+    fn mac(&self, last: &str) -> Vec<u8> {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(self.list.as_bytes());
+        mac.update(&[0]);
+        mac.update(last.as_bytes());
+        mac.finalize().into_bytes()[..16].to_vec()
+    }
+
+    fn encode(&self, last: &str) -> String {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("{}.{}", b64.encode(last), b64.encode(self.mac(last)))
+    }
+
+    /// The last id a token names; a token this API did not issue for this list is a 422.
+    fn decode(&self, token: Option<&str>) -> Result<Option<String>> {
+        let Some(token) = token else { return Ok(None) };
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let invalid = || ControlError::Unprocessable("nextToken is not a token this API returned for this list".into());
+        let (last, mac) = token.split_once('.').ok_or_else(invalid)?;
+        let last = String::from_utf8(b64.decode(last).map_err(|_| invalid())?).map_err(|_| invalid())?;
+        let mac = b64.decode(mac).map_err(|_| invalid())?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            mac.as_slice(),
+            self.mac(&last).as_slice(),
+        )) {
+            return Err(invalid());
+        }
+        Ok(Some(last))
+    }
+
+    /// A list response: the first `limit` of `items` (fetched with one extra to know
+    /// whether more follow) under `key`, and a `nextToken` when more follow.
+    fn page_json<T>(&self, key: &str, items: &[T], limit: usize, render: impl Fn(&T) -> (String, Value)) -> Value {
+        let rendered: Vec<(String, Value)> = items.iter().take(limit).map(render).collect();
+        let mut v = json!({ key: rendered.iter().map(|(_, json)| json).collect::<Vec<_>>() });
+        if items.len() > limit {
+            if let Some((last, _)) = rendered.last() {
+                v["nextToken"] = json!(self.encode(last));
+            }
+        }
+        v
+    }
 }
 
 /// Writes a new catalog document; an existing id is a clear 422.

@@ -114,3 +114,34 @@ def test_aws_cli_smoke(local_server):
     assert [c["Id"] for c in json.loads(out.stdout)["Channels"]] == ["cli-1"]
     out = subprocess.run(base + ["describe-channel", "--id", "nope"], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode != 0 and "NotFoundException" in out.stderr
+
+
+def test_pagination_walks_every_page_and_refuses_forged_tokens(server):
+    mp = server.mediapackage()
+    ids = [f"page-{i}" for i in range(5)]
+    for i in ids:
+        mp.create_channel(Id=i)
+        mp.create_origin_endpoint(ChannelId=i, Id=f"{i}-hls", HlsPackage={})
+    seen, pages, token = [], 0, None
+    while True:
+        kwargs = {"MaxResults": 2, **({"NextToken": token} if token else {})}
+        page = mp.list_channels(**kwargs)
+        pages += 1
+        seen += [c["Id"] for c in page["Channels"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert seen == ids and pages == 3
+    # boto3's own paginator walks the same pages.
+    walked = [c["Id"] for p in mp.get_paginator("list_origin_endpoints").paginate(PaginationConfig={"PageSize": 2}) for c in p["OriginEndpoints"]]
+    assert walked == [f"{i}-hls" for i in ids]
+
+    token = mp.list_channels(MaxResults=2)["NextToken"]
+    last, mac = token.split(".")
+    import base64
+    forged = base64.urlsafe_b64encode(b"page-3").decode().rstrip("=") + "." + mac
+    code, message, status = error_of(mp.list_channels, MaxResults=2, NextToken=forged)
+    assert (code, status) == ("UnprocessableEntityException", 422) and "nextToken" in message
+    # A channel-list token is not an endpoint-list token.
+    code, _, _ = error_of(mp.list_origin_endpoints, MaxResults=2, NextToken=token)
+    assert code == "UnprocessableEntityException"

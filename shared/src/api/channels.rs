@@ -107,12 +107,13 @@ pub(super) async fn delete_channel(State(app): State<App>, Path(id): Path<String
 
 pub(super) async fn list_channels(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json<Value>> {
     let limit = page_size(q.max_results)?;
-    let after = decode_token(q.next_token.as_deref())?;
+    let pages = Pages::new(&app, "channels").await?;
+    let after = pages.decode(q.next_token.as_deref())?;
     let page: Vec<Channel> = Catalog(app.stores.index.as_ref())
         .list(CHANNELS, after.as_deref(), limit + 1)
         .await?;
     let render = |c: &Channel| (c.id.clone(), channel_json(&app.config, c));
-    Ok(Json(page_json("channels", &page, limit, render)))
+    Ok(Json(pages.page_json("channels", &page, limit, render)))
 }
 
 /// Replaces a stored channel (it must still exist) and renders it.

@@ -57,7 +57,8 @@ pub(super) async fn all_endpoints(app: &App) -> Result<Vec<OriginEndpoint>> {
 
 pub(super) async fn list_endpoints(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json<Value>> {
     let limit = page_size(q.max_results)?;
-    let after = decode_token(q.next_token.as_deref())?;
+    let pages = Pages::new(&app, "originEndpoints").await?;
+    let after = pages.decode(q.next_token.as_deref())?;
     let matching: Vec<OriginEndpoint> = all_endpoints(&app)
         .await?
         .into_iter()
@@ -66,7 +67,7 @@ pub(super) async fn list_endpoints(State(app): State<App>, Query(q): Query<ListQ
         .take(limit + 1)
         .collect();
     let render = |e: &OriginEndpoint| (e.id.clone(), endpoint_json(&app.config, e));
-    Ok(Json(page_json("originEndpoints", &matching, limit, render)))
+    Ok(Json(pages.page_json("originEndpoints", &matching, limit, render)))
 }
 
 #[derive(Deserialize)]

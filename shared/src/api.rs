@@ -1,9 +1,8 @@
 //! Control plane: the MediaPackage classic REST API (restJson1, camelCase keys), so
 //! `boto3.client("mediapackage", endpoint_url=...)` and `aws mediapackage --endpoint-url`
-//! work unchanged. Implemented: channels (with credential rotation and access-log
-//! settings), HLS origin endpoints, tags. Harvest jobs and every setting Sluice does not
-//! implement yet are refused with 422 naming the operation or field, never silently
-//! ignored.
+//! work unchanged: all 19 operations of the classic API. Settings Sluice does not
+//! implement yet are refused with 422 naming the field, never silently ignored; harvest
+//! jobs are validated and recorded but cannot run yet (see `harvest`).
 
 use crate::catalog::{Catalog, CHANNELS, ENDPOINTS};
 use crate::config::Config;
@@ -20,6 +19,7 @@ use axum::{Json, Router};
 
 mod channels;
 mod endpoints;
+mod harvest;
 mod tags;
 
 use base64::Engine;
@@ -27,13 +27,14 @@ pub use channels::channel_json;
 use channels::*;
 pub use endpoints::endpoint_json;
 use endpoints::*;
+use harvest::*;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tags::*;
 
 /// The control routes.
 pub fn router(app: App) -> Router {
-    use axum::routing::{any, put};
+    use axum::routing::put;
     Router::new()
         .route("/channels", get(list_channels).post(create_channel))
         .route(
@@ -52,13 +53,9 @@ pub fn router(app: App) -> Router {
             get(describe_endpoint).delete(delete_endpoint).put(update_endpoint),
         )
         .route("/tags/{arn}", get(list_tags).post(tag_resource).delete(untag_resource))
-        .route("/harvest_jobs", any(not_yet))
-        .route("/harvest_jobs/{*rest}", any(not_yet))
+        .route("/harvest_jobs", get(list_harvest_jobs).post(create_harvest_job))
+        .route("/harvest_jobs/{id}", get(describe_harvest_job))
         .with_state(app)
-}
-
-async fn not_yet(uri: axum::http::Uri, method: axum::http::Method) -> ControlError {
-    ControlError::Unprocessable(format!("{method} {} is not implemented by Sluice yet", uri.path()))
 }
 
 type Result<T> = std::result::Result<T, ControlError>;

@@ -94,11 +94,6 @@ def test_errors_name_the_problem(server):
     mp.create_origin_endpoint(ChannelId="errs", Id="e2", HlsPackage={"AdMarkers": "NONE", "IncludeIframeOnlyStream": False})
     code, message, _ = error_of(mp.create_origin_endpoint, ChannelId="errs", Id="e2", HlsPackage={})
     assert "already exists" in message
-    code, message, _ = error_of(
-        mp.create_harvest_job, Id="h1", OriginEndpointId="e2", StartTime="2026-01-01T00:00:00Z",
-        EndTime="2026-01-01T00:10:00Z", S3Destination={"BucketName": "b", "ManifestKey": "k.m3u8", "RoleArn": "arn:aws:iam::1:role/r"},
-    )
-    assert code == "UnprocessableEntityException" and "not implemented" in message
     code, message, _ = error_of(mp.list_channels, NextToken="%%%not-a-token")
     assert code == "UnprocessableEntityException" and "nextToken" in message
 

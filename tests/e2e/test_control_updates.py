@@ -126,3 +126,44 @@ def test_tag_round_trips(server):
     assert code_of(mp.list_tags_for_resource, ResourceArn=missing)[0] == "NotFoundException"
     mp.delete_origin_endpoint(Id="tagged-hls")
     assert code_of(mp.list_tags_for_resource, ResourceArn=endpoint["Arn"])[0] == "NotFoundException"
+
+
+def test_harvest_jobs_are_validated_recorded_and_say_they_cannot_run(server):
+    mp = server.mediapackage()
+    mp.create_channel(Id="hv")
+    mp.create_origin_endpoint(ChannelId="hv", Id="hv-hls", HlsPackage={})
+    mp.create_channel(Id="hv2")
+    mp.create_origin_endpoint(ChannelId="hv2", Id="hv2-hls", HlsPackage={})
+    destination = {"BucketName": "vod", "ManifestKey": "shows/one/index.m3u8", "RoleArn": "arn:aws:iam::123456789012:role/harvest"}
+    job = mp.create_harvest_job(
+        Id="job-1", OriginEndpointId="hv-hls", StartTime="2026-01-01T10:00:00+00:00",
+        EndTime="2026-01-01T10:30:00+00:00", S3Destination=destination,
+    )
+    assert job["Status"] == "FAILED" and job["ChannelId"] == "hv"
+    assert job["Arn"].endswith(":harvest_jobs/job-1")
+    reason = job["ResponseMetadata"]["HTTPHeaders"]["x-sluice-status-reason"]
+    assert "cannot run harvest jobs yet" in reason
+    assert mp.describe_harvest_job(Id="job-1")["S3Destination"] == destination
+    mp.create_harvest_job(Id="job-2", OriginEndpointId="hv2-hls", StartTime="1767225600", EndTime="1767229200", S3Destination=destination)
+
+    assert [j["Id"] for j in mp.list_harvest_jobs()["HarvestJobs"]] == ["job-1", "job-2"]
+    assert [j["Id"] for j in mp.list_harvest_jobs(IncludeChannelId="hv2")["HarvestJobs"]] == ["job-2"]
+    assert mp.list_harvest_jobs(IncludeStatus="SUCCEEDED")["HarvestJobs"] == []
+    first = mp.list_harvest_jobs(MaxResults=1)
+    assert [j["Id"] for j in first["HarvestJobs"]] == ["job-1"]
+    assert [j["Id"] for j in mp.list_harvest_jobs(MaxResults=1, NextToken=first["NextToken"])["HarvestJobs"]] == ["job-2"]
+
+    bad = [
+        ({"EndTime": "2026-01-01T09:00:00+00:00"}, "endTime must be after startTime"),
+        ({"EndTime": "2026-01-02T10:00:01+00:00"}, "at most 24 hours"),
+        ({"StartTime": "2099-01-01T00:00:00Z", "EndTime": "2099-01-01T01:00:00Z"}, "in the past"),
+        ({"StartTime": "yesterday"}, "ISO-8601"),
+        ({"OriginEndpointId": "nope"}, "does not exist"),
+        ({"Id": "job-1"}, "already exists"),
+    ]
+    for change, expected in bad:
+        args = {"Id": "job-3", "OriginEndpointId": "hv-hls", "StartTime": "2026-01-01T10:00:00+00:00",
+                "EndTime": "2026-01-01T10:30:00+00:00", "S3Destination": destination, **change}
+        code, message = code_of(mp.create_harvest_job, **args)
+        assert code == "UnprocessableEntityException" and expected in message, (change, message)
+    assert code_of(mp.describe_harvest_job, Id="job-3")[0] == "NotFoundException"

@@ -20,6 +20,7 @@ use axum::{Json, Router};
 mod channels;
 mod endpoints;
 mod harvest;
+pub mod sigv4;
 mod tags;
 
 use base64::Engine;
@@ -35,7 +36,7 @@ use tags::*;
 /// The control routes.
 pub fn router(app: App) -> Router {
     use axum::routing::put;
-    Router::new()
+    let router = Router::new()
         .route("/channels", get(list_channels).post(create_channel))
         .route(
             "/channels/{id}",
@@ -54,8 +55,17 @@ pub fn router(app: App) -> Router {
         )
         .route("/tags/{arn}", get(list_tags).post(tag_resource).delete(untag_resource))
         .route("/harvest_jobs", get(list_harvest_jobs).post(create_harvest_job))
-        .route("/harvest_jobs/{id}", get(describe_harvest_job))
-        .with_state(app)
+        .route("/harvest_jobs/{id}", get(describe_harvest_job));
+    let credentials = app.config.control_credentials.clone();
+    let router = router.with_state(app);
+    if credentials.is_empty() {
+        router
+    } else {
+        router.layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(credentials),
+            sigv4::verify,
+        ))
+    }
 }
 
 type Result<T> = std::result::Result<T, ControlError>;

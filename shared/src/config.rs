@@ -31,6 +31,25 @@ pub struct Config {
     pub region: String,
     pub account_id: String,
     pub store: StoreConfig,
+    /// When not empty, control requests must carry a SigV4 signature by one of these
+    /// (access key id, secret access key) pairs; otherwise 403. Empty: no check (in AWS,
+    /// API Gateway's IAM authorization does it).
+    pub control_credentials: Vec<(String, String)>,
+}
+
+/// Parses `AKID:SECRET[,AKID:SECRET...]`.
+pub fn parse_credentials(value: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    value
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            pair.trim()
+                .split_once(':')
+                .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
+                .map(|(id, secret)| (id.to_owned(), secret.to_owned()))
+                .ok_or_else(|| ConfigError("control credentials must look like ACCESS_KEY_ID:SECRET[,...]".into()))
+        })
+        .collect()
 }
 
 /// A configuration value that could not be used.
@@ -48,6 +67,7 @@ impl Config {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             store,
+            control_credentials: Vec::new(),
         }
     }
 
@@ -100,6 +120,7 @@ impl Config {
                 .unwrap_or_else(|| "us-east-1".into()),
             account_id: var("SLUICE_ACCOUNT_ID").unwrap_or_else(|| "000000000000".into()),
             store,
+            control_credentials: parse_credentials(&var("SLUICE_CONTROL_CREDENTIALS").unwrap_or_default())?,
         })
     }
 }

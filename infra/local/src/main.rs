@@ -38,6 +38,10 @@ struct Args {
     /// Folder served under /assets (hls.js for the demo page).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets"))]
     assets_dir: PathBuf,
+    /// Require SigV4-signed control requests from these keys (`AKID:SECRET[,...]`);
+    /// a wrong signature gets 403. Off by default.
+    #[arg(long, env = "SLUICE_CONTROL_CREDENTIALS")]
+    control_credentials: Option<String>,
     /// With SLUICE_STORE=aws: create the bucket and tables if missing (for emulators).
     #[arg(long)]
     create_aws_resources: bool,
@@ -65,6 +69,9 @@ async fn main() -> anyhow::Result<()> {
     config.ingest_base_url = base_url.trim_end_matches('/').to_owned();
     config.playback_base_url = config.ingest_base_url.clone();
     config.max_segment_bytes = args.max_segment_bytes;
+    if let Some(credentials) = &args.control_credentials {
+        config.control_credentials = sluice::config::parse_credentials(credentials)?;
+    }
     if let (StoreConfig::Aws(aws), true) = (&config.store, args.create_aws_resources) {
         sluice::store::aws::AwsStore::from_env(aws.clone())
             .await
@@ -85,6 +92,11 @@ async fn main() -> anyhow::Result<()> {
 
     println!("sluice-local listening on http://{addr} (storage: {store_kind})");
     let server = tokio::spawn(serve(listener, router));
+    if args.demo && args.control_credentials.is_some() {
+        anyhow::bail!(
+            "--demo creates its channel through the control API unsigned; run it without --control-credentials"
+        );
+    }
     if args.demo {
         // The feeder talks to this server over HTTP, so it starts after the server does.
         let url = demo::start(&base_url, &args.demo_dir)

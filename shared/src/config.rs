@@ -35,7 +35,16 @@ pub struct Config {
     /// (access key id, secret access key) pairs; otherwise 403. Empty: no check (in AWS,
     /// API Gateway's IAM authorization does it).
     pub control_credentials: Vec<(String, String)>,
+    /// MediaPackage's soft quotas: channels per account, origin endpoints per channel.
+    /// Creating beyond them is TooManyRequestsException, as in MediaPackage.
+    pub max_channels: usize,
+    pub max_endpoints_per_channel: usize,
 }
+
+/// MediaPackage's default channel quota.
+pub const DEFAULT_MAX_CHANNELS: usize = 30;
+/// MediaPackage's default origin endpoint quota per channel.
+pub const DEFAULT_MAX_ENDPOINTS_PER_CHANNEL: usize = 10;
 
 /// Parses `AKID:SECRET[,AKID:SECRET...]`.
 pub fn parse_credentials(value: &str) -> Result<Vec<(String, String)>, ConfigError> {
@@ -68,6 +77,8 @@ impl Config {
             account_id: "000000000000".into(),
             store,
             control_credentials: Vec::new(),
+            max_channels: DEFAULT_MAX_CHANNELS,
+            max_endpoints_per_channel: DEFAULT_MAX_ENDPOINTS_PER_CHANNEL,
         }
     }
 
@@ -102,6 +113,12 @@ impl Config {
                 )))
             }
         };
+        let number = |name: &str, default: usize| -> Result<usize, ConfigError> {
+            var(name).map_or(Ok(default), |v| {
+                v.parse()
+                    .map_err(|_| ConfigError(format!("{name}={v:?} is not a number")))
+            })
+        };
         let max = var("SLUICE_MAX_SEGMENT_BYTES").unwrap_or_else(|| DEFAULT_MAX_SEGMENT_BYTES.to_string());
         Ok(Config {
             ingest_base_url: var("SLUICE_INGEST_BASE_URL")
@@ -121,6 +138,8 @@ impl Config {
             account_id: var("SLUICE_ACCOUNT_ID").unwrap_or_else(|| "000000000000".into()),
             store,
             control_credentials: parse_credentials(&var("SLUICE_CONTROL_CREDENTIALS").unwrap_or_default())?,
+            max_channels: number("SLUICE_MAX_CHANNELS", DEFAULT_MAX_CHANNELS)?,
+            max_endpoints_per_channel: number("SLUICE_MAX_ENDPOINTS_PER_CHANNEL", DEFAULT_MAX_ENDPOINTS_PER_CHANNEL)?,
         })
     }
 }

@@ -42,6 +42,12 @@ struct Args {
     /// a wrong signature gets 403. Off by default.
     #[arg(long, env = "SLUICE_CONTROL_CREDENTIALS")]
     control_credentials: Option<String>,
+    /// Channel quota (MediaPackage's default is 30); beyond it CreateChannel is 429.
+    #[arg(long, default_value_t = sluice::config::DEFAULT_MAX_CHANNELS)]
+    max_channels: usize,
+    /// Origin endpoints per channel (MediaPackage's default is 10).
+    #[arg(long, default_value_t = sluice::config::DEFAULT_MAX_ENDPOINTS_PER_CHANNEL)]
+    max_endpoints_per_channel: usize,
     /// With SLUICE_STORE=aws: create the bucket and tables if missing (for emulators).
     #[arg(long)]
     create_aws_resources: bool,
@@ -69,6 +75,8 @@ async fn main() -> anyhow::Result<()> {
     config.ingest_base_url = base_url.trim_end_matches('/').to_owned();
     config.playback_base_url = config.ingest_base_url.clone();
     config.max_segment_bytes = args.max_segment_bytes;
+    config.max_channels = args.max_channels;
+    config.max_endpoints_per_channel = args.max_endpoints_per_channel;
     if let Some(credentials) = &args.control_credentials {
         config.control_credentials = sluice::config::parse_credentials(credentials)?;
     }

@@ -73,6 +73,15 @@ pub(super) async fn create_channel(State(app): State<App>, body: axum::body::Byt
         ingress_log_group: None,
     };
     check_tags(&channel.tags)?;
+    let existing = Catalog(app.stores.index.as_ref())
+        .list::<Channel>(CHANNELS, None, app.config.max_channels + 1)
+        .await?;
+    if existing.len() >= app.config.max_channels && !existing.iter().any(|c| c.id == id) {
+        return Err(ControlError::TooManyRequests(format!(
+            "Too many requests, please try again. Resource limit exceeded: at most {} channels",
+            app.config.max_channels
+        )));
+    }
     create_unique(&app, CHANNELS, &id, &channel, "channel").await?;
     remember_arn(&app, &channel_arn(&app.config, &channel), CHANNELS, &id).await?;
     tracing::info!(channel = %id, "channel created");

@@ -166,6 +166,17 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
         });
     }
     check_tags(&endpoint.tags)?;
+    let siblings = all_endpoints(&app)
+        .await?
+        .into_iter()
+        .filter(|e| e.channel_id == channel_id)
+        .count();
+    if siblings >= app.config.max_endpoints_per_channel {
+        return Err(ControlError::TooManyRequests(format!(
+            "Too many requests, please try again. Resource limit exceeded: at most {} origin endpoints per channel",
+            app.config.max_endpoints_per_channel
+        )));
+    }
     create_unique(&app, ENDPOINTS, &id, &endpoint, "origin endpoint").await?;
     remember_arn(&app, &endpoint_arn(&app.config, &endpoint), ENDPOINTS, &id).await?;
     tracing::info!(endpoint = %id, channel = %channel_id, "origin endpoint created");

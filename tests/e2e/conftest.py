@@ -135,16 +135,31 @@ def aws_env(endpoint, suffix):
 
 
 @pytest.fixture(params=["local", "aws"])
-def server(request):
+def make_server(request):
+    """Starts sluice-local with extra flags, on the local store or (second run) on the
+    AWS adapters against moto; stops them all at teardown."""
+    started = []
+
+    def make(args=()):
+        if request.param == "aws":
+            endpoint = request.getfixturevalue("moto")
+            env = aws_env(endpoint, f"{os.getpid()}-{free_port()}")
+            srv = Server(args=["--create-aws-resources", *args], env=env)
+        else:
+            srv = Server(args=args)
+        srv.store = request.param
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def server(make_server):
     """sluice-local on the local store, then on the AWS adapters against moto."""
-    if request.param == "aws":
-        endpoint = request.getfixturevalue("moto")
-        srv = Server(args=["--create-aws-resources"], env=aws_env(endpoint, f"{os.getpid()}-{free_port()}"))
-    else:
-        srv = Server()
-    srv.store = request.param
-    yield srv
-    srv.stop()
+    return make_server()
 
 
 @pytest.fixture

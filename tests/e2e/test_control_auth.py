@@ -13,16 +13,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from botocore_shapes import validate_responses
-from conftest import Server
 
 KEY, SECRET = "AKIDSLUICETEST", "s3cr3t/with+chars"
 
 
 @pytest.fixture
-def signed_server():
-    srv = Server(args=["--control-credentials", f"{KEY}:{SECRET},OTHERKEY:other"])
-    yield srv
-    srv.stop()
+def signed_server(make_server):
+    return make_server(["--control-credentials", f"{KEY}:{SECRET},OTHERKEY:other"])
 
 
 def client(server, key, secret):
@@ -75,3 +72,29 @@ def test_signed_requests_pass_and_bad_ones_get_403(signed_server):
         urllib.request.urlopen(signed_server.base + "/out/v1/sig-hls/index.m3u8", timeout=10)
     except urllib.error.HTTPError as e:
         assert e.code == 404
+
+
+def test_signing_helper_scopes_boto3_and_aws_cli_to_execute_api(make_server, tmp_path):
+    """infra/aws/sluice_signing.py, as documented for the deployed (IAM) control API."""
+    import json
+    import sys
+
+    from conftest import ROOT
+
+    server = make_server(["--control-credentials", f"{KEY}:{SECRET}"])
+    sys.path.insert(0, str(ROOT / "infra" / "aws"))
+    import sluice_signing
+
+    mp = sluice_signing.register(client(server, KEY, SECRET))
+    mp.create_channel(Id="apigw")
+    config = tmp_path / "aws-config"
+    config.write_text("[plugins]\nsluice = sluice_signing\n")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_CONFIG_FILE": str(config), "PYTHONPATH": str(ROOT / "infra" / "aws")}
+    out = subprocess.run(["aws", "mediapackage", "--endpoint-url", server.base, "list-channels"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert [c["Id"] for c in json.loads(out.stdout)["Channels"]] == ["apigw"]
+    services = [e["fields"]["service"] for e in server.logs()
+                if e.get("fields", {}).get("message") == "control request signature verified"]
+    assert services == ["execute-api", "execute-api"], services

@@ -30,21 +30,18 @@ def error(call, **kwargs):
     return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Message"]
 
 
-def test_quotas_are_429_too_many_requests():
-    server = Server(args=["--max-channels", "2", "--max-endpoints-per-channel", "1"])
-    try:
-        mp = client(server)
-        mp.create_channel(Id="q1")
-        mp.create_channel(Id="q2")
-        code, status, message = error(mp.create_channel, Id="q3")
-        assert (code, status) == ("TooManyRequestsException", 429) and "at most 2 channels" in message
-        mp.create_origin_endpoint(ChannelId="q1", Id="q1-a", HlsPackage={})
-        code, status, message = error(mp.create_origin_endpoint, ChannelId="q1", Id="q1-b", HlsPackage={})
-        assert (code, status) == ("TooManyRequestsException", 429) and "per channel" in message
-        mp.delete_channel(Id="q2")
-        mp.create_channel(Id="q3")  # room again
-    finally:
-        server.stop()
+def test_quotas_are_429_too_many_requests(make_server):
+    server = make_server(["--max-channels", "2", "--max-endpoints-per-channel", "1"])
+    mp = client(server)
+    mp.create_channel(Id="q1")
+    mp.create_channel(Id="q2")
+    code, status, message = error(mp.create_channel, Id="q3")
+    assert (code, status) == ("TooManyRequestsException", 429) and "at most 2 channels" in message
+    mp.create_origin_endpoint(ChannelId="q1", Id="q1-a", HlsPackage={})
+    code, status, message = error(mp.create_origin_endpoint, ChannelId="q1", Id="q1-b", HlsPackage={})
+    assert (code, status) == ("TooManyRequestsException", 429) and "per channel" in message
+    mp.delete_channel(Id="q2")
+    mp.create_channel(Id="q3")  # room again
 
 
 def test_storage_faults_are_500_and_503():

@@ -163,6 +163,7 @@ pub async fn verify(State(credentials): State<Credentials>, request: Request, ne
         tracing::warn!(access_key, "control request with a wrong SigV4 signature");
         return forbidden("The request signature we calculated does not match the signature you provided");
     }
+    tracing::info!(access_key, service, "control request signature verified");
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 

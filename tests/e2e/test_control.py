@@ -140,3 +140,28 @@ def test_pagination_walks_every_page_and_refuses_forged_tokens(server):
     # A channel-list token is not an endpoint-list token.
     code, _, _ = error_of(mp.list_origin_endpoints, MaxResults=2, NextToken=token)
     assert code == "UnprocessableEntityException"
+
+
+def test_concurrent_creates_of_one_id_have_one_winner(server):
+    import concurrent.futures
+
+    def attempt(i):
+        mp = server.mediapackage()
+        try:
+            mp.create_channel(Id="race", Description=f"attempt {i}")
+            return "created"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(attempt, range(8)))
+    assert outcomes.count("created") == 1, outcomes
+    assert set(outcomes) == {"created", "UnprocessableEntityException"}
+    winner = outcomes.index("created")
+    assert server.mediapackage().describe_channel(Id="race")["Description"] == f"attempt {winner}"
+
+
+def test_arns_name_the_configured_region_and_account(make_server):
+    server = make_server(["--region", "eu-west-3", "--account-id", "123456789012"])
+    arn = server.mediapackage().create_channel(Id="arn")["Arn"]
+    assert arn.startswith("arn:aws:mediapackage:eu-west-3:123456789012:channels/")

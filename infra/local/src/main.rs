@@ -42,6 +42,12 @@ struct Args {
     /// a wrong signature gets 403. Off by default.
     #[arg(long, env = "SLUICE_CONTROL_CREDENTIALS")]
     control_credentials: Option<String>,
+    /// Region that ARNs name.
+    #[arg(long, env = "SLUICE_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Account id that ARNs name.
+    #[arg(long, env = "SLUICE_ACCOUNT_ID", default_value = "000000000000")]
+    account_id: String,
     /// Channel quota (MediaPackage's default is 30); beyond it CreateChannel is 429.
     #[arg(long, default_value_t = sluice::config::DEFAULT_MAX_CHANNELS)]
     max_channels: usize,
@@ -76,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
     config.playback_base_url = config.ingest_base_url.clone();
     config.max_segment_bytes = args.max_segment_bytes;
     config.max_channels = args.max_channels;
+    config.region = args.region.clone();
+    config.account_id = args.account_id.clone();
     config.max_endpoints_per_channel = args.max_endpoints_per_channel;
     if let Some(credentials) = &args.control_credentials {
         config.control_credentials = sluice::config::parse_credentials(credentials)?;

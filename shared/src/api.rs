@@ -203,6 +203,17 @@ impl Pages {
     }
 }
 
+/// Replaces a catalog document that must still exist (404 if it was deleted meanwhile).
+async fn replace_existing<T: serde::Serialize>(app: &App, pk: &str, id: &str, value: &T, what: &str) -> Result<()> {
+    match Catalog(app.stores.index.as_ref())
+        .put(pk, id, value, Condition::IfPresent)
+        .await
+    {
+        Err(StoreError::ConditionFailed) => Err(ControlError::NotFound(format!("{what} {id:?} was deleted meanwhile"))),
+        other => Ok(other?),
+    }
+}
+
 /// Writes a new catalog document; an existing id is a clear 422.
 async fn create_unique<T: serde::Serialize>(app: &App, pk: &str, id: &str, value: &T, what: &str) -> Result<()> {
     match Catalog(app.stores.index.as_ref())

@@ -127,19 +127,8 @@ pub(super) async fn list_channels(State(app): State<App>, Query(q): Query<ListQu
 
 /// Replaces a stored channel (it must still exist) and renders it.
 async fn save(app: &App, channel: &Channel) -> Result<Json<Value>> {
-    match Catalog(app.stores.index.as_ref())
-        .put(CHANNELS, &channel.id, channel, Condition::IfPresent)
-        .await
-    {
-        Err(StoreError::ConditionFailed) => Err(ControlError::NotFound(format!(
-            "channel {:?} was deleted meanwhile",
-            channel.id
-        ))),
-        other => {
-            other?;
-            Ok(Json(channel_json(&app.config, channel)))
-        }
-    }
+    replace_existing(app, CHANNELS, &channel.id, channel, "channel").await?;
+    Ok(Json(channel_json(&app.config, channel)))
 }
 
 /// UpdateChannel: only the description is mutable.

@@ -231,17 +231,7 @@ pub(super) async fn update_endpoint(
         };
         endpoint.hls_package = Some(hls_package(package.clone())?);
     }
-    match Catalog(app.stores.index.as_ref())
-        .put(ENDPOINTS, &id, &endpoint, Condition::IfPresent)
-        .await
-    {
-        Err(StoreError::ConditionFailed) => {
-            return Err(ControlError::NotFound(format!(
-                "origin endpoint {id:?} was deleted meanwhile"
-            )))
-        }
-        other => other?,
-    }
+    replace_existing(&app, ENDPOINTS, &id, &endpoint, "origin endpoint").await?;
     tracing::info!(endpoint = %id, "origin endpoint updated");
     Ok(Json(endpoint_json(&app.config, &endpoint)))
 }

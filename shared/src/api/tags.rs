@@ -59,15 +59,7 @@ async fn store_tags(
     tags: BTreeMap<String, String>,
 ) -> Result<()> {
     doc.insert("tags".into(), json!(tags));
-    match Catalog(app.stores.index.as_ref())
-        .put(&target.pk, &target.id, &doc, Condition::IfPresent)
-        .await
-    {
-        Err(StoreError::ConditionFailed) => {
-            Err(ControlError::NotFound(format!("{:?} was deleted meanwhile", target.id)))
-        }
-        other => Ok(other?),
-    }
+    replace_existing(app, &target.pk, &target.id, &doc, "resource").await
 }
 
 /// Checks tags against MediaPackage's limits: at most 50, keys 1–128 characters without

@@ -31,6 +31,9 @@ fn record(i: u64) -> SegmentRecord {
         received_at: UnixMillis(1_700_000_000_000 + i as i64 * 2000),
         starts_with_keyframe: true,
         source_name: format!("720p/seg_{i:05}.ts"),
+        pts_offset: 0,
+        discontinuity: false,
+        discontinuity_sequence: 0,
     }
 }
 

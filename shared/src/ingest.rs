@@ -221,35 +221,97 @@ pub fn rendition_id(path: &str) -> String {
     }
 }
 
+/// Where a segment goes on its rendition's timeline, given the newest indexed one.
+#[derive(Debug, PartialEq)]
+pub enum Placement {
+    /// The next segment: `start` on the timeline, with the offset from encoder PTS and
+    /// whether the encoder's timestamps jumped here.
+    Next {
+        start: Ticks,
+        pts_offset: i64,
+        discontinuity: bool,
+    },
+    /// At or before the live edge. Near it: a re-send, the other input's copy of a slot or
+    /// a straggler. `far` behind (more than two segments): the encoder restarted, even when
+    /// its new timestamps happen to equal an old slot's (ffmpeg always starts at 1.4 s).
+    Behind { start: Ticks, far: bool },
+}
+
+/// Largest gap between where a segment was expected and where it starts that still
+/// counts as continuous: two seconds or one segment, whichever is longer.
+fn tolerance(last: &SegmentRecord) -> i128 {
+    i128::from(last.duration.0.max(180_000))
+}
+
+/// Places a segment whose first PTS (33-bit) is `raw_pts` after `last`.
+pub fn place(raw_pts: u64, last: Option<&SegmentRecord>) -> Placement {
+    let Some(last) = last else {
+        return Placement::Next {
+            start: unwrap_pts(raw_pts, None),
+            pts_offset: 0,
+            discontinuity: false,
+        };
+    };
+    let encoder_ref = (i128::from(last.start.0) - i128::from(last.pts_offset)).max(0) as u64;
+    let encoder_pts = unwrap_pts(raw_pts, Some(Ticks(encoder_ref)));
+    let candidate = (i128::from(encoder_pts.0) + i128::from(last.pts_offset)).max(0) as u64;
+    let jump = i128::from(candidate) - i128::from(last.end().0);
+    if candidate <= last.start.0 {
+        return Placement::Behind {
+            start: Ticks(candidate),
+            far: -jump > tolerance(last) + i128::from(last.duration.0),
+        };
+    }
+    Placement::Next {
+        start: Ticks(candidate),
+        pts_offset: last.pts_offset,
+        discontinuity: jump.abs() > tolerance(last),
+    }
+}
+
 async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
     let info = ts::analyze(&up.body).map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
     let rendition = rendition_id(up.path);
     let partition = SegmentRecord::partition_of(&up.channel.id, &rendition);
     let index = app.stores.index.as_ref();
     let latest = index.latest_segments(&partition, 1).await?.pop();
-    let start = unwrap_pts(info.start_pts, latest.as_ref().map(|r| r.start));
 
-    if let Some(last) = &latest {
-        if start <= last.start {
-            let known = index.segments_from(&partition, start, 1).await?;
-            if known.first().is_some_and(|r| r.start == start) {
-                tracing::info!(path = %up.path, "segment already indexed (re-sent or sent by the other ingest endpoint)");
-                return Ok(StatusCode::NO_CONTENT.into_response());
+    let (start, pts_offset, discontinuity) = match place(info.start_pts, latest.as_ref()) {
+        Placement::Next {
+            start,
+            pts_offset,
+            discontinuity,
+        } => (start, pts_offset, discontinuity),
+        Placement::Behind { start, far } => {
+            let last = latest.as_ref().expect("Behind needs a previous segment");
+            if !far {
+                let known = index.segments_from(&partition, start, 1).await?;
+                if known.first().is_some_and(|r| r.start == start) {
+                    tracing::info!(path = %up.path, "segment already indexed (re-sent or sent by the other ingest endpoint)");
+                    return Ok(StatusCode::NO_CONTENT.into_response());
+                }
+                // A straggler just behind the live edge: keep the bytes, do not reorder the edge.
+                let key = format!("{}/{}/{}/late-{}.ts", up.channel.id, up.endpoint.id, rendition, start.0);
+                app.stores.objects.put(&key, up.body, "video/mp2t").await?;
+                tracing::warn!(path = %up.path, start = start.0, live_edge = last.start.0,
+                    "segment arrived after a later one; stored but not indexed");
+                return Ok(StatusCode::CREATED.into_response());
             }
-            // Out of order or an encoder restart; keep the bytes, do not break the live edge.
-            let key = format!("{}/{}/{}/late-{}.ts", up.channel.id, up.endpoint.id, rendition, start.0);
-            app.stores.objects.put(&key, up.body, "video/mp2t").await?;
-            tracing::warn!(path = %up.path, start = start.0, live_edge = last.start.0,
-                "segment starts before the live edge; stored but not indexed (encoder restarts are not handled yet)");
-            return Ok(StatusCode::CREATED.into_response());
+            // The encoder restarted (its timestamps went back): continue the timeline after
+            // the last segment and mark the discontinuity.
+            let encoder_pts = i128::from(start.0) - i128::from(last.pts_offset);
+            let offset = i128::from(last.end().0) - encoder_pts;
+            tracing::warn!(path = %up.path, rendition = %rendition, "encoder timestamps went back: restart, discontinuity");
+            (last.end(), offset as i64, true)
         }
-    }
+    };
 
     let object_key = format!("{}/{}/{}/{}.ts", up.channel.id, up.endpoint.id, rendition, start.0);
     let size = up.body.len() as u64;
     app.stores.objects.put(&object_key, up.body, "video/mp2t").await?;
 
     let anchor = clock_anchor(app, &up.channel.id, start, info.duration, up.now).await?;
+    let previous_discontinuities = latest.as_ref().map_or(0, |r| r.discontinuity_sequence);
     let record = SegmentRecord {
         channel: up.channel.id.clone(),
         rendition: rendition.clone(),
@@ -263,13 +325,16 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
         received_at: up.now,
         starts_with_keyframe: info.starts_with_keyframe,
         source_name: up.path.to_owned(),
+        pts_offset,
+        discontinuity,
+        discontinuity_sequence: previous_discontinuities + u64::from(discontinuity),
     };
     let inserted = index.insert_segment(&record).await?;
     update_rendition(app, &record, &info).await?;
     tracing::info!(
         channel = %record.channel, ingest_endpoint = %record.ingest_endpoint, path = %up.path,
         rendition = %record.rendition, bytes = size, sequence = record.sequence, start = start.0,
-        duration_ms = info.duration.as_millis(), keyframe = info.starts_with_keyframe, inserted,
+        duration_ms = info.duration.as_millis(), keyframe = info.starts_with_keyframe, discontinuity, inserted,
         "segment indexed"
     );
     Ok(StatusCode::CREATED.into_response())
@@ -422,6 +487,82 @@ mod tests {
         assert_eq!(snap_frame_rate(25.01), 25.0);
         assert_eq!(snap_frame_rate(29.969), 29.97);
         assert_eq!(snap_frame_rate(12.3456), 12.346);
+    }
+
+    fn indexed(start: u64, pts_offset: i64) -> SegmentRecord {
+        SegmentRecord {
+            pts_offset,
+            ..crate::store::contract::record("r", start, 0)
+        }
+    }
+
+    #[test]
+    fn placement_follows_the_encoder_timeline() {
+        // First segment: taken as is.
+        assert_eq!(
+            place(126_000, None),
+            Placement::Next {
+                start: Ticks(126_000),
+                pts_offset: 0,
+                discontinuity: false
+            }
+        );
+        // The next 2 s segment continues.
+        let last = indexed(126_000, 0);
+        assert_eq!(
+            place(306_000, Some(&last)),
+            Placement::Next {
+                start: Ticks(306_000),
+                pts_offset: 0,
+                discontinuity: false
+            }
+        );
+        // A re-send of the same slot is behind, not far.
+        assert_eq!(
+            place(126_000, Some(&last)),
+            Placement::Behind {
+                start: Ticks(126_000),
+                far: false
+            }
+        );
+        // A forward jump of a minute is a discontinuity on the same offset.
+        assert_eq!(
+            place(5_706_000, Some(&last)),
+            Placement::Next {
+                start: Ticks(5_706_000),
+                pts_offset: 0,
+                discontinuity: true
+            }
+        );
+        // An encoder restart (PTS back to 1.4 s after 100 s): far behind.
+        let late = indexed(9_126_000, 0);
+        assert_eq!(
+            place(126_000, Some(&late)),
+            Placement::Behind {
+                start: Ticks(126_000),
+                far: true
+            }
+        );
+        // After a restart the encoder's PTS are mapped through the new offset.
+        let restarted = indexed(9_306_000, 9_180_000); // encoder PTS 126_000
+        assert_eq!(
+            place(306_000, Some(&restarted)),
+            Placement::Next {
+                start: Ticks(9_486_000),
+                pts_offset: 9_180_000,
+                discontinuity: false
+            }
+        );
+        // The 33-bit wrap is not a discontinuity.
+        let near_wrap = indexed(crate::time::PTS_WRAP - 90_000, 0);
+        assert_eq!(
+            place(90_000, Some(&near_wrap)),
+            Placement::Next {
+                start: Ticks(crate::time::PTS_WRAP + 90_000),
+                pts_offset: 0,
+                discontinuity: false
+            }
+        );
     }
 
     #[test]

@@ -175,12 +175,28 @@ pub struct SegmentRecord {
     pub starts_with_keyframe: bool,
     /// The encoder's file name, for logs and support.
     pub source_name: String,
+    /// `start` minus the encoder's own (unwrapped) PTS: changes when the encoder restarts,
+    /// so the timeline keeps going forward while the segment bytes stay untouched.
+    #[serde(default)]
+    pub pts_offset: i64,
+    /// The encoder's timestamps jump at this segment (restart, splice): players need
+    /// `EXT-X-DISCONTINUITY` before it.
+    #[serde(default)]
+    pub discontinuity: bool,
+    /// Number of discontinuities in this rendition up to and including this segment.
+    #[serde(default)]
+    pub discontinuity_sequence: u64,
 }
 
 impl SegmentRecord {
     /// Index partition of a rendition: `{channel}#{rendition}`.
     pub fn partition_of(channel: &str, rendition: &str) -> String {
         format!("{channel}#{rendition}")
+    }
+
+    /// Where the next segment of the encoder's stream should start on the timeline.
+    pub fn end(&self) -> Ticks {
+        self.start + self.duration
     }
 
     /// This record's partition.

@@ -121,6 +121,9 @@ pub(crate) mod contract {
             received_at: UnixMillis(0),
             starts_with_keyframe: true,
             source_name: format!("seg_{sequence}.ts"),
+            pts_offset: 0,
+            discontinuity: false,
+            discontinuity_sequence: 0,
         }
     }
 

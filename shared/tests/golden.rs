@@ -29,6 +29,9 @@ fn record(rendition: &str, i: u64) -> SegmentRecord {
         received_at: UnixMillis(0),
         starts_with_keyframe: true,
         source_name: format!("{rendition}/seg_{i:05}.ts"),
+        pts_offset: 0,
+        discontinuity: false,
+        discontinuity_sequence: 0,
     }
 }
 

@@ -19,6 +19,11 @@ pub struct OutputSegment {
     pub program_date_time: UnixMillis,
     pub starts_with_keyframe: bool,
     pub size: u64,
+    /// The encoder's timestamps jump inside this output segment's inputs (a restart):
+    /// written as `EXT-X-DISCONTINUITY` before it.
+    pub discontinuity: bool,
+    /// Discontinuities of the rendition up to and including this segment.
+    pub discontinuity_sequence: u64,
 }
 
 /// How many input segments make one output segment: the configured duration rounded
@@ -53,6 +58,8 @@ pub fn group_segments(records: &[SegmentRecord], k: u64) -> Vec<OutputSegment> {
             program_date_time: first.program_date_time,
             starts_with_keyframe: first.starts_with_keyframe,
             size: members.iter().map(|r| r.size).sum(),
+            discontinuity: members.iter().any(|r| r.discontinuity),
+            discontinuity_sequence: members.iter().map(|r| r.discontinuity_sequence).max().unwrap_or(0),
         });
     }
     out
@@ -92,6 +99,10 @@ pub fn media_playlist(
         version: Some(3),
         target_duration,
         media_sequence: segments.first().map_or(0, |s| s.sequence),
+        // RFC 8216 4.3.3.3: the number of discontinuity tags before the first segment.
+        discontinuity_sequence: segments
+            .first()
+            .map_or(0, |s| s.discontinuity_sequence - u64::from(s.discontinuity)),
         independent_segments: segments.iter().all(|s| s.starts_with_keyframe),
         playlist_type: match package.playlist_type {
             PlaylistType::None => None,
@@ -108,6 +119,7 @@ pub fn media_playlist(
                 }
                 MediaSegment {
                     uri: uri(s),
+                    discontinuity: s.discontinuity,
                     duration: s.duration.as_secs_f64() as f32,
                     program_date_time: write_pdt.then(|| s.program_date_time.to_datetime().fixed_offset()),
                     ..Default::default()
@@ -188,6 +200,29 @@ mod tests {
                 .collect::<Vec<_>>(),
             [1]
         );
+    }
+
+    #[test]
+    fn discontinuities_are_tagged_and_counted() {
+        let mut recs = records(6);
+        for (i, r) in recs.iter_mut().enumerate() {
+            r.discontinuity = i == 2 || i == 4;
+            r.discontinuity_sequence = [0, 0, 1, 1, 2, 2][i];
+        }
+        let out = group_segments(&recs, 1);
+        let package = HlsPackage::default();
+        let all = media_playlist(&out, &package, 2, |s| format!("{}.ts", s.sequence));
+        assert_eq!(all.matches("#EXT-X-DISCONTINUITY\n").count(), 2);
+        assert!(
+            !all.contains("DISCONTINUITY-SEQUENCE"),
+            "no discontinuity before the first segment"
+        );
+        // Once the first discontinuity slid out, the playlist counts it.
+        let tail = media_playlist(&out[3..], &package, 2, |s| format!("{}.ts", s.sequence));
+        assert!(tail.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{tail}");
+        // A window starting at a discontinuity counts those before it, not itself.
+        let at = media_playlist(&out[4..], &package, 2, |s| format!("{}.ts", s.sequence));
+        assert!(at.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{at}");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The media core: pure functions over segment bytes. No I/O, no clock.
 //! Ingest calls [`ts::analyze`] on every uploaded TS segment; [`codec`] turns
-//! parameter sets and audio headers into HLS `CODECS`/`RESOLUTION` values.
+//! parameter sets and audio headers into HLS `CODECS`/`RESOLUTION` values; [`pes`],
+//! [`cmaf`] and [`mp4`] repackage TS segments as CMAF fMP4 for CMAF HLS and DASH.
 
+pub mod cmaf;
 pub mod codec;
+pub mod mp4;
+pub mod pes;
+pub mod remux;
 pub mod ts;

@@ -2,6 +2,7 @@
 //! Lambdas run. Local disk storage by default; S3 + DynamoDB when `SLUICE_STORE=aws`.
 
 mod demo;
+mod remux;
 
 use anyhow::Context;
 use clap::Parser;
@@ -57,12 +58,40 @@ struct Args {
     /// With SLUICE_STORE=aws: create the bucket and tables if missing (for emulators).
     #[arg(long)]
     create_aws_resources: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    init_logging();
+/// Offline tools that share the packager's code (no server is started).
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Repackage an MPEG-TS file as CMAF: one init segment and numbered fragments per track.
+    Remux {
+        /// The TS input (`-` for standard input).
+        input: PathBuf,
+        /// Folder for `{video,audio_N}_init.mp4` and `{...}_{n}.m4s`; created if missing.
+        output_dir: PathBuf,
+        /// Cut fragments at the first keyframe after this many seconds.
+        #[arg(long, default_value_t = 2.0)]
+        fragment_seconds: f64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Remux {
+        input,
+        output_dir,
+        fragment_seconds,
+    }) = &args.command
+    {
+        return remux::run(input, output_dir, *fragment_seconds);
+    }
+    tokio::runtime::Runtime::new()?.block_on(run_server(args))
+}
+
+async fn run_server(args: Args) -> anyhow::Result<()> {
+    init_logging();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

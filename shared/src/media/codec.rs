@@ -208,6 +208,221 @@ pub fn adts_frame_count(mut data: &[u8]) -> usize {
     count
 }
 
+/// One AAC access unit found in an ADTS stream: the raw frame without its header.
+pub struct AdtsFrame<'a> {
+    pub header: AacParams,
+    /// AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) for the `esds` box.
+    pub config: [u8; 2],
+    pub raw: &'a [u8],
+}
+
+/// Splits an ADTS byte stream into frames; stops at the first byte that is not a frame.
+pub fn adts_frames(mut data: &[u8]) -> impl Iterator<Item = AdtsFrame<'_>> {
+    std::iter::from_fn(move || {
+        let header = adts_header(data)?;
+        let len = (usize::from(data[3] & 3) << 11) | (usize::from(data[4]) << 3) | usize::from(data[5] >> 5);
+        let header_len = if data[1] & 1 == 0 { 9 } else { 7 };
+        if len <= header_len || len > data.len() {
+            return None;
+        }
+        let object_type = ((data[2] >> 6) & 3) + 1;
+        let frequency_index = (data[2] >> 2) & 0xf;
+        let config = [
+            (object_type << 3) | (frequency_index >> 1),
+            ((frequency_index & 1) << 7) | (header.channels << 3),
+        ];
+        let frame = AdtsFrame {
+            header,
+            config,
+            raw: &data[header_len..len],
+        };
+        data = &data[len..];
+        Some(frame)
+    })
+}
+
+/// What an AC-3 or E-AC-3 sync frame header says (ETSI TS 102 366 §4.4 and Annex E),
+/// enough for the `dac3`/`dec3` boxes and for timing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ac3Frame {
+    pub enhanced: bool,
+    pub fscod: u8,
+    pub bsid: u8,
+    pub bsmod: u8,
+    pub acmod: u8,
+    pub lfeon: bool,
+    /// AC-3 `frmsizecod >> 1` (bit rate index); unused for E-AC-3.
+    pub bit_rate_code: u8,
+    pub sample_rate: u32,
+    /// PCM samples per frame (1536 for AC-3; 256 × blocks for E-AC-3).
+    pub samples: u32,
+    /// Frame length in bytes.
+    pub size: usize,
+}
+
+impl Ac3Frame {
+    /// Channel count including LFE.
+    pub fn channels(&self) -> u16 {
+        let main = [2, 1, 2, 3, 3, 4, 4, 5][usize::from(self.acmod & 7)];
+        main + u16::from(self.lfeon)
+    }
+
+    /// Bit rate in kbit/s.
+    pub fn kbps(&self) -> u32 {
+        (self.size as u64 * 8 * u64::from(self.sample_rate) / u64::from(self.samples.max(1)) / 1000) as u32
+    }
+}
+
+const AC3_KBPS: [u32; 19] = [
+    32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640,
+];
+
+/// Parses the AC-3 or E-AC-3 sync frame header at the start of `data`.
+pub fn ac3_frame(data: &[u8]) -> Option<Ac3Frame> {
+    if data.len() < 8 || data[0] != 0x0b || data[1] != 0x77 {
+        return None;
+    }
+    let bsid = data[5] >> 3;
+    if bsid > 10 {
+        let frmsiz = (usize::from(data[2] & 7) << 8) | usize::from(data[3]);
+        let fscod = data[4] >> 6;
+        let (sample_rate, blocks) = if fscod == 3 {
+            ([24_000, 22_050, 16_000, 0][usize::from((data[4] >> 4) & 3)], 6)
+        } else {
+            (
+                [48_000, 44_100, 32_000][usize::from(fscod)],
+                [1, 2, 3, 6][usize::from((data[4] >> 4) & 3)],
+            )
+        };
+        if sample_rate == 0 {
+            return None;
+        }
+        return Some(Ac3Frame {
+            enhanced: true,
+            fscod,
+            bsid,
+            bsmod: 0,
+            acmod: (data[4] >> 1) & 7,
+            lfeon: data[4] & 1 == 1,
+            bit_rate_code: 0,
+            sample_rate,
+            samples: 256 * blocks,
+            size: (frmsiz + 1) * 2,
+        });
+    }
+    let fscod = data[4] >> 6;
+    let frmsizecod = data[4] & 0x3f;
+    let kbps = *AC3_KBPS.get(usize::from(frmsizecod >> 1))?;
+    let words = match fscod {
+        0 => kbps * 2,
+        1 => kbps * 96_000 / 44_100 + u32::from(frmsizecod & 1),
+        2 => kbps * 3,
+        _ => return None,
+    };
+    let acmod = data[6] >> 5;
+    // lfeon follows optional 2-bit mix levels (§5.4.2.4-2.6).
+    let mut bit = 3;
+    if acmod & 1 != 0 && acmod != 1 {
+        bit += 2;
+    }
+    if acmod & 4 != 0 {
+        bit += 2;
+    }
+    if acmod == 2 {
+        bit += 2;
+    }
+    let lfe_byte = u16::from_be_bytes([data[6], data[7]]);
+    let lfeon = (lfe_byte >> (15 - bit)) & 1 == 1;
+    Some(Ac3Frame {
+        enhanced: false,
+        fscod,
+        bsid,
+        bsmod: data[5] & 7,
+        acmod,
+        lfeon,
+        bit_rate_code: frmsizecod >> 1,
+        sample_rate: [48_000, 44_100, 32_000][usize::from(fscod)],
+        samples: 1536,
+        size: words as usize * 2,
+    })
+}
+
+/// The fields of an HEVC SPS that `hvcC` repeats (ISO/IEC 14496-15 §8.3.3.1).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HevcConfig {
+    pub profile_space: u8,
+    pub tier: bool,
+    pub profile_idc: u8,
+    pub compatibility: [u8; 4],
+    pub constraints: [u8; 6],
+    pub level_idc: u8,
+    pub chroma_format_idc: u8,
+    pub bit_depth_luma_minus8: u8,
+    pub bit_depth_chroma_minus8: u8,
+    pub temporal_layers: u8,
+    pub temporal_id_nested: bool,
+}
+
+/// Reads the `hvcC` fields from an H.265 SPS NAL unit (2-byte header included).
+pub fn h265_config(nal: &[u8]) -> Option<HevcConfig> {
+    if nal.len() < 15 || (nal[0] >> 1) & 0x3f != 33 {
+        return None;
+    }
+    let rbsp = strip_emulation_prevention(&nal[2..]);
+    let mut r = Bits::new(&rbsp);
+    r.skip(4)?;
+    let max_sub_layers_minus1 = r.read(3)? as usize;
+    let temporal_id_nested = r.read(1)? == 1;
+    let mut c = HevcConfig {
+        profile_space: r.read(2)? as u8,
+        tier: r.read(1)? == 1,
+        profile_idc: r.read(5)? as u8,
+        temporal_layers: max_sub_layers_minus1 as u8 + 1,
+        temporal_id_nested,
+        chroma_format_idc: 1,
+        ..HevcConfig::default()
+    };
+    for byte in &mut c.compatibility {
+        *byte = r.read(8)? as u8;
+    }
+    for byte in &mut c.constraints {
+        *byte = r.read(8)? as u8;
+    }
+    c.level_idc = r.read(8)? as u8;
+    let mut profile_present = [false; 8];
+    let mut level_present = [false; 8];
+    for i in 0..max_sub_layers_minus1 {
+        profile_present[i] = r.read(1)? == 1;
+        level_present[i] = r.read(1)? == 1;
+    }
+    if max_sub_layers_minus1 > 0 {
+        r.skip(2 * (8 - max_sub_layers_minus1))?;
+    }
+    for i in 0..max_sub_layers_minus1 {
+        if profile_present[i] {
+            r.skip(88)?;
+        }
+        if level_present[i] {
+            r.skip(8)?;
+        }
+    }
+    r.ue()?;
+    c.chroma_format_idc = r.ue()? as u8;
+    if c.chroma_format_idc == 3 {
+        r.skip(1)?;
+    }
+    r.ue()?;
+    r.ue()?;
+    if r.read(1)? == 1 {
+        for _ in 0..4 {
+            r.ue()?;
+        }
+    }
+    c.bit_depth_luma_minus8 = r.ue()? as u8;
+    c.bit_depth_chroma_minus8 = r.ue()? as u8;
+    Some(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 /// Size of one transport stream packet.
 pub const PACKET_SIZE: usize = 188;
-const SYNC_BYTE: u8 = 0x47;
+pub(crate) const SYNC_BYTE: u8 = 0x47;
 /// Cap on how much of the first video PES is kept to look for parameter sets.
 const MAX_FIRST_PES: usize = 1 << 20;
 
@@ -41,7 +41,7 @@ pub enum StreamType {
 }
 
 impl StreamType {
-    fn from_byte(b: u8) -> StreamType {
+    pub(crate) fn from_byte(b: u8) -> StreamType {
         match b {
             0x1b => StreamType::H264,
             0x24 => StreamType::H265,
@@ -54,11 +54,11 @@ impl StreamType {
         }
     }
 
-    fn is_video(self) -> bool {
+    pub(crate) fn is_video(self) -> bool {
         matches!(self, StreamType::H264 | StreamType::H265)
     }
 
-    fn is_audio(self) -> bool {
+    pub(crate) fn is_audio(self) -> bool {
         matches!(self, StreamType::Aac | StreamType::Ac3 | StreamType::Eac3)
     }
 }
@@ -370,7 +370,7 @@ pub fn annexb_nal_units(es: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Program map PIDs listed in a PAT section.
-fn parse_pat(payload: &[u8]) -> Option<Vec<u16>> {
+pub(crate) fn parse_pat(payload: &[u8]) -> Option<Vec<u16>> {
     let section = payload.get(1 + usize::from(*payload.first()?)..)?;
     if *section.first()? != 0x00 {
         return None;
@@ -391,7 +391,7 @@ fn parse_pat(payload: &[u8]) -> Option<Vec<u16>> {
 }
 
 /// Elementary streams (PID, type) listed in a PMT section.
-fn parse_pmt(payload: &[u8]) -> Option<Vec<(u16, StreamType)>> {
+pub(crate) fn parse_pmt(payload: &[u8]) -> Option<Vec<(u16, StreamType)>> {
     let section = payload.get(1 + usize::from(*payload.first()?)..)?;
     if *section.first()? != 0x02 {
         return None;
@@ -411,13 +411,13 @@ fn parse_pmt(payload: &[u8]) -> Option<Vec<(u16, StreamType)>> {
     Some(streams)
 }
 
-struct PesHeader {
-    pts: Option<u64>,
-    dts: Option<u64>,
-    data_offset: usize,
+pub(crate) struct PesHeader {
+    pub(crate) pts: Option<u64>,
+    pub(crate) dts: Option<u64>,
+    pub(crate) data_offset: usize,
 }
 
-fn parse_pes_header(p: &[u8]) -> Option<PesHeader> {
+pub(crate) fn parse_pes_header(p: &[u8]) -> Option<PesHeader> {
     if p.len() < 9 || p[0..3] != [0, 0, 1] {
         return None;
     }

@@ -1,0 +1,73 @@
+//! `sluice-local remux IN.ts OUTDIR`: the library's streaming TS → CMAF remuxer over a
+//! file, for whole-process comparisons with ffmpeg and for checking outputs by hand.
+
+use anyhow::Context;
+use sluice::media::remux::{RemuxOutput, Remuxer};
+use sluice::media::ts::PACKET_SIZE;
+use sluice::time::Ticks;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// Reads `input` 188-byte packet by packet and writes the CMAF files into `output_dir`.
+pub fn run(input: &Path, output_dir: &Path, fragment_seconds: f64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(output_dir).with_context(|| format!("creating {}", output_dir.display()))?;
+    let mut reader: Box<dyn Read> = if input == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?)
+    };
+    let mut remuxer = Remuxer::new(Ticks::from_secs_f64(fragment_seconds));
+    let mut failure: Option<std::io::Error> = None;
+    let mut counts = (0usize, 0usize);
+    let mut sink = |out: RemuxOutput<'_>| {
+        let (name, bytes) = match out {
+            RemuxOutput::Init { track, bytes } => (format!("{}_init.mp4", track_name(track)), bytes),
+            RemuxOutput::Fragment { track, sequence, bytes } => {
+                (format!("{}_{sequence:05}.m4s", track_name(track)), bytes)
+            }
+        };
+        counts.0 += 1;
+        counts.1 += bytes.len();
+        if failure.is_none() {
+            failure = std::fs::File::create(output_dir.join(&name))
+                .and_then(|mut f| f.write_all(&bytes))
+                .err();
+        }
+    };
+    // 1,000 packets at a time: large reads, one fragment of memory.
+    let mut buffer = vec![0u8; PACKET_SIZE * 1000];
+    let mut filled = 0;
+    loop {
+        let n = reader.read(&mut buffer[filled..]).context("reading the input")?;
+        filled += n;
+        let whole = filled - filled % PACKET_SIZE;
+        for packet in buffer[..whole].chunks(PACKET_SIZE) {
+            remuxer.push(packet, &mut sink).context("remuxing")?;
+        }
+        buffer.copy_within(whole..filled, 0);
+        filled -= whole;
+        if n == 0 {
+            break;
+        }
+    }
+    remuxer.finish(&mut sink).context("remuxing")?;
+    if let Some(e) = failure {
+        return Err(e).context(format!("writing into {}", output_dir.display()));
+    }
+    eprintln!(
+        "wrote {} files, {} bytes, into {}",
+        counts.0,
+        counts.1,
+        output_dir.display()
+    );
+    Ok(())
+}
+
+/// `video` for the video track, `audio_{id}` for audio tracks.
+fn track_name(track: &sluice::media::mp4::Track) -> String {
+    if track.is_video() {
+        "video".into()
+    } else {
+        format!("audio_{}", track.id)
+    }
+}

@@ -89,6 +89,8 @@ async fn populated_app(store: StoreConfig, segments: u64) -> App {
             description: None,
             manifest_name: "index".into(),
             hls_package: Some(package(window)),
+            cmaf_package: None,
+            dash_package: None,
             tags: Default::default(),
         };
         catalog
@@ -124,7 +126,7 @@ fn writer(c: &mut Criterion) {
                 let grouped = hls::group_segments(slice, 1);
                 let w = hls::live_window(&grouped, Ticks::from_secs(u64::from(window)));
                 let target = hls::target_duration(w, &r, 1);
-                hls::media_playlist(w, &p, target, |s| format!("index_720p_{}.ts", s.start.0))
+                hls::media_playlist(w, &(&p).into(), target, |s| format!("index_720p_{}.ts", s.start.0))
             })
         });
     }

@@ -20,6 +20,7 @@ use axum::{Json, Router};
 mod channels;
 mod endpoints;
 mod harvest;
+mod packages;
 pub mod sigv4;
 mod tags;
 

@@ -2,6 +2,10 @@
 //! resources, in their stored form), and what ingest learns about the live stream
 //! (renditions and segment records). Wire rendering lives in `api`.
 
+mod package;
+
+pub use package::*;
+
 use crate::time::{Ticks, UnixMillis};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -77,6 +81,10 @@ pub struct OriginEndpoint {
     pub manifest_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hls_package: Option<HlsPackage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmaf_package: Option<CmafPackage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dash_package: Option<DashPackage>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
 }
@@ -96,6 +104,8 @@ pub struct HlsPackage {
     pub program_date_time_interval_seconds: u32,
     #[serde(default)]
     pub playlist_type: PlaylistType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_selection: Option<StreamSelection>,
 }
 
 fn default_segment_duration() -> u32 {
@@ -113,6 +123,7 @@ impl Default for HlsPackage {
             playlist_window_seconds: default_playlist_window(),
             program_date_time_interval_seconds: 0,
             playlist_type: PlaylistType::None,
+            stream_selection: None,
         }
     }
 }

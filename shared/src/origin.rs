@@ -6,6 +6,10 @@
 //! - `index_{rendition}.m3u8` — media playlist of one rendition
 //! - `index_{rendition}_{start}.ts` — one output segment, named by its start in 90 kHz ticks
 
+mod fmp4;
+
+pub use fmp4::{parse_segment_file, SegmentFile, TrackRef};
+
 use crate::catalog::Catalog;
 use crate::http::EdgeError;
 use crate::manifest::hls::{self, OutputSegment, Variant};
@@ -26,7 +30,9 @@ const HLS_TYPE: &str = "application/vnd.apple.mpegurl";
 /// The playback routes.
 pub fn router(app: App) -> Router {
     Router::new()
+        .route("/out/v1/utc", get(fmp4::utc_time).head(fmp4::utc_time))
         .route("/out/v1/{endpoint}/{file}", get(handle).options(preflight))
+        .route("/out/v1/{endpoint}/{dir}/{file}", get(handle_nested).options(preflight))
         .with_state(app)
 }
 
@@ -44,9 +50,20 @@ async fn preflight() -> Response {
 }
 
 async fn handle(State(app): State<App>, Path((endpoint_id, file)): Path<(String, String)>) -> Response {
+    respond(app, endpoint_id, None, file).await
+}
+
+async fn handle_nested(
+    State(app): State<App>,
+    Path((endpoint_id, dir, file)): Path<(String, String, String)>,
+) -> Response {
+    respond(app, endpoint_id, Some(dir), file).await
+}
+
+async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: String) -> Response {
     use tracing::Instrument;
     let span = tracing::info_span!("playback", endpoint = %endpoint_id, file = %file);
-    match serve(&app, &endpoint_id, &file).instrument(span).await {
+    match serve(&app, &endpoint_id, dir.as_deref(), &file).instrument(span).await {
         Ok(response) => response,
         Err(e) => {
             tracing::debug!(status = e.status.as_u16(), error = %e.message, "playback error");
@@ -84,16 +101,32 @@ pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
     })
 }
 
-async fn serve(app: &App, endpoint_id: &str, file: &str) -> Result<Response, EdgeError> {
+async fn serve(app: &App, endpoint_id: &str, dir: Option<&str>, file: &str) -> Result<Response, EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let endpoint = catalog
         .endpoint(endpoint_id)
         .await?
         .ok_or_else(|| EdgeError::not_found(format!("no origin endpoint {endpoint_id:?}")))?;
+    if let Some(cmaf) = &endpoint.cmaf_package {
+        return fmp4::serve_cmaf(app, &endpoint, cmaf, dir, file).await;
+    }
+    if let Some(dash) = &endpoint.dash_package {
+        if dir.is_some() {
+            return Err(EdgeError::not_found(format!(
+                "no such file under DASH endpoint {endpoint_id:?}"
+            )));
+        }
+        return fmp4::serve_dash(app, &endpoint, dash, file).await;
+    }
     let package = endpoint
         .hls_package
         .clone()
-        .ok_or_else(|| EdgeError::not_found(format!("origin endpoint {endpoint_id:?} has no hlsPackage")))?;
+        .ok_or_else(|| EdgeError::not_found(format!("origin endpoint {endpoint_id:?} has no package")))?;
+    if dir.is_some() {
+        return Err(EdgeError::not_found(format!(
+            "no such file under HLS endpoint {endpoint_id:?}"
+        )));
+    }
     let request = parse_file(&endpoint.manifest_name, file).ok_or_else(|| {
         EdgeError::not_found(format!(
             "{file:?} is not a file of endpoint {endpoint_id:?}; its manifest is {}.m3u8",
@@ -109,7 +142,7 @@ async fn serve(app: &App, endpoint_id: &str, file: &str) -> Result<Response, Edg
     };
     match request {
         PlaybackRequest::Multivariant => {
-            let renditions = docs.ordered_renditions();
+            let renditions = fmp4::select(docs.ordered_renditions(), package.stream_selection.as_ref());
             if renditions.is_empty() {
                 return Err(EdgeError::not_found(format!(
                     "channel {:?} has not received any segments yet; start the encoder",
@@ -121,6 +154,8 @@ async fn serve(app: &App, endpoint_id: &str, file: &str) -> Result<Response, Edg
                 .map(|r| Variant {
                     rendition: r,
                     uri: format!("{}_{}.m3u8", endpoint.manifest_name, r.id),
+                    codecs: None,
+                    audio_group: None,
                 })
                 .collect();
             let max_input = variants
@@ -175,23 +210,67 @@ async fn media_playlist(
     rendition: &Rendition,
 ) -> Result<Response, EdgeError> {
     let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
-    let input_secs = rendition.max_segment_duration.as_secs_f64().max(0.5);
-    let wanted = (f64::from(package.playlist_window_seconds) / input_secs).ceil() as usize + 2 * k as usize + 2;
-    let partition = SegmentRecord::partition_of(&endpoint.channel_id, &rendition.id);
-    let records = app.stores.index.latest_segments(&partition, wanted.min(20_000)).await?;
-    let grouped = hls::group_segments(&records, k);
-    let window = hls::live_window(&grouped, Ticks::from_secs(u64::from(package.playlist_window_seconds)));
-    if window.is_empty() {
-        return Err(EdgeError::not_found(format!(
-            "rendition {:?} has no complete {}-second segment yet",
-            rendition.id, package.segment_duration_seconds
-        )));
-    }
-    let target = hls::target_duration(window, rendition, k);
+    let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
+    let target = hls::target_duration(&window, rendition, k);
     let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
-    let body = hls::media_playlist(window, package, target, name);
+    let body = hls::media_playlist(&window, &package.into(), target, name);
     let max_age = playlist_max_age(rendition.max_segment_duration, k);
     Ok(playlist_response(body, max_age, window.last().map(|s| s.sequence)))
+}
+
+/// The output segments of a rendition's live window (oldest first); 404 when empty.
+pub(crate) async fn live_window(
+    app: &App,
+    channel: &str,
+    rendition: &Rendition,
+    k: u64,
+    window_seconds: u32,
+) -> Result<Vec<OutputSegment>, EdgeError> {
+    let input_secs = rendition.max_segment_duration.as_secs_f64().max(0.5);
+    let wanted = (f64::from(window_seconds) / input_secs).ceil() as usize + 2 * k as usize + 2;
+    let partition = SegmentRecord::partition_of(channel, &rendition.id);
+    let records = app.stores.index.latest_segments(&partition, wanted.min(20_000)).await?;
+    let grouped = hls::group_segments(&records, k);
+    let window = hls::live_window(&grouped, Ticks::from_secs(u64::from(window_seconds)));
+    if window.is_empty() {
+        return Err(EdgeError::not_found(format!(
+            "rendition {:?} has no complete output segment yet",
+            rendition.id
+        )));
+    }
+    Ok(window.to_vec())
+}
+
+/// The input records and stored bytes of the output segment starting at `start`.
+pub(crate) async fn segment_group(
+    app: &App,
+    channel: &str,
+    rendition: &Rendition,
+    k: u64,
+    start: Ticks,
+) -> Result<(OutputSegment, Vec<(SegmentRecord, Bytes)>), EdgeError> {
+    let partition = SegmentRecord::partition_of(channel, &rendition.id);
+    let records = app.stores.index.segments_from(&partition, start, k as usize).await?;
+    let group = hls::group_segments(&records, k);
+    let Some(first) = group.into_iter().next().filter(|g| g.start == start) else {
+        return Err(EdgeError::not_found(format!(
+            "no segment starting at {} in rendition {:?} (it may have left the window or not exist yet)",
+            start.0, rendition.id
+        )));
+    };
+    let fetched = futures_util::future::join_all(records.iter().map(|r| app.stores.objects.get(&r.object_key))).await;
+    let mut out = Vec::with_capacity(records.len());
+    for (record, bytes) in records.into_iter().zip(fetched) {
+        let bytes: Bytes = bytes?.ok_or_else(|| {
+            tracing::error!(key = %record.object_key, "indexed segment has no stored bytes");
+            EdgeError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "segment bytes are not available; retry",
+            )
+        })?;
+        out.push((record, bytes));
+    }
+    Ok((first, out))
 }
 
 async fn segment(
@@ -202,37 +281,26 @@ async fn segment(
     start: Ticks,
 ) -> Result<Response, EdgeError> {
     let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
-    let partition = SegmentRecord::partition_of(&endpoint.channel_id, &rendition.id);
-    let records = app.stores.index.segments_from(&partition, start, k as usize).await?;
-    let group = hls::group_segments(&records, k);
-    if group.first().map(|g| g.start) != Some(start) {
-        return Err(EdgeError::not_found(format!(
-            "no segment starting at {} in rendition {:?} (it may have left the window or not exist yet)",
-            start.0, rendition.id
-        )));
+    let (group, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
+    let mut body = BytesMut::with_capacity(group.size as usize);
+    for (_, bytes) in &inputs {
+        body.extend_from_slice(bytes);
     }
-    let fetches = records.iter().map(|r| app.stores.objects.get(&r.object_key));
-    let mut body = BytesMut::with_capacity(group[0].size as usize);
-    for (record, bytes) in records.iter().zip(futures_util::future::join_all(fetches).await) {
-        let bytes: Bytes = bytes?.ok_or_else(|| {
-            tracing::error!(key = %record.object_key, "indexed segment has no stored bytes");
-            EdgeError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "segment bytes are not available; retry",
-            )
-        })?;
-        body.extend_from_slice(&bytes);
-    }
-    Ok((
+    Ok(segment_response("video/mp2t", body.freeze()))
+}
+
+/// A segment: immutable once listed, cached for the longest startover window.
+pub(crate) fn segment_response(content_type: &'static str, body: Bytes) -> Response {
+    (
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, "video/mp2t".to_owned()),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (header::CACHE_CONTROL, format!("max-age={SEGMENT_MAX_AGE}")),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
         ],
-        body.freeze(),
+        body,
     )
-        .into_response())
+        .into_response()
 }
 
 #[cfg(test)]

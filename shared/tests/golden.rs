@@ -56,6 +56,7 @@ fn package(segment: u32, window: u32, pdt: u32, playlist_type: PlaylistType) -> 
         playlist_window_seconds: window,
         program_date_time_interval_seconds: pdt,
         playlist_type,
+        stream_selection: None,
     }
 }
 
@@ -91,6 +92,8 @@ async fn app() -> App {
             description: None,
             manifest_name: "index".into(),
             hls_package: Some(package),
+            cmaf_package: None,
+            dash_package: None,
             tags: Default::default(),
         };
         catalog.put(ENDPOINTS, id, &endpoint, Condition::Always).await.unwrap();

@@ -23,7 +23,7 @@ pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
         "timeDelaySeconds": 0,
         "whitelist": [],
         "tags": endpoint.tags,
-        "url": format!("{}/out/v1/{}/{}.m3u8", config.playback_base_url, endpoint.id, endpoint.manifest_name),
+        "url": endpoint_url(config, endpoint),
     });
     if let Some(d) = &endpoint.description {
         v["description"] = json!(d);
@@ -38,8 +38,67 @@ pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
             "includeIframeOnlyStream": false,
             "useAudioRenditionGroup": false,
         });
+        if let Some(selection) = &hls.stream_selection {
+            v["hlsPackage"]["streamSelection"] = json!(selection);
+        }
+    }
+    if let Some(cmaf) = &endpoint.cmaf_package {
+        v["cmafPackage"] = packages::cmaf_json(&config.playback_base_url, &endpoint.id, cmaf);
+    }
+    if let Some(dash) = &endpoint.dash_package {
+        v["dashPackage"] = packages::dash_json(dash);
     }
     v
+}
+
+/// The endpoint's playback URL: its manifest (for CMAF, the first HLS manifest's).
+fn endpoint_url(config: &Config, endpoint: &OriginEndpoint) -> String {
+    let base = format!("{}/out/v1/{}", config.playback_base_url, endpoint.id);
+    if endpoint.dash_package.is_some() {
+        return format!("{base}/{}.mpd", endpoint.manifest_name);
+    }
+    if let Some(first) = endpoint.cmaf_package.as_ref().and_then(|c| c.hls_manifests.first()) {
+        return format!("{base}/{}/{}.m3u8", first.id, first.manifest_name);
+    }
+    format!("{base}/{}.m3u8", endpoint.manifest_name)
+}
+
+/// An endpoint's package, as (hlsPackage, cmafPackage, dashPackage) with one of them set.
+type Packages = (
+    Option<HlsPackage>,
+    Option<crate::model::CmafPackage>,
+    Option<crate::model::DashPackage>,
+);
+
+/// The package objects of a create or update request, validated; `None` when the
+/// request names no package. At most one package per endpoint.
+fn packages_of(map: &Map<String, Value>, previous: Option<&OriginEndpoint>) -> Result<Option<Packages>> {
+    let object = |key: &str| -> Result<Option<Map<String, Value>>> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(o)) => Ok(Some(o.clone())),
+            Some(_) => Err(ControlError::Unprocessable(format!("{key} must be an object"))),
+        }
+    };
+    let (hls, cmaf, dash) = (object("hlsPackage")?, object("cmafPackage")?, object("dashPackage")?);
+    let given = [hls.is_some(), cmaf.is_some(), dash.is_some()]
+        .iter()
+        .filter(|&&b| b)
+        .count();
+    if given > 1 {
+        return Err(ControlError::Unprocessable(
+            "an origin endpoint has one package: give only one of hlsPackage, cmafPackage, dashPackage".into(),
+        ));
+    }
+    if given == 0 {
+        return Ok(None);
+    }
+    let previous_dash = previous.and_then(|e| e.dash_package.as_ref());
+    Ok(Some((
+        hls.map(hls_package).transpose()?,
+        cmaf.map(packages::cmaf_package).transpose()?,
+        dash.map(|d| packages::dash_package(d, previous_dash)).transpose()?,
+    )))
 }
 
 pub(super) async fn all_endpoints(app: &App) -> Result<Vec<OriginEndpoint>> {
@@ -77,7 +136,6 @@ pub(super) struct CreateEndpointRequest {
     channel_id: Option<String>,
     description: Option<String>,
     manifest_name: Option<String>,
-    hls_package: Option<Map<String, Value>>,
     #[serde(default)]
     tags: std::collections::BTreeMap<String, String>,
 }
@@ -92,6 +150,7 @@ pub(super) fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
             "playlistWindowSeconds",
             "programDateTimeIntervalSeconds",
             "playlistType",
+            "streamSelection",
         ],
         &[
             ("adMarkers", json!("NONE")),
@@ -102,7 +161,11 @@ pub(super) fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
             ("useAudioRenditionGroup", json!(false)),
         ],
     )?;
-    let hls: HlsPackage = parse("hlsPackage", map)?;
+    let selection = packages::hls_stream_selection(&map)?;
+    let mut map = map;
+    map.remove("streamSelection");
+    let mut hls: HlsPackage = parse("hlsPackage", map)?;
+    hls.stream_selection = selection;
     if !(1..=30).contains(&hls.segment_duration_seconds) {
         return Err(ControlError::Unprocessable(format!(
             "hlsPackage.segmentDurationSeconds {} must be between 1 and 30",
@@ -131,9 +194,23 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
     refuse_unsupported(
         &map,
         "",
-        &["id", "channelId", "description", "manifestName", "hlsPackage", "tags"],
+        &[
+            "id",
+            "channelId",
+            "description",
+            "manifestName",
+            "hlsPackage",
+            "cmafPackage",
+            "dashPackage",
+            "tags",
+        ],
         &[("origination", json!("ALLOW")), ("whitelist", json!([]))],
     )?;
+    let packages = packages_of(&map, None)?;
+    let mut map = map;
+    for key in ["hlsPackage", "cmafPackage", "dashPackage"] {
+        map.remove(key);
+    }
     let req: CreateEndpointRequest = parse("CreateOriginEndpoint", map)?;
     let id = req
         .id
@@ -144,8 +221,8 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
         .ok_or_else(|| ControlError::Unprocessable("channelId is required".into()))?;
     let manifest_name = req.manifest_name.unwrap_or_else(|| "index".into());
     check_id("manifestName", &manifest_name)?;
-    let hls = req.hls_package.ok_or_else(|| {
-        ControlError::Unprocessable("an endpoint needs a package; Sluice supports hlsPackage so far".into())
+    let (hls_package, cmaf_package, dash_package) = packages.ok_or_else(|| {
+        ControlError::Unprocessable("an endpoint needs a package: hlsPackage, cmafPackage or dashPackage".into())
     })?;
     let endpoint = OriginEndpoint {
         id: id.clone(),
@@ -154,7 +231,9 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
         created_at: UnixMillis::now(),
         description: req.description,
         manifest_name,
-        hls_package: Some(hls_package(hls)?),
+        hls_package,
+        cmaf_package,
+        dash_package,
         tags: req.tags,
     };
     if let Err(e) = find_channel(&app, &channel_id).await {
@@ -214,7 +293,13 @@ pub(super) async fn update_endpoint(
     refuse_unsupported(
         &map,
         "",
-        &["description", "manifestName", "hlsPackage"],
+        &[
+            "description",
+            "manifestName",
+            "hlsPackage",
+            "cmafPackage",
+            "dashPackage",
+        ],
         &[("origination", json!("ALLOW")), ("whitelist", json!([]))],
     )?;
     let mut endpoint = find_endpoint(&app, &id).await?;
@@ -225,11 +310,10 @@ pub(super) async fn update_endpoint(
         check_id("manifestName", name)?;
         endpoint.manifest_name = name.clone();
     }
-    if let Some(package) = map.get("hlsPackage") {
-        let Value::Object(package) = package else {
-            return Err(ControlError::Unprocessable("hlsPackage must be an object".into()));
-        };
-        endpoint.hls_package = Some(hls_package(package.clone())?);
+    if let Some((hls, cmaf, dash)) = packages_of(&map, Some(&endpoint))? {
+        endpoint.hls_package = hls;
+        endpoint.cmaf_package = cmaf;
+        endpoint.dash_package = dash;
     }
     replace_existing(&app, ENDPOINTS, &id, &endpoint, "origin endpoint").await?;
     tracing::info!(endpoint = %id, "origin endpoint updated");

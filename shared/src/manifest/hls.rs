@@ -86,17 +86,38 @@ pub fn target_duration(segments: &[OutputSegment], rendition: &Rendition, k: u64
         .fold(nominal.max(1), u64::max)
 }
 
+/// What a media playlist says besides its segments.
+pub struct PlaylistSettings {
+    pub program_date_time_interval_seconds: u32,
+    pub playlist_type: PlaylistType,
+    /// `EXT-X-VERSION`: 3 for TS, 6 for fMP4 with `EXT-X-MAP`.
+    pub version: usize,
+    /// `EXT-X-MAP` URI of the init segment (fMP4 only); repeated after discontinuities.
+    pub map_uri: Option<String>,
+}
+
+impl From<&HlsPackage> for PlaylistSettings {
+    fn from(p: &HlsPackage) -> PlaylistSettings {
+        PlaylistSettings {
+            program_date_time_interval_seconds: p.program_date_time_interval_seconds,
+            playlist_type: p.playlist_type,
+            version: 3,
+            map_uri: None,
+        }
+    }
+}
+
 /// Writes a live media playlist. `uri` names a segment from its start time.
 pub fn media_playlist(
     segments: &[OutputSegment],
-    package: &HlsPackage,
+    package: &PlaylistSettings,
     target_duration: u64,
     uri: impl Fn(&OutputSegment) -> String,
 ) -> String {
     let interval = i64::from(package.program_date_time_interval_seconds) * 1000;
     let mut last_pdt: Option<i64> = None;
     let playlist = MediaPlaylist {
-        version: Some(3),
+        version: Some(package.version),
         target_duration,
         media_sequence: segments.first().map_or(0, |s| s.sequence),
         // RFC 8216 4.3.3.3: the number of discontinuity tags before the first segment.
@@ -111,7 +132,8 @@ pub fn media_playlist(
         },
         segments: segments
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 let pdt = s.program_date_time.0;
                 let write_pdt = interval > 0 && last_pdt.is_none_or(|last| pdt - last >= interval);
                 if write_pdt {
@@ -122,6 +144,14 @@ pub fn media_playlist(
                     discontinuity: s.discontinuity,
                     duration: s.duration.as_secs_f64() as f32,
                     program_date_time: write_pdt.then(|| s.program_date_time.to_datetime().fixed_offset()),
+                    map: package
+                        .map_uri
+                        .as_ref()
+                        .filter(|_| i == 0 || s.discontinuity)
+                        .map(|uri| m3u8_rs::Map {
+                            uri: uri.clone(),
+                            ..Default::default()
+                        }),
                     ..Default::default()
                 }
             })
@@ -135,13 +165,42 @@ pub fn media_playlist(
 pub struct Variant<'a> {
     pub rendition: &'a Rendition,
     pub uri: String,
+    /// Codecs of this variant (default: the rendition's).
+    pub codecs: Option<Vec<String>>,
+    /// `AUDIO` group id, for CMAF where audio is its own rendition.
+    pub audio_group: Option<String>,
+}
+
+/// An `EXT-X-MEDIA` audio rendition (CMAF: audio is always a separate rendition group).
+pub struct AudioRendition {
+    pub group: String,
+    pub name: String,
+    pub uri: String,
+    pub default: bool,
 }
 
 /// Writes the multivariant playlist.
 pub fn multivariant_playlist(variants: &[Variant<'_>]) -> String {
+    multivariant_with_audio(variants, &[], 3)
+}
+
+/// Writes a multivariant playlist with audio rendition groups, at `EXT-X-VERSION` `version`.
+pub fn multivariant_with_audio(variants: &[Variant<'_>], audio: &[AudioRendition], version: usize) -> String {
     let playlist = MasterPlaylist {
-        version: Some(3),
+        version: Some(version),
         independent_segments: true,
+        alternatives: audio
+            .iter()
+            .map(|a| m3u8_rs::AlternativeMedia {
+                media_type: m3u8_rs::AlternativeMediaType::Audio,
+                uri: Some(a.uri.clone()),
+                group_id: a.group.clone(),
+                name: a.name.clone(),
+                default: a.default,
+                autoselect: true,
+                ..Default::default()
+            })
+            .collect(),
         variants: variants
             .iter()
             .map(|v| {
@@ -150,7 +209,10 @@ pub fn multivariant_playlist(variants: &[Variant<'_>]) -> String {
                     uri: v.uri.clone(),
                     bandwidth: r.peak_bandwidth.max(r.declared_bandwidth.unwrap_or(0)),
                     average_bandwidth: Some(r.average_bandwidth),
-                    codecs: (!r.codecs.is_empty()).then(|| r.codecs.join(",")),
+                    codecs: Some(v.codecs.as_ref().unwrap_or(&r.codecs))
+                        .filter(|c| !c.is_empty())
+                        .map(|c| c.join(",")),
+                    audio: v.audio_group.clone(),
                     resolution: r.resolution.map(|(w, h)| Resolution {
                         width: u64::from(w),
                         height: u64::from(h),
@@ -210,7 +272,7 @@ mod tests {
             r.discontinuity_sequence = [0, 0, 1, 1, 2, 2][i];
         }
         let out = group_segments(&recs, 1);
-        let package = HlsPackage::default();
+        let package = PlaylistSettings::from(&HlsPackage::default());
         let all = media_playlist(&out, &package, 2, |s| format!("{}.ts", s.sequence));
         assert_eq!(all.matches("#EXT-X-DISCONTINUITY\n").count(), 2);
         assert!(

@@ -1,0 +1,315 @@
+//! Live DASH MPD writer (ISO/IEC 23009-1, isoff-live profile): one Period, one video and
+//! one audio AdaptationSet of CMAF segments, SegmentTemplate with a SegmentTimeline
+//! (`$Number$` or `$Time$`) or with `@duration`, in FULL or COMPACT layout. Pure: records,
+//! settings and `now` in, XML out. All MPD times use the 90 kHz timescale of the index.
+
+use crate::manifest::hls::OutputSegment;
+use crate::model::{DashPackage, DashProfile, ManifestLayout, SegmentTemplateFormat, UtcTiming};
+use crate::time::{UnixMillis, TICKS_PER_SECOND};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
+use quick_xml::Writer;
+
+/// Kind of an adaptation set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentType {
+    Video,
+    Audio,
+}
+
+/// One Representation: a track of one rendition, with its segments (oldest first).
+pub struct Representation<'a> {
+    /// Used in URLs (`$RepresentationID$`): `video_360p`, `audio_360p`.
+    pub id: String,
+    pub bandwidth: u64,
+    pub codecs: String,
+    pub resolution: Option<(u32, u32)>,
+    pub frame_rate: Option<f64>,
+    pub segments: &'a [OutputSegment],
+}
+
+/// One AdaptationSet.
+pub struct Adaptation<'a> {
+    pub content_type: ContentType,
+    pub representations: Vec<Representation<'a>>,
+}
+
+/// Everything the MPD says besides the tracks.
+pub struct Presentation<'a> {
+    pub package: &'a DashPackage,
+    /// File name prefix of segments: `{prefix}_{representation}_{n}.mp4`.
+    pub prefix: &'a str,
+    /// Wall-clock time of media time zero (constant for the life of the stream).
+    pub availability_start: UnixMillis,
+    pub now: UnixMillis,
+    /// Default `UTCTiming@value` when the package gives no `utcTimingUri`.
+    pub default_utc_uri: String,
+    /// The stream has ended: a static presentation.
+    pub ended: bool,
+}
+
+/// ISO 8601 duration with millisecond precision: `PT2.5S`.
+pub fn duration(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("PT{}S", ms / 1000)
+    } else {
+        format!("PT{}.{:03}S", ms / 1000, ms % 1000)
+    }
+}
+
+fn iso(t: UnixMillis) -> String {
+    t.to_datetime().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Writes the MPD.
+pub fn mpd(p: &Presentation<'_>, adaptations: &[Adaptation<'_>]) -> String {
+    let pkg = p.package;
+    let mut w = Writer::new_with_indent(Vec::with_capacity(8192), b' ', 2);
+    let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+    let mut profiles = vec!["urn:mpeg:dash:profile:isoff-live:2011"];
+    match pkg.profile {
+        DashProfile::Hbbtv15 => profiles.push("urn:hbbtv:dash:profile:isoff-live:2012"),
+        DashProfile::DvbDash2014 => profiles.push("urn:dvb:dash:profile:dvb-dash:2014"),
+        _ => {}
+    }
+    let profiles = profiles.join(",");
+    let mut root = BytesStart::new("MPD");
+    root.push_attribute(("xmlns", "urn:mpeg:dash:schema:mpd:2011"));
+    root.push_attribute(("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"));
+    root.push_attribute(("xmlns:cenc", "urn:mpeg:cenc:2013"));
+    root.push_attribute(("profiles", profiles.as_str()));
+    root.push_attribute(("type", if p.ended { "static" } else { "dynamic" }));
+    let ast = iso(p.availability_start);
+    let publish = iso(p.now);
+    root.push_attribute(("availabilityStartTime", ast.as_str()));
+    root.push_attribute(("publishTime", publish.as_str()));
+    let min_buffer = duration(u64::from(pkg.min_buffer_time_seconds) * 1000);
+    root.push_attribute(("minBufferTime", min_buffer.as_str()));
+    let (update, depth, delay) = (
+        duration(u64::from(pkg.min_update_period_seconds) * 1000),
+        duration(u64::from(pkg.manifest_window_seconds) * 1000),
+        duration(u64::from(pkg.suggested_presentation_delay_seconds) * 1000),
+    );
+    if !p.ended {
+        root.push_attribute(("minimumUpdatePeriod", update.as_str()));
+        root.push_attribute(("timeShiftBufferDepth", depth.as_str()));
+        root.push_attribute(("suggestedPresentationDelay", delay.as_str()));
+    }
+    let _ = w.write_event(Event::Start(root));
+
+    let mut period = BytesStart::new("Period");
+    period.push_attribute(("id", "0"));
+    let layout = NumberLayout::of(pkg, adaptations);
+    let period_start = duration(layout.period_start_ms);
+    period.push_attribute(("start", period_start.as_str()));
+    let _ = w.write_event(Event::Start(period));
+    for (index, adaptation) in adaptations.iter().enumerate() {
+        write_adaptation(&mut w, p, &layout, index, adaptation);
+    }
+    let _ = w.write_event(Event::End(BytesEnd::new("Period")));
+
+    if pkg.utc_timing != UtcTiming::None {
+        let scheme = match pkg.utc_timing {
+            UtcTiming::HttpHead => "urn:mpeg:dash:utc:http-head:2014",
+            UtcTiming::HttpXsdate => "urn:mpeg:dash:utc:http-xsdate:2014",
+            _ => "urn:mpeg:dash:utc:http-iso:2014",
+        };
+        let value = pkg.utc_timing_uri.clone().unwrap_or_else(|| p.default_utc_uri.clone());
+        let mut utc = BytesStart::new("UTCTiming");
+        utc.push_attribute(("schemeIdUri", scheme));
+        utc.push_attribute(("value", value.as_str()));
+        let _ = w.write_event(Event::Empty(utc));
+    }
+    let _ = w.write_event(Event::End(BytesEnd::new("MPD")));
+    let mut out = String::from_utf8(w.into_inner()).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// For `NUMBER_WITH_DURATION`: where segment numbers sit on the timeline. The player finds
+/// segment `n` at `Period@start + (n - startNumber) × duration`; choosing the Period start
+/// as a whole number of durations and the presentation time offset as the remainder puts
+/// every segment number where its media is, as long as segments last the nominal duration.
+struct NumberLayout {
+    period_start_ms: u64,
+    start_number: u64,
+    /// In 90 kHz ticks.
+    presentation_time_offset: u64,
+    duration_ticks: u64,
+}
+
+impl NumberLayout {
+    fn of(pkg: &DashPackage, adaptations: &[Adaptation<'_>]) -> NumberLayout {
+        let duration_ticks = u64::from(pkg.segment_duration_seconds) * TICKS_PER_SECOND;
+        let newest = adaptations
+            .iter()
+            .flat_map(|a| a.representations.iter())
+            .filter_map(|r| r.segments.last())
+            .max_by_key(|s| s.sequence);
+        let (Some(newest), SegmentTemplateFormat::NumberWithDuration) = (newest, pkg.segment_template_format) else {
+            return NumberLayout {
+                period_start_ms: 0,
+                start_number: 0,
+                presentation_time_offset: 0,
+                duration_ticks,
+            };
+        };
+        let whole = newest.start.0 / duration_ticks;
+        let (periods, start_number) = if whole >= newest.sequence {
+            (whole - newest.sequence, 0)
+        } else {
+            (0, newest.sequence - whole)
+        };
+        let period_start_ticks = periods * duration_ticks;
+        NumberLayout {
+            period_start_ms: period_start_ticks / 90,
+            start_number,
+            presentation_time_offset: newest.start.0 - (periods + newest.sequence - start_number) * duration_ticks
+                + period_start_ticks,
+            duration_ticks,
+        }
+    }
+}
+
+fn write_adaptation(
+    w: &mut Writer<Vec<u8>>,
+    p: &Presentation<'_>,
+    layout: &NumberLayout,
+    index: usize,
+    a: &Adaptation<'_>,
+) {
+    let Some(first) = a.representations.first() else { return };
+    let compact = p.package.manifest_layout != ManifestLayout::Full;
+    let mut set = BytesStart::new("AdaptationSet");
+    let id = index.to_string();
+    set.push_attribute(("id", id.as_str()));
+    let (content, mime) = match a.content_type {
+        ContentType::Video => ("video", "video/mp4"),
+        ContentType::Audio => ("audio", "audio/mp4"),
+    };
+    set.push_attribute(("contentType", content));
+    set.push_attribute(("mimeType", mime));
+    set.push_attribute(("segmentAlignment", "true"));
+    set.push_attribute(("startWithSAP", "1"));
+    if a.content_type == ContentType::Audio {
+        set.push_attribute(("lang", "und"));
+    }
+    let max_width = a.representations.iter().filter_map(|r| r.resolution).map(|r| r.0).max();
+    let max_height = a.representations.iter().filter_map(|r| r.resolution).map(|r| r.1).max();
+    let (mw, mh) = (max_width.map(|v| v.to_string()), max_height.map(|v| v.to_string()));
+    if let (Some(mw), Some(mh)) = (&mw, &mh) {
+        set.push_attribute(("maxWidth", mw.as_str()));
+        set.push_attribute(("maxHeight", mh.as_str()));
+    }
+    let _ = w.write_event(Event::Start(set));
+    if a.content_type == ContentType::Audio {
+        let mut role = BytesStart::new("Role");
+        role.push_attribute(("schemeIdUri", "urn:mpeg:dash:role:2011"));
+        role.push_attribute(("value", "main"));
+        let _ = w.write_event(Event::Empty(role));
+    }
+    if compact {
+        write_template(w, p, layout, "$RepresentationID$", first.segments);
+    }
+    for r in &a.representations {
+        let mut rep = BytesStart::new("Representation");
+        rep.push_attribute(("id", r.id.as_str()));
+        let bandwidth = r.bandwidth.to_string();
+        rep.push_attribute(("bandwidth", bandwidth.as_str()));
+        rep.push_attribute(("codecs", r.codecs.as_str()));
+        let (width, height) = r
+            .resolution
+            .map_or((String::new(), String::new()), |(w, h)| (w.to_string(), h.to_string()));
+        if r.resolution.is_some() {
+            rep.push_attribute(("width", width.as_str()));
+            rep.push_attribute(("height", height.as_str()));
+            rep.push_attribute(("sar", "1:1"));
+        }
+        let rate = r.frame_rate.map(frame_rate);
+        if let Some(rate) = &rate {
+            rep.push_attribute(("frameRate", rate.as_str()));
+        }
+        if compact {
+            let _ = w.write_event(Event::Empty(rep));
+        } else {
+            let _ = w.write_event(Event::Start(rep));
+            write_template(w, p, layout, &r.id, r.segments);
+            let _ = w.write_event(Event::End(BytesEnd::new("Representation")));
+        }
+    }
+    let _ = w.write_event(Event::End(BytesEnd::new("AdaptationSet")));
+}
+
+/// `25`, or `30000/1001` for NTSC rates.
+fn frame_rate(fps: f64) -> String {
+    let ntsc = (fps * 1.001).round();
+    if (fps - fps.round()).abs() > 0.01 && (fps - ntsc / 1.001).abs() < 0.01 {
+        format!("{}/1001", ntsc as u64 * 1000)
+    } else {
+        format!("{}", fps.round() as u64)
+    }
+}
+
+fn write_template(
+    w: &mut Writer<Vec<u8>>,
+    p: &Presentation<'_>,
+    layout: &NumberLayout,
+    representation: &str,
+    segments: &[OutputSegment],
+) {
+    let format = p.package.segment_template_format;
+    let token = if format == SegmentTemplateFormat::TimeWithTimeline {
+        "$Time$"
+    } else {
+        "$Number$"
+    };
+    let media = format!("{}_{representation}_{token}.mp4", p.prefix);
+    let init = format!("{}_{representation}_init.mp4", p.prefix);
+    let mut t = BytesStart::new("SegmentTemplate");
+    t.push_attribute(("timescale", "90000"));
+    t.push_attribute(("media", media.as_str()));
+    t.push_attribute(("initialization", init.as_str()));
+    let (start_number, pto, dur);
+    match format {
+        SegmentTemplateFormat::NumberWithDuration => {
+            start_number = layout.start_number.to_string();
+            pto = layout.presentation_time_offset.to_string();
+            dur = layout.duration_ticks.to_string();
+            t.push_attribute(("startNumber", start_number.as_str()));
+            t.push_attribute(("duration", dur.as_str()));
+            t.push_attribute(("presentationTimeOffset", pto.as_str()));
+            let _ = w.write_event(Event::Empty(t));
+            return;
+        }
+        SegmentTemplateFormat::NumberWithTimeline => {
+            start_number = segments.first().map_or(0, |s| s.sequence).to_string();
+            t.push_attribute(("startNumber", start_number.as_str()));
+        }
+        SegmentTemplateFormat::TimeWithTimeline => {}
+    }
+    t.push_attribute(("presentationTimeOffset", "0"));
+    let _ = w.write_event(Event::Start(t));
+    let _ = w.write_event(Event::Start(BytesStart::new("SegmentTimeline")));
+    let mut i = 0;
+    while i < segments.len() {
+        let s = &segments[i];
+        let mut repeat = 0;
+        while let Some(next) = segments.get(i + 1 + repeat) {
+            let prev = &segments[i + repeat];
+            if next.duration != s.duration || next.start.0 != prev.start.0 + prev.duration.0 {
+                break;
+            }
+            repeat += 1;
+        }
+        let mut e = BytesStart::new("S");
+        let (ts, ds, rs) = (s.start.0.to_string(), s.duration.0.to_string(), repeat.to_string());
+        e.push_attribute(("t", ts.as_str()));
+        e.push_attribute(("d", ds.as_str()));
+        if repeat > 0 {
+            e.push_attribute(("r", rs.as_str()));
+        }
+        let _ = w.write_event(Event::Empty(e));
+        i += 1 + repeat;
+    }
+    let _ = w.write_event(Event::End(BytesEnd::new("SegmentTimeline")));
+    let _ = w.write_event(Event::End(BytesEnd::new("SegmentTemplate")));
+}

@@ -1,0 +1,155 @@
+//! The fMP4 packages of an origin endpoint, `cmafPackage` and `dashPackage`, and the
+//! `streamSelection` every package shares, in their stored form (= the wire form).
+
+use super::PlaylistType;
+use serde::{Deserialize, Serialize};
+
+/// `streamSelection`: which video renditions an endpoint offers, and in what order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamSelection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_video_bits_per_second: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_video_bits_per_second: Option<u64>,
+    #[serde(default)]
+    pub stream_order: StreamOrder,
+}
+
+/// `streamOrder`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamOrder {
+    #[default]
+    Original,
+    VideoBitrateAscending,
+    VideoBitrateDescending,
+}
+
+/// `cmafPackage`: CMAF fMP4 segments, shared by one or more HLS manifests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CmafPackage {
+    #[serde(default = "six")]
+    pub segment_duration_seconds: u32,
+    /// Segment file name prefix; the channel id when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_selection: Option<StreamSelection>,
+    #[serde(default)]
+    pub hls_manifests: Vec<CmafHlsManifest>,
+}
+
+/// One entry of `cmafPackage.hlsManifests`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CmafHlsManifest {
+    pub id: String,
+    #[serde(default = "index")]
+    pub manifest_name: String,
+    #[serde(default = "sixty")]
+    pub playlist_window_seconds: u32,
+    #[serde(default)]
+    pub program_date_time_interval_seconds: u32,
+    #[serde(default)]
+    pub playlist_type: PlaylistType,
+}
+
+/// `dashPackage`: a live DASH presentation of CMAF segments.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DashPackage {
+    #[serde(default = "two")]
+    pub segment_duration_seconds: u32,
+    /// `MPD@timeShiftBufferDepth` and the span of the SegmentTimeline.
+    #[serde(default = "sixty")]
+    pub manifest_window_seconds: u32,
+    #[serde(default = "thirty")]
+    pub min_buffer_time_seconds: u32,
+    #[serde(default = "fifteen")]
+    pub min_update_period_seconds: u32,
+    #[serde(default = "twenty_five")]
+    pub suggested_presentation_delay_seconds: u32,
+    #[serde(default)]
+    pub segment_template_format: SegmentTemplateFormat,
+    #[serde(default)]
+    pub manifest_layout: ManifestLayout,
+    #[serde(default)]
+    pub profile: DashProfile,
+    #[serde(default)]
+    pub utc_timing: UtcTiming,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_timing_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_selection: Option<StreamSelection>,
+}
+
+/// `segmentTemplateFormat`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SegmentTemplateFormat {
+    #[default]
+    NumberWithTimeline,
+    TimeWithTimeline,
+    NumberWithDuration,
+}
+
+/// `manifestLayout`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ManifestLayout {
+    #[default]
+    Full,
+    Compact,
+    DrmTopLevelCompact,
+}
+
+/// `profile`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DashProfile {
+    #[default]
+    None,
+    #[serde(rename = "HBBTV_1_5")]
+    Hbbtv15,
+    Hybridcast,
+    #[serde(rename = "DVB_DASH_2014")]
+    DvbDash2014,
+}
+
+/// `utcTiming`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UtcTiming {
+    #[default]
+    #[serde(rename = "NONE")]
+    None,
+    #[serde(rename = "HTTP-HEAD")]
+    HttpHead,
+    #[serde(rename = "HTTP-ISO")]
+    HttpIso,
+    #[serde(rename = "HTTP-XSDATE")]
+    HttpXsdate,
+}
+
+fn two() -> u32 {
+    2
+}
+fn six() -> u32 {
+    6
+}
+fn fifteen() -> u32 {
+    15
+}
+fn twenty_five() -> u32 {
+    25
+}
+fn thirty() -> u32 {
+    30
+}
+fn sixty() -> u32 {
+    60
+}
+fn index() -> String {
+    "index".into()
+}

@@ -1,0 +1,120 @@
+// Plays a live stream with a real web player in headless Chromium (Debian's, never a
+// downloaded one) and succeeds only if video.currentTime advances by at least MIN_SECONDS
+// with no fatal player error. Prints one JSON line with what happened.
+//
+// usage: node play.mjs PLAYER URL [MIN_SECONDS] [TIMEOUT_SECONDS]
+// PLAYER: hlsjs | dashjs | shaka. The player page is served at URL's origin (so requests
+// are same-origin) by intercepting /__sluice_player/*; the player library comes from
+// tests/node_modules (dash.js, Shaka) or sluice-local's vendored hls.js.
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const [player, url, minArg, timeoutArg] = process.argv.slice(2);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const libraries = {
+  hlsjs: path.join(here, '../../infra/local/assets/hls.min.js'),
+  dashjs: path.join(here, '../node_modules/dashjs/dist/legacy/umd/dash.all.min.js'),
+  shaka: path.join(here, '../node_modules/shaka-player/dist/shaka-player.compiled.js'),
+};
+if (!libraries[player] || !url) {
+  console.error('usage: node play.mjs hlsjs|dashjs|shaka URL [MIN_SECONDS] [TIMEOUT_SECONDS]');
+  process.exit(2);
+}
+const minSeconds = Number(minArg ?? 6);
+const timeoutMs = Number(timeoutArg ?? 45) * 1000;
+
+// Each player reports errors into window.playerErrors as {fatal, detail}.
+const start = {
+  hlsjs: `
+    const hls = new Hls({ liveSyncDurationCount: 3 });
+    window.player = hls;
+    hls.on(Hls.Events.ERROR, (_, d) => window.playerErrors.push({ fatal: d.fatal, detail: d.details }));
+    hls.loadSource(SRC); hls.attachMedia(video);
+    window.describe = () => ({ version: Hls.version, levels: hls.levels.map((l) => l.width + 'x' + l.height) });`,
+  dashjs: `
+    const p = dashjs.MediaPlayer().create();
+    window.player = p;
+    p.on(dashjs.MediaPlayer.events.ERROR, (e) => window.playerErrors.push({ fatal: true, detail: JSON.stringify(e.error || e) }));
+    p.initialize(video, SRC, true);
+    window.describe = () => ({ version: p.getVersion(),
+      levels: (p.getRepresentationsByType ? p.getRepresentationsByType('video') : []).map((r) => r.width + 'x' + r.height) });`,
+  shaka: `
+    shaka.polyfill.installAll();
+    const p = new shaka.Player();
+    window.player = p;
+    p.addEventListener('error', (e) => window.playerErrors.push({ fatal: e.detail.severity === 2, detail: 'shaka ' + e.detail.code }));
+    p.attach(video).then(() => p.load(SRC)).catch((e) => window.playerErrors.push({ fatal: true, detail: 'shaka load ' + (e.code || e) }));
+    window.describe = () => ({ version: shaka.Player.version, levels: p.getVariantTracks().map((t) => t.width + 'x' + t.height) });`,
+};
+
+const origin = new URL(url).origin;
+const page_html = `<!doctype html><html><body>
+<video id="video" muted autoplay playsinline width="640"></video>
+<script src="/__sluice_player/lib.js"></script>
+<script>
+  window.playerErrors = [];
+  const SRC = ${JSON.stringify(url)};
+  const video = document.getElementById('video');
+  try { ${start[player]} } catch (e) { window.playerErrors.push({ fatal: true, detail: 'setup ' + e }); }
+  video.play().catch(() => {});
+</script></body></html>`;
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--autoplay-policy=no-user-gesture-required',
+  ],
+});
+let result = { ok: false };
+try {
+  const page = await browser.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  await page.route(`${origin}/__sluice_player/page.html`, (r) =>
+    r.fulfill({ status: 200, contentType: 'text/html', body: page_html }));
+  await page.route(`${origin}/__sluice_player/lib.js`, (r) =>
+    r.fulfill({ status: 200, contentType: 'text/javascript', body: readFileSync(libraries[player]) }));
+  await page.goto(`${origin}/__sluice_player/page.html`);
+  const started = Date.now();
+  let first = null;
+  let last = 0;
+  let lastMove = null;
+  let maxStall = 0;
+  let state = { errors: [] };
+  while (Date.now() - started < timeoutMs) {
+    state = await page.evaluate(() => ({
+      time: document.getElementById('video').currentTime,
+      errors: window.playerErrors,
+      info: window.describe ? window.describe() : {},
+    }));
+    const now = Date.now();
+    if (state.errors.some((e) => e.fatal)) break;
+    if (first === null && state.time > 0) { first = state.time; lastMove = now; }
+    if (first !== null) {
+      if (state.time > last) lastMove = now;
+      maxStall = Math.max(maxStall, now - lastMove);
+    }
+    last = state.time;
+    if (first !== null && last - first >= minSeconds) break;
+    await page.waitForTimeout(250);
+  }
+  const advanced = first === null ? 0 : last - first;
+  result = {
+    ok: advanced >= minSeconds && !state.errors.some((e) => e.fatal),
+    player,
+    advanced: Number(advanced.toFixed(2)),
+    currentTime: Number(last.toFixed(2)),
+    maxStallSeconds: Number((maxStall / 1000).toFixed(2)),
+    info: state.info,
+    errors: state.errors.slice(0, 5),
+    consoleErrors: consoleErrors.slice(0, 5),
+  };
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);

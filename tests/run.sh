@@ -39,7 +39,8 @@ fi
 sam() { "$SAM_VENV/bin/sam" "$@"; }
 
 step "npm packages (playwright-core; the browser is Debian's chromium)"
-if [ ! -d tests/node_modules/playwright-core ]; then
+if [ ! -d tests/node_modules/playwright-core ] || [ ! -d tests/node_modules/dashjs ] ||
+  [ ! -d tests/node_modules/shaka-player ] || [ ! -d tests/node_modules/mp4box ]; then
   (cd tests && npm ci --no-audit --no-fund --silent)
 fi
 

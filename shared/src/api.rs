@@ -114,8 +114,18 @@ fn refuse_unsupported(map: &Map<String, Value>, path: &str, supported: &[&str], 
     Ok(())
 }
 
+/// Deserializes one wire object; a refusal names the offending field as `what.field`.
 fn parse<T: serde::de::DeserializeOwned>(what: &str, map: Map<String, Value>) -> Result<T> {
-    serde_json::from_value(Value::Object(map)).map_err(|e| ControlError::Unprocessable(format!("{what}: {e}")))
+    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        let field = e.path().to_string();
+        let what = what.trim_end_matches('.');
+        let message = if field == "." {
+            format!("{what}: {}", e.inner())
+        } else {
+            format!("{what}.{field}: {}", e.inner())
+        };
+        ControlError::Unprocessable(message)
+    })
 }
 
 #[derive(Deserialize)]

@@ -37,6 +37,7 @@ const start = {
     const p = dashjs.MediaPlayer().create();
     window.player = p;
     p.on(dashjs.MediaPlayer.events.ERROR, (e) => window.playerErrors.push({ fatal: true, detail: JSON.stringify(e.error || e) }));
+    if (DEBUG) p.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_DEBUG } });
     p.initialize(video, SRC, true);
     window.describe = () => ({ version: p.getVersion(),
       levels: (p.getRepresentationsByType ? p.getRepresentationsByType('video') : []).map((r) => r.width + 'x' + r.height) });`,
@@ -51,14 +52,17 @@ const start = {
 
 const origin = new URL(url).origin;
 const page_html = `<!doctype html><html><body>
-<video id="video" muted autoplay playsinline width="640"></video>
+<video id="video" muted ${player === 'dashjs' ? '' : 'autoplay'} playsinline width="640"></video>
 <script src="/__sluice_player/lib.js"></script>
 <script>
   window.playerErrors = [];
   const SRC = ${JSON.stringify(url)};
+  const DEBUG = ${JSON.stringify(Boolean(process.env.PLAYER_DEBUG))};
   const video = document.getElementById('video');
   try { ${start[player]} } catch (e) { window.playerErrors.push({ fatal: true, detail: 'setup ' + e }); }
-  video.play().catch(() => {});
+  // dash.js starts playback itself (initialize(..., true)) and only refreshes a live MPD
+  // once it has seen the element's 'play' event, so the page must not start it earlier.
+  if (${JSON.stringify(player)} !== 'dashjs') video.play().catch(() => {});
 </script></body></html>`;
 
 const browser = await chromium.launch({
@@ -74,6 +78,16 @@ try {
   const page = await browser.newPage();
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  if (process.env.PLAYER_DEBUG) {
+    // PLAYER_DEBUG=1: the page's console and every request on stderr, with the time.
+    const t0 = Date.now();
+    const stamp = () => ((Date.now() - t0) / 1000).toFixed(2);
+    page.on('console', (m) => console.error(stamp(), m.text()));
+    page.on('request', (r) => console.error(stamp(), 'GET', r.url()));
+  }
+  const httpErrors = [];
+  page.on('response', (r) => { if (r.status() >= 400) httpErrors.push(`${r.status()} ${r.url()}`); });
+  page.on('requestfailed', (r) => httpErrors.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
   await page.route(`${origin}/__sluice_player/page.html`, (r) =>
     r.fulfill({ status: 200, contentType: 'text/html', body: page_html }));
   await page.route(`${origin}/__sluice_player/lib.js`, (r) =>
@@ -112,6 +126,7 @@ try {
     info: state.info,
     errors: state.errors.slice(0, 5),
     consoleErrors: consoleErrors.slice(0, 5),
+    httpErrors: httpErrors.slice(0, 10),
   };
 } finally {
   await browser.close();

@@ -5,7 +5,9 @@
 
 pub mod cmaf;
 pub mod codec;
+pub mod fmp4;
 pub mod mp4;
 pub mod pes;
 pub mod remux;
 pub mod ts;
+pub mod tsmux;

@@ -4,6 +4,7 @@ nothing from them is stored or indexed."""
 import base64
 import pathlib
 import socket
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -133,6 +134,35 @@ def test_malformed_uploads_are_400_and_not_indexed(channel):
     status, _, body = request("PUT", folder + "../escape.ts", SEGMENT, auth=creds)
     assert status in (400, 404)
     assert server.indexed_paths("errs") == []
+
+
+def test_bad_fmp4_uploads_are_4xx_and_the_channel_goes_on(channel, tmp_path):
+    """fMP4 ingest: a broken init segment is 400, a media segment with no init segment to
+    read it by is 409, a truncated media segment is 400; each with a message, nothing
+    indexed, and the next good segment is accepted."""
+    server, ingest, folder = channel
+    creds = (ingest["Username"], ingest["Password"])
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
+         "-t", "4", "-c:v", "libx264", "-g", "50", "-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", "2",
+         "-hls_playlist_type", "vod", str(tmp_path / "index.m3u8")],
+        check=True, timeout=60,
+    )
+    init = (tmp_path / "init.mp4").read_bytes()
+    media = (tmp_path / "index0.m4s").read_bytes()
+
+    status, _, body = request("PUT", folder + "v/seg_00001.m4s", media, auth=creds)
+    assert status == 409 and "before any init segment" in body, (status, body)
+    status, _, body = request("PUT", folder + "v/init.mp4", init[: len(init) // 2], auth=creds)
+    assert status == 400 and "init segment v/init.mp4" in body, (status, body)
+    status, _, body = request("PUT", folder + "v/init.mp4", init, auth=creds)
+    assert status == 201, body
+    status, _, body = request("PUT", folder + "v/seg_00001.m4s", media[: len(media) // 2], auth=creds)
+    assert status == 400 and "fMP4 segment v/seg_00001.m4s" in body, (status, body)
+    assert server.indexed_paths("errs") == []
+    status, _, body = request("PUT", folder + "v/seg_00001.m4s", media, auth=creds)
+    assert status == 201, body
+    assert server.indexed_paths("errs") == ["v/seg_00001.m4s"]
 
 
 def test_playlist_before_its_segment_does_no_harm(channel):

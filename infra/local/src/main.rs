@@ -10,6 +10,22 @@ use sluice::config::{Config, StoreConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// Keeps freed fragment-sized buffers (hundreds of KB) in glibc's heap for the next
+/// fragment instead of unmapping them and faulting fresh pages back in: before this, a
+/// third of `remux`'s time went to page faults.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    const LIMIT: libc::c_int = 64 << 20;
+    // SAFETY: mallopt only changes allocator thresholds; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, LIMIT);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, LIMIT);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 /// Command-line flags.
 #[derive(Parser, Debug)]
 #[command(
@@ -78,6 +94,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    keep_freed_memory();
     let args = Args::parse();
     if let Some(Command::Remux {
         input,

@@ -20,17 +20,21 @@ pub fn run(input: &Path, output_dir: &Path, fragment_seconds: f64) -> anyhow::Re
     let mut failure: Option<std::io::Error> = None;
     let mut counts = (0usize, 0usize);
     let mut sink = |out: RemuxOutput<'_>| {
-        let (name, bytes) = match out {
-            RemuxOutput::Init { track, bytes } => (format!("{}_init.mp4", track_name(track)), bytes),
-            RemuxOutput::Fragment { track, sequence, bytes } => {
-                (format!("{}_{sequence:05}.m4s", track_name(track)), bytes)
-            }
+        // Fragments are written as header + the sample bytes where they already are.
+        let (name, head, data) = match out {
+            RemuxOutput::Init { track, bytes } => (format!("{}_init.mp4", track_name(track)), bytes, &[][..]),
+            RemuxOutput::Fragment {
+                track,
+                sequence,
+                header,
+                data,
+            } => (format!("{}_{sequence:05}.m4s", track_name(track)), header, data),
         };
         counts.0 += 1;
-        counts.1 += bytes.len();
+        counts.1 += head.len() + data.len();
         if failure.is_none() {
             failure = std::fs::File::create(output_dir.join(&name))
-                .and_then(|mut f| f.write_all(&bytes))
+                .and_then(|mut f| write_both(&mut f, &head, data))
                 .err();
         }
     };
@@ -60,6 +64,20 @@ pub fn run(input: &Path, output_dir: &Path, fragment_seconds: f64) -> anyhow::Re
         counts.1,
         output_dir.display()
     );
+    Ok(())
+}
+
+/// Writes `head` then `tail` with as few system calls as the kernel allows (usually one).
+fn write_both(file: &mut std::fs::File, mut head: &[u8], mut tail: &[u8]) -> std::io::Result<()> {
+    while !head.is_empty() || !tail.is_empty() {
+        let n = file.write_vectored(&[std::io::IoSlice::new(head), std::io::IoSlice::new(tail)])?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        tail = &tail[n - from_head..];
+    }
     Ok(())
 }
 

@@ -321,6 +321,21 @@ pub fn media_segment(
     samples: &[Sample],
     data: &[u8],
 ) -> Result<Vec<u8>, Mp4Error> {
+    let mut out = fragment_header(track, sequence_number, base_decode_time, samples, data.len())?;
+    out.reserve_exact(data.len());
+    out.extend_from_slice(data);
+    Ok(out)
+}
+
+/// Everything of a media segment before the sample bytes (`styp`, `moof`, the `mdat`
+/// header), for writers that send the `data_len` sample bytes from where they already are.
+pub fn fragment_header(
+    track: &Track,
+    sequence_number: u32,
+    base_decode_time: u64,
+    samples: &[Sample],
+    data_len: usize,
+) -> Result<Vec<u8>, Mp4Error> {
     let video = track.is_video();
     let entries: Vec<TrunEntry> = samples
         .iter()
@@ -377,10 +392,7 @@ pub fn media_segment(
     moof.traf[0].trun[0].data_offset = Some((moof_len + 8) as i32);
     head.truncate(styp_len);
     moof.encode(&mut head).map_err(boxed("moof"))?;
-    let mut out = Vec::with_capacity(head.len() + 8 + data.len());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(&((data.len() + 8) as u32).to_be_bytes());
-    out.extend_from_slice(b"mdat");
-    out.extend_from_slice(data);
-    Ok(out)
+    head.extend_from_slice(&((data_len + 8) as u32).to_be_bytes());
+    head.extend_from_slice(b"mdat");
+    Ok(head)
 }

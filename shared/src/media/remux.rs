@@ -12,11 +12,12 @@ use crate::time::Ticks;
 pub enum RemuxOutput<'a> {
     /// The init segment of a track, before its first fragment.
     Init { track: &'a Track, bytes: Vec<u8> },
-    /// A media segment of a track; `sequence` counts fragments from 1.
+    /// A media segment of a track, `header` then `data`; `sequence` counts fragments from 1.
     Fragment {
         track: &'a Track,
         sequence: u32,
-        bytes: Vec<u8>,
+        header: Vec<u8>,
+        data: &'a [u8],
     },
 }
 
@@ -114,11 +115,18 @@ impl Remuxer {
                     bytes: mp4::init_segment(&run.track)?,
                 });
             }
-            let bytes = run.media_segment(self.sequence)?;
+            let header = mp4::fragment_header(
+                &run.track,
+                self.sequence,
+                run.base_decode_time,
+                &run.samples,
+                run.data.len(),
+            )?;
             sink(RemuxOutput::Fragment {
                 track: &run.track,
                 sequence: self.sequence,
-                bytes,
+                header,
+                data: &run.data,
             });
         }
         Ok(())

@@ -34,6 +34,7 @@ fn record(i: u64) -> SegmentRecord {
         pts_offset: 0,
         discontinuity: false,
         discontinuity_sequence: 0,
+        iframes: Vec::new(),
     }
 }
 
@@ -57,6 +58,7 @@ fn rendition() -> Rendition {
         max_segment_duration: SEGMENT,
         declared_bandwidth: None,
         declared_order: None,
+        iframe_bandwidth: 0,
         updated_at: UnixMillis(0),
     }
 }

@@ -10,8 +10,8 @@ pub mod auth;
 
 use crate::catalog::{stream_partition, Catalog, ClockAnchor, IngestMaster, IngestPlaylist};
 use crate::http::EdgeError;
-use crate::media::{fmp4, ts, tsmux};
-use crate::model::{Channel, IngestEndpoint, Rendition, SegmentRecord};
+use crate::media::{fmp4, iframes, ts, tsmux};
+use crate::model::{Channel, IFrame, IngestEndpoint, Rendition, SegmentRecord};
 use crate::store::Condition;
 use crate::time::{unwrap_pts, Ticks, UnixMillis};
 use crate::App;
@@ -378,6 +378,8 @@ fn init_for<'a>(path: &str, inits: &'a [(String, InitSegment)]) -> Option<&'a In
 
 async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
     let info = ts::analyze(&up.body).map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
+    let keyframes = iframes::keyframes(&up.body);
+    let psi_size = iframes::leading_psi(&up.body);
     let rendition = rendition_id(up.path);
     let partition = SegmentRecord::partition_of(&up.channel.id, &rendition);
     let index = app.stores.index.as_ref();
@@ -435,6 +437,15 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
         pts_offset,
         discontinuity,
         discontinuity_sequence: previous_discontinuities + u64::from(discontinuity),
+        iframes: keyframes
+            .iter()
+            .map(|k| IFrame {
+                time: Ticks(start.0.saturating_add_signed(pts_delta(info.start_pts, k.pts))),
+                offset: k.offset,
+                size: k.size,
+                psi_size,
+            })
+            .collect(),
     };
     let inserted = index.insert_segment(&record).await?;
     update_rendition(app, &record, &info).await?;
@@ -505,12 +516,38 @@ async fn update_rendition(app: &App, record: &SegmentRecord, info: &ts::SegmentI
             .map_or(record.duration, |p| p.max_segment_duration.max(record.duration)),
         declared_bandwidth: previous.as_ref().and_then(|p| p.declared_bandwidth),
         declared_order: previous.as_ref().and_then(|p| p.declared_order),
+        iframe_bandwidth: previous
+            .as_ref()
+            .map_or(0, |p| p.iframe_bandwidth)
+            .max(iframe_bits_per_second(record)),
         updated_at: record.received_at,
     };
     if previous.as_ref() != Some(&rendition) {
         catalog.put(&pk, &sk, &rendition, Condition::Always).await?;
     }
     Ok(())
+}
+
+/// `later − earlier` between two 33-bit PTS values, the short way round the wrap.
+fn pts_delta(earlier: u64, later: u64) -> i64 {
+    let wrap = crate::time::PTS_WRAP as i64;
+    let d = (later as i64 - earlier as i64).rem_euclid(wrap);
+    if d > wrap / 2 {
+        d - wrap
+    } else {
+        d
+    }
+}
+
+/// Bit rate of a segment's keyframes over the segment's duration.
+fn iframe_bits_per_second(record: &SegmentRecord) -> u64 {
+    let bits: u64 = record.iframes.iter().map(|f| f.size * 8).sum();
+    let secs = record.duration.as_secs_f64();
+    if secs > 0.0 {
+        (bits as f64 / secs).round() as u64
+    } else {
+        0
+    }
 }
 
 /// Rounds a measured frame rate to the common rate it is within 0.5 % of, else to 3 decimals.

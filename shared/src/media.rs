@@ -6,6 +6,7 @@
 pub mod cmaf;
 pub mod codec;
 pub mod fmp4;
+pub mod iframes;
 pub mod mp4;
 pub mod pes;
 pub mod remux;

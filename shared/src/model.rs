@@ -106,6 +106,9 @@ pub struct HlsPackage {
     pub playlist_type: PlaylistType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_selection: Option<StreamSelection>,
+    /// Adds an I-frame-only playlist per video rendition (`EXT-X-I-FRAME-STREAM-INF`).
+    #[serde(default)]
+    pub include_iframe_only_stream: bool,
 }
 
 fn default_segment_duration() -> u32 {
@@ -123,6 +126,7 @@ impl Default for HlsPackage {
             playlist_window_seconds: default_playlist_window(),
             program_date_time_interval_seconds: 0,
             playlist_type: PlaylistType::None,
+            include_iframe_only_stream: false,
             stream_selection: None,
         }
     }
@@ -162,6 +166,9 @@ pub struct Rendition {
     /// Position of this rendition in the encoder's multivariant playlist, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_order: Option<u32>,
+    /// Peak bit rate of the keyframes alone (`BANDWIDTH` of the I-frame playlist).
+    #[serde(default)]
+    pub iframe_bandwidth: u64,
     pub updated_at: UnixMillis,
 }
 
@@ -197,6 +204,22 @@ pub struct SegmentRecord {
     /// Number of discontinuities in this rendition up to and including this segment.
     #[serde(default)]
     pub discontinuity_sequence: u64,
+    /// Keyframes of the segment with their byte ranges, for I-frame playlists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iframes: Vec<IFrame>,
+}
+
+/// A keyframe of an input segment: when it is shown and which bytes decode it alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IFrame {
+    /// Presentation time on the rendition's timeline.
+    pub time: Ticks,
+    /// Byte range within the segment.
+    pub offset: u64,
+    pub size: u64,
+    /// Length of the PAT/PMT packets the segment starts with (0 when it does not).
+    #[serde(default)]
+    pub psi_size: u64,
 }
 
 impl SegmentRecord {

@@ -4,9 +4,11 @@
 //! File names under an HLS endpoint with manifest name `index`:
 //! - `index.m3u8` — multivariant playlist
 //! - `index_{rendition}.m3u8` — media playlist of one rendition
+//! - `index_{rendition}_iframes.m3u8` — its I-frame playlist (`includeIframeOnlyStream`)
 //! - `index_{rendition}_{start}.ts` — one output segment, named by its start in 90 kHz ticks
 
 mod fmp4;
+mod range;
 
 pub use fmp4::{parse_segment_file, SegmentFile, TrackRef};
 
@@ -17,7 +19,7 @@ use crate::model::{HlsPackage, OriginEndpoint, Rendition, SegmentRecord};
 use crate::time::Ticks;
 use crate::App;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -49,22 +51,27 @@ async fn preflight() -> Response {
         .into_response()
 }
 
-async fn handle(State(app): State<App>, Path((endpoint_id, file)): Path<(String, String)>) -> Response {
-    respond(app, endpoint_id, None, file).await
+async fn handle(
+    State(app): State<App>,
+    Path((endpoint_id, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(app, endpoint_id, None, file, headers).await
 }
 
 async fn handle_nested(
     State(app): State<App>,
     Path((endpoint_id, dir, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    respond(app, endpoint_id, Some(dir), file).await
+    respond(app, endpoint_id, Some(dir), file, headers).await
 }
 
-async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: String) -> Response {
+async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: String, headers: HeaderMap) -> Response {
     use tracing::Instrument;
     let span = tracing::info_span!("playback", endpoint = %endpoint_id, file = %file);
     match serve(&app, &endpoint_id, dir.as_deref(), &file).instrument(span).await {
-        Ok(response) => response,
+        Ok(response) => range::apply(&headers, response).await,
         Err(e) => {
             tracing::debug!(status = e.status.as_u16(), error = %e.message, "playback error");
             e.into_response()
@@ -77,6 +84,7 @@ async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: Strin
 pub enum PlaybackRequest {
     Multivariant,
     Media { rendition: String },
+    IFrames { rendition: String },
     Segment { rendition: String, start: Ticks },
 }
 
@@ -87,6 +95,11 @@ pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
             return Some(PlaybackRequest::Multivariant);
         }
         let rendition = stem.strip_prefix(manifest)?.strip_prefix('_')?;
+        if let Some(rendition) = rendition.strip_suffix("_iframes").filter(|r| !r.is_empty()) {
+            return Some(PlaybackRequest::IFrames {
+                rendition: rendition.to_owned(),
+            });
+        }
         return (!rendition.is_empty()).then(|| PlaybackRequest::Media {
             rendition: rendition.to_owned(),
         });
@@ -165,11 +178,40 @@ async fn serve(app: &App, endpoint_id: &str, dir: Option<&str>, file: &str) -> R
                 .unwrap_or_default();
             let k = hls::group_size(package.segment_duration_seconds, max_input);
             let max_age = playlist_max_age(max_input, k);
-            Ok(playlist_response(hls::multivariant_playlist(&variants), max_age, None))
+            let iframe_variants: Vec<Variant> = variants
+                .iter()
+                .filter(|v| package.include_iframe_only_stream && v.rendition.iframe_bandwidth > 0)
+                .map(|v| Variant {
+                    rendition: v.rendition,
+                    uri: format!("{}_{}_iframes.m3u8", endpoint.manifest_name, v.rendition.id),
+                    codecs: None,
+                    audio_group: None,
+                })
+                .collect();
+            let body = if iframe_variants.is_empty() {
+                hls::multivariant_playlist(&variants)
+            } else {
+                hls::multivariant_with_iframes(&variants, &iframe_variants)
+            };
+            Ok(playlist_response(body, max_age, None))
         }
         PlaybackRequest::Media { rendition } => {
             let rendition = rendition_of(&rendition)?;
             media_playlist(app, &endpoint, &package, rendition).await
+        }
+        PlaybackRequest::IFrames { rendition } => {
+            if !package.include_iframe_only_stream {
+                return Err(EdgeError::not_found(format!(
+                    "endpoint {endpoint_id:?} has no I-frame playlists; set hlsPackage.includeIframeOnlyStream"
+                )));
+            }
+            let rendition = rendition_of(&rendition)?;
+            let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
+            let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
+            let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
+            let body = hls::iframe_playlist(&window, name);
+            let max_age = playlist_max_age(rendition.max_segment_duration, k);
+            Ok(playlist_response(body, max_age, window.last().map(|s| s.sequence)))
         }
         PlaybackRequest::Segment { rendition, start } => {
             let rendition = rendition_of(&rendition)?;
@@ -297,6 +339,7 @@ pub(crate) fn segment_response(content_type: &'static str, body: Bytes) -> Respo
             (header::CONTENT_TYPE, content_type.to_owned()),
             (header::CACHE_CONTROL, format!("max-age={SEGMENT_MAX_AGE}")),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
+            (header::ACCEPT_RANGES, "bytes".to_owned()),
         ],
         body,
     )

@@ -124,6 +124,7 @@ pub(crate) mod contract {
             pts_offset: 0,
             discontinuity: false,
             discontinuity_sequence: 0,
+            iframes: Vec::new(),
         }
     }
 

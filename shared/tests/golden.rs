@@ -32,6 +32,7 @@ fn record(rendition: &str, i: u64) -> SegmentRecord {
         pts_offset: 0,
         discontinuity: false,
         discontinuity_sequence: 0,
+        iframes: Vec::new(),
     }
 }
 
@@ -46,6 +47,7 @@ fn rendition(id: &str, size: (u32, u32), bandwidth: u64, codecs: &[&str]) -> Ren
         max_segment_duration: INPUT,
         declared_bandwidth: None,
         declared_order: None,
+        iframe_bandwidth: 0,
         updated_at: UnixMillis(0),
     }
 }
@@ -57,6 +59,7 @@ fn package(segment: u32, window: u32, pdt: u32, playlist_type: PlaylistType) -> 
         program_date_time_interval_seconds: pdt,
         playlist_type,
         stream_selection: None,
+        include_iframe_only_stream: false,
     }
 }
 

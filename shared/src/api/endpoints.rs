@@ -35,7 +35,7 @@ pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
             "programDateTimeIntervalSeconds": hls.program_date_time_interval_seconds,
             "playlistType": hls.playlist_type,
             "adMarkers": "NONE",
-            "includeIframeOnlyStream": false,
+            "includeIframeOnlyStream": hls.include_iframe_only_stream,
             "useAudioRenditionGroup": false,
         });
         if let Some(selection) = &hls.stream_selection {
@@ -151,12 +151,12 @@ pub(super) fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
             "programDateTimeIntervalSeconds",
             "playlistType",
             "streamSelection",
+            "includeIframeOnlyStream",
         ],
         &[
             ("adMarkers", json!("NONE")),
             ("adsOnDeliveryRestrictions", json!("NONE")),
             ("adTriggers", json!([])),
-            ("includeIframeOnlyStream", json!(false)),
             ("includeDvbSubtitles", json!(false)),
             ("useAudioRenditionGroup", json!(false)),
         ],

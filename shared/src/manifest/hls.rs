@@ -24,6 +24,21 @@ pub struct OutputSegment {
     pub discontinuity: bool,
     /// Discontinuities of the rendition up to and including this segment.
     pub discontinuity_sequence: u64,
+    /// Keyframes, with byte ranges within this output segment (inputs back to back).
+    pub iframes: Vec<OutputIFrame>,
+}
+
+/// A keyframe of an output segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputIFrame {
+    pub time: Ticks,
+    /// Byte range within the output segment.
+    pub offset: u64,
+    pub size: u64,
+    /// Byte range of the PAT/PMT its input segment starts with (none if it does not).
+    pub psi: Option<(u64, u64)>,
+    /// Its range starts with that PAT/PMT (the first keyframe of an input segment).
+    pub self_contained: bool,
 }
 
 /// How many input segments make one output segment: the configured duration rounded
@@ -60,6 +75,21 @@ pub fn group_segments(records: &[SegmentRecord], k: u64) -> Vec<OutputSegment> {
             size: members.iter().map(|r| r.size).sum(),
             discontinuity: members.iter().any(|r| r.discontinuity),
             discontinuity_sequence: members.iter().map(|r| r.discontinuity_sequence).max().unwrap_or(0),
+            iframes: members
+                .iter()
+                .scan(0u64, |before, r| {
+                    let base = *before;
+                    *before += r.size;
+                    Some(r.iframes.iter().map(move |f| OutputIFrame {
+                        time: f.time,
+                        offset: f.offset + base,
+                        size: f.size,
+                        psi: (f.psi_size > 0).then_some((base, f.psi_size)),
+                        self_contained: f.offset == 0 && f.psi_size > 0,
+                    }))
+                })
+                .flatten()
+                .collect(),
         });
     }
     out
@@ -161,6 +191,71 @@ pub fn media_playlist(
     write(|w| playlist.write_to(w))
 }
 
+/// Writes the I-frame-only playlist of a TS rendition (RFC 8216 §4.3.3.6): one entry per
+/// keyframe, lasting until the next one, as a byte range of its output segment. The media
+/// sequence is the first segment's, exact when segments hold one keyframe each.
+pub fn iframe_playlist(segments: &[OutputSegment], uri: impl Fn(&OutputSegment) -> String) -> String {
+    let mut entries: Vec<MediaSegment> = Vec::new();
+    let mut longest = 0f64;
+    let needs_map = segments.iter().flat_map(|s| &s.iframes).any(|f| !f.self_contained);
+    let mut current_map: Option<(Ticks, (u64, u64))> = None;
+    for (i, s) in segments.iter().enumerate() {
+        let end = segments
+            .get(i + 1)
+            .filter(|n| !n.discontinuity)
+            .map_or(s.start.0 + s.duration.0, |n| {
+                n.iframes.first().map_or(n.start.0, |f| f.time.0)
+            });
+        for (j, f) in s.iframes.iter().enumerate() {
+            let until = s.iframes.get(j + 1).map_or(end, |n| n.time.0);
+            let duration = Ticks(until.saturating_sub(f.time.0)).as_secs_f64();
+            longest = longest.max(duration);
+            // RFC 8216 §3.2: each range needs a PAT and PMT first, from its own bytes or
+            // from EXT-X-MAP (which applies until the next one, so it is written whenever
+            // it changes once any keyframe needs it).
+            let map_tag = f
+                .psi
+                .filter(|_| needs_map)
+                .filter(|psi| current_map != Some((s.start, *psi)))
+                .map(|(offset, length)| {
+                    current_map = Some((s.start, (offset, length)));
+                    m3u8_rs::Map {
+                        uri: uri(s),
+                        byte_range: Some(m3u8_rs::ByteRange {
+                            length,
+                            offset: Some(offset),
+                        }),
+                        ..Default::default()
+                    }
+                });
+            entries.push(MediaSegment {
+                uri: uri(s),
+                duration: duration as f32,
+                discontinuity: s.discontinuity && j == 0,
+                byte_range: Some(m3u8_rs::ByteRange {
+                    length: f.size,
+                    offset: Some(f.offset),
+                }),
+                map: map_tag,
+                ..Default::default()
+            });
+        }
+    }
+    let playlist = MediaPlaylist {
+        // EXT-X-MAP in an I-frame playlist needs version 5 (RFC 8216 §7).
+        version: Some(if needs_map { 5 } else { 4 }),
+        target_duration: (longest.round() as u64).max(1),
+        media_sequence: segments.first().map_or(0, |s| s.sequence),
+        discontinuity_sequence: segments
+            .first()
+            .map_or(0, |s| s.discontinuity_sequence - u64::from(s.discontinuity)),
+        i_frames_only: true,
+        segments: entries,
+        ..Default::default()
+    };
+    write(|w| playlist.write_to(w))
+}
+
 /// One variant of the multivariant playlist.
 pub struct Variant<'a> {
     pub rendition: &'a Rendition,
@@ -186,6 +281,21 @@ pub fn multivariant_playlist(variants: &[Variant<'_>]) -> String {
 
 /// Writes a multivariant playlist with audio rendition groups, at `EXT-X-VERSION` `version`.
 pub fn multivariant_with_audio(variants: &[Variant<'_>], audio: &[AudioRendition], version: usize) -> String {
+    multivariant_full(variants, audio, &[], version)
+}
+
+/// Writes a multivariant playlist with `EXT-X-I-FRAME-STREAM-INF` entries for
+/// `iframe_variants` (their `uri` is the I-frame playlist's).
+pub fn multivariant_with_iframes(variants: &[Variant<'_>], iframe_variants: &[Variant<'_>]) -> String {
+    multivariant_full(variants, &[], iframe_variants, 4)
+}
+
+fn multivariant_full(
+    variants: &[Variant<'_>],
+    audio: &[AudioRendition],
+    iframe_variants: &[Variant<'_>],
+    version: usize,
+) -> String {
     let playlist = MasterPlaylist {
         version: Some(version),
         independent_segments: true,
@@ -221,6 +331,24 @@ pub fn multivariant_with_audio(variants: &[Variant<'_>], audio: &[AudioRendition
                     ..Default::default()
                 }
             })
+            .chain(iframe_variants.iter().map(|v| {
+                let r = v.rendition;
+                VariantStream {
+                    is_i_frame: true,
+                    uri: v.uri.clone(),
+                    bandwidth: r.iframe_bandwidth.max(1),
+                    codecs: r
+                        .codecs
+                        .iter()
+                        .find(|c| ["avc1", "avc3", "hvc1", "hev1"].iter().any(|p| c.starts_with(p)))
+                        .cloned(),
+                    resolution: r.resolution.map(|(w, h)| Resolution {
+                        width: u64::from(w),
+                        height: u64::from(h),
+                    }),
+                    ..Default::default()
+                }
+            }))
             .collect(),
         ..Default::default()
     };

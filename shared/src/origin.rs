@@ -23,7 +23,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// Segments are immutable once listed: cache them for the longest startover window.
 pub const SEGMENT_MAX_AGE: u32 = 1_209_600;
@@ -323,16 +323,32 @@ async fn segment(
     start: Ticks,
 ) -> Result<Response, EdgeError> {
     let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
-    let (group, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
-    let mut body = BytesMut::with_capacity(group.size as usize);
-    for (_, bytes) in &inputs {
-        body.extend_from_slice(bytes);
-    }
-    Ok(segment_response("video/mp2t", body.freeze()))
+    let (_, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
+    // The input segments go out one after the other as they were stored: never joined
+    // into a second copy of the output segment.
+    Ok(chunked_segment(
+        "video/mp2t",
+        inputs.into_iter().map(|(_, bytes)| bytes),
+    ))
+}
+
+/// A segment response that streams `parts` in order without joining them, with its
+/// `Content-Length` (a streamed body does not carry one).
+pub(crate) fn chunked_segment(content_type: &'static str, parts: impl IntoIterator<Item = Bytes>) -> Response {
+    let parts: Vec<Result<Bytes, std::convert::Infallible>> = parts.into_iter().map(Ok).collect();
+    let length: usize = parts.iter().flatten().map(Bytes::len).sum();
+    let mut response = segment_response(
+        content_type,
+        axum::body::Body::from_stream(futures_util::stream::iter(parts)),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    response
 }
 
 /// A segment: immutable once listed, cached for the longest startover window.
-pub(crate) fn segment_response(content_type: &'static str, body: Bytes) -> Response {
+pub(crate) fn segment_response(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
     (
         StatusCode::OK,
         [
@@ -341,7 +357,7 @@ pub(crate) fn segment_response(content_type: &'static str, body: Bytes) -> Respo
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
             (header::ACCEPT_RANGES, "bytes".to_owned()),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }

@@ -10,7 +10,7 @@
 //!
 //! where `{track}` is `video_{rendition}` or `audio_{rendition}`.
 
-use super::{live_window, playlist_max_age, playlist_response, segment_group, segment_response};
+use super::{chunked_segment, live_window, playlist_max_age, playlist_response, segment_group, segment_response};
 use crate::catalog::{Catalog, StreamDocs};
 use crate::http::EdgeError;
 use crate::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
@@ -404,7 +404,7 @@ async fn serve_segment(
                 &track,
             )?;
             let init = mp4::init_segment(&run.track).map_err(|e| repackaging(e.into()))?;
-            Ok(segment_response(content_type(&track), init.into()))
+            Ok(segment_response(content_type(&track), init))
         }
         SegmentFile::Media(_, n) => {
             let start = if by_number {
@@ -435,10 +435,19 @@ async fn serve_segment(
                 }
             }
             let run = joined.ok_or_else(|| EdgeError::not_found("empty segment"))?;
-            let body = run
-                .media_segment(group.sequence as u32)
-                .map_err(|e| repackaging(e.into()))?;
-            Ok(segment_response(content_type(&track), body.into()))
+            // Header, then the samples where they already are (not copied behind it).
+            let header = mp4::fragment_header(
+                &run.track,
+                group.sequence as u32,
+                run.base_decode_time,
+                &run.samples,
+                run.data.len(),
+            )
+            .map_err(|e| repackaging(e.into()))?;
+            Ok(chunked_segment(
+                content_type(&track),
+                [bytes::Bytes::from(header), bytes::Bytes::from(run.data)],
+            ))
         }
     }
 }

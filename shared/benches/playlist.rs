@@ -59,14 +59,19 @@ fn rendition() -> Rendition {
         declared_bandwidth: None,
         declared_order: None,
         iframe_bandwidth: 0,
+        inputs: Default::default(),
         updated_at: UnixMillis(0),
     }
 }
 
 async fn populated_app(store: StoreConfig, segments: u64) -> App {
-    let app = App::from_config(Config::local("http://bench", store))
-        .await
-        .expect("store opens");
+    let app = App::from_config(Config {
+        // Fixed timestamps from long ago: not a stale live stream.
+        stale_after_target_durations: 0,
+        ..Config::local("http://bench", store)
+    })
+    .await
+    .expect("store opens");
     let catalog = Catalog(app.stores.index.as_ref());
     let channel = Channel {
         id: "bench".into(),

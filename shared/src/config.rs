@@ -39,7 +39,13 @@ pub struct Config {
     /// Creating beyond them is TooManyRequestsException, as in MediaPackage.
     pub max_channels: usize,
     pub max_endpoints_per_channel: usize,
+    /// A live rendition whose inputs have delivered nothing for this many target durations
+    /// answers its media playlist with 404 (short cache) instead of a stale 200.
+    pub stale_after_target_durations: u32,
 }
+
+/// Default for [`Config::stale_after_target_durations`].
+pub const DEFAULT_STALE_AFTER_TARGET_DURATIONS: u32 = 4;
 
 /// MediaPackage's default channel quota.
 pub const DEFAULT_MAX_CHANNELS: usize = 30;
@@ -79,6 +85,7 @@ impl Config {
             control_credentials: Vec::new(),
             max_channels: DEFAULT_MAX_CHANNELS,
             max_endpoints_per_channel: DEFAULT_MAX_ENDPOINTS_PER_CHANNEL,
+            stale_after_target_durations: DEFAULT_STALE_AFTER_TARGET_DURATIONS,
         }
     }
 
@@ -140,6 +147,10 @@ impl Config {
             control_credentials: parse_credentials(&var("SLUICE_CONTROL_CREDENTIALS").unwrap_or_default())?,
             max_channels: number("SLUICE_MAX_CHANNELS", DEFAULT_MAX_CHANNELS)?,
             max_endpoints_per_channel: number("SLUICE_MAX_ENDPOINTS_PER_CHANNEL", DEFAULT_MAX_ENDPOINTS_PER_CHANNEL)?,
+            stale_after_target_durations: number(
+                "SLUICE_STALE_AFTER_TARGET_DURATIONS",
+                DEFAULT_STALE_AFTER_TARGET_DURATIONS as usize,
+            )? as u32,
         })
     }
 }

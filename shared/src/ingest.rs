@@ -308,13 +308,22 @@ async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
         return Ok(StatusCode::CREATED.into_response());
     }
     let prefix = format!("{}/", up.endpoint.id);
+    // ffmpeg sends the init segment and, without waiting for that answer, the first media
+    // segment on another connection: give the init's handler a moment (bounded) to store it.
     let mut inits: Vec<(String, InitSegment)> = Vec::new();
-    for (sk, bytes) in app.stores.index.list_docs(&pk, None, 1000).await? {
-        if let Some(path) = sk.strip_prefix(&prefix) {
-            let doc: InitSegment = serde_json::from_slice(&bytes)
-                .map_err(|e| EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("init record {sk}: {e}")))?;
-            inits.push((path.to_owned(), doc));
+    for attempt in 0..15 {
+        inits.clear();
+        for (sk, bytes) in app.stores.index.list_docs(&pk, None, 1000).await? {
+            if let Some(path) = sk.strip_prefix(&prefix) {
+                let doc: InitSegment = serde_json::from_slice(&bytes)
+                    .map_err(|e| EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("init record {sk}: {e}")))?;
+                inits.push((path.to_owned(), doc));
+            }
         }
+        if init_for(up.path, &inits).is_some() || attempt == 14 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let Some(init) = init_for(up.path, &inits) else {
         return Err(EdgeError::new(
@@ -396,6 +405,9 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
             if !far {
                 let known = index.segments_from(&partition, start, 1).await?;
                 if known.first().is_some_and(|r| r.start == start) {
+                    // The other input's copy of a slot: this input is alive (it must not
+                    // look silent when deciding whether the stream has ended).
+                    touch_input(app, &up, &rendition).await?;
                     tracing::info!(path = %up.path, "segment already indexed (re-sent or sent by the other ingest endpoint)");
                     return Ok(StatusCode::NO_CONTENT.into_response());
                 }
@@ -520,11 +532,44 @@ async fn update_rendition(app: &App, record: &SegmentRecord, info: &ts::SegmentI
             .as_ref()
             .map_or(0, |p| p.iframe_bandwidth)
             .max(iframe_bits_per_second(record)),
+        inputs: {
+            let mut inputs = previous.as_ref().map(|p| p.inputs.clone()).unwrap_or_default();
+            inputs.entry(record.ingest_endpoint.clone()).or_default().last_segment = record.received_at;
+            inputs
+        },
         updated_at: record.received_at,
     };
     if previous.as_ref() != Some(&rendition) {
         catalog.put(&pk, &sk, &rendition, Condition::Always).await?;
     }
+    Ok(())
+}
+
+/// Records that this ingest endpoint delivered a segment of `rendition` just now.
+async fn touch_input(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), EdgeError> {
+    let catalog = Catalog(app.stores.index.as_ref());
+    let pk = stream_partition(&up.channel.id);
+    let sk = format!("rendition#{rendition}");
+    let Some(mut doc) = catalog.get::<Rendition>(&pk, &sk).await? else {
+        return Ok(());
+    };
+    doc.inputs.entry(up.endpoint.id.clone()).or_default().last_segment = up.now;
+    catalog.put(&pk, &sk, &doc, Condition::Always).await?;
+    Ok(())
+}
+
+/// The encoder ended this input's stream (`#EXT-X-ENDLIST`): recorded on the rendition,
+/// whose playlists end once every recently active input has ended.
+async fn end_of_stream(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), EdgeError> {
+    let catalog = Catalog(app.stores.index.as_ref());
+    let pk = stream_partition(&up.channel.id);
+    let sk = format!("rendition#{rendition}");
+    let Some(mut doc) = catalog.get::<Rendition>(&pk, &sk).await? else {
+        return Ok(());
+    };
+    doc.inputs.entry(up.endpoint.id.clone()).or_default().ended = Some(up.now);
+    catalog.put(&pk, &sk, &doc, Condition::Always).await?;
+    tracing::info!(rendition, "encoder sent #EXT-X-ENDLIST");
     Ok(())
 }
 
@@ -599,6 +644,9 @@ async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Response, EdgeErro
                 let sk = format!("playlist#{}", up.path);
                 if catalog.get::<IngestPlaylist>(&pk, &sk).await?.as_ref() != Some(&mapping) {
                     catalog.put(&pk, &sk, &mapping, Condition::Always).await?;
+                }
+                if media.end_list {
+                    end_of_stream(app, &up, &mapping.rendition).await?;
                 }
             }
         }

@@ -169,7 +169,46 @@ pub struct Rendition {
     /// Peak bit rate of the keyframes alone (`BANDWIDTH` of the I-frame playlist).
     #[serde(default)]
     pub iframe_bandwidth: u64,
+    /// What each ingest endpoint last did for this rendition.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub inputs: std::collections::BTreeMap<String, InputState>,
     pub updated_at: UnixMillis,
+}
+
+/// One ingest endpoint's activity on a rendition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputState {
+    /// When it last delivered a segment.
+    pub last_segment: UnixMillis,
+    /// When it last sent a media playlist with `#EXT-X-ENDLIST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<UnixMillis>,
+}
+
+impl Rendition {
+    /// The stream has ended at `now`: every input that delivered recently (within three
+    /// segments of the newest delivery) sent `#EXT-X-ENDLIST` after its last segment, at
+    /// least two segment durations ago. One encoder of a redundant pair ending is not the
+    /// end, and an encoder restarted at once (ffmpeg ends every run with `#EXT-X-ENDLIST`)
+    /// is not either: a new segment within the grace time keeps the stream live.
+    pub fn is_ended(&self, now: UnixMillis) -> bool {
+        let Some(newest) = self.inputs.values().map(|i| i.last_segment.0).max() else {
+            return false;
+        };
+        let segment = self.max_segment_duration.as_millis().max(1000);
+        let recent = newest - 3 * segment;
+        self.inputs.values().filter(|i| i.last_segment.0 >= recent).all(|i| {
+            i.ended
+                .is_some_and(|e| e.0 >= i.last_segment.0 && now.0 - e.0 >= 2 * segment)
+        })
+    }
+
+    /// No input has delivered for `target_durations` times the longest segment at `now`.
+    pub fn is_stale(&self, now: UnixMillis, target_durations: u32) -> bool {
+        let limit = i64::from(target_durations) * self.max_segment_duration.as_millis().max(1000);
+        target_durations > 0 && now.0 - self.updated_at.0 > limit
+    }
 }
 
 /// An ingested segment, as indexed. Keyed by (channel, rendition, start).
@@ -246,5 +285,61 @@ impl SegmentRecord {
         } else {
             (self.size as f64 * 8.0 / secs).round() as u64
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendition(inputs: &[(&str, i64, Option<i64>)]) -> Rendition {
+        Rendition {
+            id: "r".into(),
+            codecs: vec![],
+            resolution: None,
+            frame_rate: None,
+            peak_bandwidth: 0,
+            average_bandwidth: 0,
+            max_segment_duration: Ticks(180_000),
+            declared_bandwidth: None,
+            declared_order: None,
+            iframe_bandwidth: 0,
+            inputs: inputs
+                .iter()
+                .map(|(id, last, ended)| {
+                    let state = InputState {
+                        last_segment: UnixMillis(*last),
+                        ended: ended.map(UnixMillis),
+                    };
+                    (id.to_string(), state)
+                })
+                .collect(),
+            updated_at: UnixMillis(inputs.iter().map(|i| i.1).max().unwrap_or(0)),
+        }
+    }
+
+    #[test]
+    fn a_stream_ends_when_every_recent_input_has_ended() {
+        let later = UnixMillis(60_000);
+        assert!(!rendition(&[]).is_ended(later));
+        assert!(rendition(&[("a", 10_000, Some(10_500))]).is_ended(later));
+        // Within two segment durations (2 s each) of the end: a restart may follow.
+        assert!(!rendition(&[("a", 10_000, Some(10_500))]).is_ended(UnixMillis(14_000)));
+        assert!(rendition(&[("a", 10_000, Some(10_500))]).is_ended(UnixMillis(14_500)));
+        // A new segment after the end: live again.
+        assert!(!rendition(&[("a", 11_000, Some(10_500))]).is_ended(later));
+        // One of two live inputs ended: still live.
+        assert!(!rendition(&[("a", 10_000, Some(10_500)), ("b", 10_000, None)]).is_ended(later));
+        assert!(rendition(&[("a", 10_000, Some(10_500)), ("b", 10_100, Some(10_600))]).is_ended(later));
+        // An input silent for more than three segments does not hold the end back.
+        assert!(rendition(&[("a", 20_000, Some(20_500)), ("b", 10_000, None)]).is_ended(later));
+    }
+
+    #[test]
+    fn stale_after_the_configured_target_durations() {
+        let r = rendition(&[("a", 10_000, None)]);
+        assert!(!r.is_stale(UnixMillis(17_999), 4));
+        assert!(r.is_stale(UnixMillis(18_001), 4));
+        assert!(!r.is_stale(UnixMillis(1_000_000), 0), "0 turns the check off");
     }
 }

@@ -252,12 +252,37 @@ async fn media_playlist(
     rendition: &Rendition,
 ) -> Result<Response, EdgeError> {
     let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
+    let end_list = live_or_ended(app, rendition, k)?;
     let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
     let target = hls::target_duration(&window, rendition, k);
     let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
-    let body = hls::media_playlist(&window, &package.into(), target, name);
+    let settings = hls::PlaylistSettings {
+        end_list,
+        ..package.into()
+    };
+    let body = hls::media_playlist(&window, &settings, target, name);
     let max_age = playlist_max_age(rendition.max_segment_duration, k);
     Ok(playlist_response(body, max_age, window.last().map(|s| s.sequence)))
+}
+
+/// Whether a rendition's media playlist ends (`#EXT-X-ENDLIST`): true once the encoder
+/// ended the stream. A live rendition whose inputs have stopped delivering is a 404 with
+/// a short cache rather than a stale 200, so CDNs and players fail over (issue: stale
+/// manifests served with 200 are a top complaint about live origins).
+pub(crate) fn live_or_ended(app: &App, rendition: &Rendition, k: u64) -> Result<bool, EdgeError> {
+    let now = crate::time::UnixMillis::now();
+    if rendition.is_ended(now) {
+        return Ok(true);
+    }
+    let durations = app.config.stale_after_target_durations;
+    if rendition.is_stale(now, durations.saturating_mul(k as u32)) {
+        return Err(EdgeError::not_found(format!(
+            "rendition {:?} is stale: no input has delivered a segment for {} target durations; \
+             the encoder may have stopped",
+            rendition.id, durations
+        )));
+    }
+    Ok(false)
 }
 
 /// The output segments of a rendition's live window (oldest first); 404 when empty.
@@ -324,12 +349,26 @@ async fn segment(
 ) -> Result<Response, EdgeError> {
     let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
     let (_, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
+    let active = active_input(inputs.iter().map(|(record, _)| record));
     // The input segments go out one after the other as they were stored: never joined
     // into a second copy of the output segment.
-    Ok(chunked_segment(
-        "video/mp2t",
-        inputs.into_iter().map(|(_, bytes)| bytes),
-    ))
+    let mut response = chunked_segment("video/mp2t", inputs.into_iter().map(|(_, bytes)| bytes));
+    response.headers_mut().insert(ACTIVE_INPUT, active);
+    Ok(response)
+}
+
+/// Which ingest endpoint delivered a segment's inputs (MediaPackage's `ActiveInput`).
+pub(crate) const ACTIVE_INPUT: HeaderName = HeaderName::from_static("x-sluice-active-input");
+
+/// The ingest endpoints of `records`, in order, without repeats, comma-separated.
+pub(crate) fn active_input<'a>(records: impl Iterator<Item = &'a SegmentRecord>) -> HeaderValue {
+    let mut ids: Vec<&str> = Vec::new();
+    for record in records {
+        if !ids.contains(&record.ingest_endpoint.as_str()) {
+            ids.push(&record.ingest_endpoint);
+        }
+    }
+    HeaderValue::from_str(&ids.join(",")).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// A segment response that streams `parts` in order without joining them, with its

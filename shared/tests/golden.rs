@@ -48,6 +48,7 @@ fn rendition(id: &str, size: (u32, u32), bandwidth: u64, codecs: &[&str]) -> Ren
         declared_bandwidth: None,
         declared_order: None,
         iframe_bandwidth: 0,
+        inputs: Default::default(),
         updated_at: UnixMillis(0),
     }
 }
@@ -64,9 +65,13 @@ fn package(segment: u32, window: u32, pdt: u32, playlist_type: PlaylistType) -> 
 }
 
 async fn app() -> App {
-    let app = App::from_config(Config::local("http://golden", StoreConfig::Memory))
-        .await
-        .unwrap();
+    let app = App::from_config(Config {
+        // Fixed timestamps from long ago: not a stale live stream.
+        stale_after_target_durations: 0,
+        ..Config::local("http://golden", StoreConfig::Memory)
+    })
+    .await
+    .unwrap();
     let catalog = Catalog(app.stores.index.as_ref());
     let channel = Channel {
         id: "golden".into(),

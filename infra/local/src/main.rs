@@ -71,6 +71,10 @@ struct Args {
     /// Origin endpoints per channel (MediaPackage's default is 10).
     #[arg(long, default_value_t = sluice::config::DEFAULT_MAX_ENDPOINTS_PER_CHANNEL)]
     max_endpoints_per_channel: usize,
+    /// Target durations without input after which a live media playlist is 404, not stale.
+    #[arg(long, env = "SLUICE_STALE_AFTER_TARGET_DURATIONS",
+          default_value_t = sluice::config::DEFAULT_STALE_AFTER_TARGET_DURATIONS)]
+    stale_after_target_durations: u32,
     /// With SLUICE_STORE=aws: create the bucket and tables if missing (for emulators).
     #[arg(long)]
     create_aws_resources: bool,
@@ -131,6 +135,7 @@ async fn run_server(args: Args) -> anyhow::Result<()> {
     config.region = args.region.clone();
     config.account_id = args.account_id.clone();
     config.max_endpoints_per_channel = args.max_endpoints_per_channel;
+    config.stale_after_target_durations = args.stale_after_target_durations;
     if let Some(credentials) = &args.control_credentials {
         config.control_credentials = sluice::config::parse_credentials(credentials)?;
     }

@@ -124,6 +124,8 @@ pub struct PlaylistSettings {
     pub version: usize,
     /// `EXT-X-MAP` URI of the init segment (fMP4 only); repeated after discontinuities.
     pub map_uri: Option<String>,
+    /// The encoder ended the stream: `#EXT-X-ENDLIST`.
+    pub end_list: bool,
 }
 
 impl From<&HlsPackage> for PlaylistSettings {
@@ -133,6 +135,7 @@ impl From<&HlsPackage> for PlaylistSettings {
             playlist_type: p.playlist_type,
             version: 3,
             map_uri: None,
+            end_list: false,
         }
     }
 }
@@ -155,6 +158,7 @@ pub fn media_playlist(
             .first()
             .map_or(0, |s| s.discontinuity_sequence - u64::from(s.discontinuity)),
         independent_segments: segments.iter().all(|s| s.starts_with_keyframe),
+        end_list: package.end_list,
         playlist_type: match package.playlist_type {
             PlaylistType::None => None,
             PlaylistType::Event => Some(MediaPlaylistType::Event),

@@ -10,7 +10,10 @@
 //!
 //! where `{track}` is `video_{rendition}` or `audio_{rendition}`.
 
-use super::{chunked_segment, live_window, playlist_max_age, playlist_response, segment_group, segment_response};
+use super::{
+    active_input, chunked_segment, live_or_ended, live_window, playlist_max_age, playlist_response, segment_group,
+    segment_response, ACTIVE_INPUT,
+};
 use crate::catalog::{Catalog, StreamDocs};
 use crate::http::EdgeError;
 use crate::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
@@ -169,6 +172,7 @@ pub async fn serve_cmaf(
         .ok_or_else(|| not_a_file(endpoint, file))?;
     let rendition = rendition_of(&docs, endpoint, &track.rendition)?;
     let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
+    let end_list = live_or_ended(app, rendition, k)?;
     let window = live_window(
         app,
         &endpoint.channel_id,
@@ -183,6 +187,7 @@ pub async fn serve_cmaf(
         playlist_type: manifest.playlist_type,
         version: 6,
         map_uri: Some(format!("../{prefix}_{}_init.mp4", track.name())),
+        end_list,
     };
     let name = |s: &OutputSegment| format!("../{prefix}_{}_{}.mp4", track.name(), s.start.0);
     let body = hls::media_playlist(&window, &settings, target, name);
@@ -444,10 +449,14 @@ async fn serve_segment(
                 run.data.len(),
             )
             .map_err(|e| repackaging(e.into()))?;
-            Ok(chunked_segment(
+            let mut response = chunked_segment(
                 content_type(&track),
                 [bytes::Bytes::from(header), bytes::Bytes::from(run.data)],
-            ))
+            );
+            response
+                .headers_mut()
+                .insert(ACTIVE_INPUT, active_input(inputs.iter().map(|(record, _)| record)));
+            Ok(response)
         }
     }
 }

@@ -1,0 +1,122 @@
+"""The deployment's properties, read from template.yaml with cfn-lint's own decoder (which
+understands !Ref, !Sub and the other short forms): nothing here can reach AWS, so what the
+stack will be is asserted from the template. `cfn-lint` and `sam validate --lint` run on it
+in the test command as well."""
+
+import json
+
+import pytest
+from cfnlint.decode import decode
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def template():
+    tpl, matches = decode(str(ROOT / "template.yaml"))
+    assert not matches, matches
+    return tpl
+
+
+def resources(template, kind):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_functions_are_arm64_al2023_built_by_cargo_lambda(template):
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Runtime"] == "provided.al2023" and globals_["Architectures"] == ["arm64"]
+    functions = resources(template, "AWS::Serverless::Function")
+    assert set(functions) == {"IngestFunction", "ControlFunction", "PlaybackFunction"}
+    for name, fn in functions.items():
+        assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda", name
+        assert fn["Properties"].get("Runtime", "provided.al2023") == "provided.al2023"
+        assert fn["Properties"].get("Architectures", ["arm64"]) == ["arm64"]
+
+
+def test_playback_is_a_streaming_iam_function_url_behind_cloudfront_with_oac(template):
+    playback = template["Resources"]["PlaybackFunction"]["Properties"]
+    assert playback["FunctionUrlConfig"] == {"AuthType": "AWS_IAM", "InvokeMode": "RESPONSE_STREAM"}
+    oac = resources(template, "AWS::CloudFront::OriginAccessControl")
+    assert len(oac) == 1
+    (oac_name, oac_resource), = oac.items()
+    config = oac_resource["Properties"]["OriginAccessControlConfig"]
+    assert config["OriginAccessControlOriginType"] == "lambda" and config["SigningBehavior"] == "always"
+    origins = template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"]
+    assert [o["OriginAccessControlId"] for o in origins] == [{"Fn::GetAtt": [oac_name, "Id"]}]
+    # Only this distribution may invoke the URL.
+    permission = template["Resources"]["PlaybackUrlPermission"]["Properties"]
+    assert permission["Principal"] == "cloudfront.amazonaws.com" and permission["FunctionUrlAuthType"] == "AWS_IAM"
+    assert "distribution/${Distribution}" in json.dumps(permission["SourceArn"])
+
+
+def test_apis_binary_ingest_and_iam_control(template):
+    ingest = template["Resources"]["IngestApi"]["Properties"]
+    assert ingest["BinaryMediaTypes"] == ["*~1*"]
+    control = template["Resources"]["ControlApi"]["Properties"]
+    assert control["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+    limit = template["Parameters"]["MaxSegmentBytes"]
+    assert limit["Default"] <= limit["MaxValue"] <= 4_500_000, "Lambda's 6 MB less base64"
+
+
+def test_cache_policies_per_path(template):
+    policies = {n: r["Properties"]["CachePolicyConfig"] for n, r in resources(template, "AWS::CloudFront::CachePolicy").items()}
+    manifests, segments = policies["ManifestCachePolicy"], policies["SegmentCachePolicy"]
+    # Manifests: the origin's max-age (half a segment) within a short ceiling; the query
+    # parameters Sluice honours are part of the key.
+    assert manifests["MinTTL"] == 0 and manifests["DefaultTTL"] <= 2 and manifests["MaxTTL"] <= 30
+    keys = manifests["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"]
+    assert keys["QueryStringBehavior"] == "whitelist" and {"start", "end", "aws.manifestfilter"} <= set(keys["QueryStrings"])
+    # Segments: 14 days.
+    assert segments["DefaultTTL"] == segments["MaxTTL"] == 14 * 86400
+    config = template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    assert config["DefaultCacheBehavior"]["CachePolicyId"] == {"Ref": "ManifestCachePolicy"}
+    by_path = {b["PathPattern"]: b["CachePolicyId"] for b in config["CacheBehaviors"]}
+    assert by_path["/out/v1/*.ts"] == by_path["/out/v1/*.mp4"] == {"Ref": "SegmentCachePolicy"}
+    assert by_path["/out/v1/utc"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "CachingDisabled"
+    errors = config["CustomErrorResponses"]
+    assert {e["ErrorCode"] for e in errors} >= {403, 404, 500, 503}
+    assert all(1 <= e["ErrorCachingMinTTL"] <= 2 for e in errors)
+
+
+def test_bucket_private_encrypted_and_expiring_after_the_startover_window(template):
+    bucket = template["Resources"]["SegmentBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    rule = bucket["LifecycleConfiguration"]["Rules"][0]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == {"Ref": "RetentionDays"}
+    assert template["Parameters"]["RetentionDays"]["Default"] >= 14, "longest startover window is 14 days"
+    policy = template["Resources"]["SegmentBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Deny" for s in policy), "the bucket policy grants nothing"
+
+
+def test_tables_on_demand_with_ttl_and_pitr(template):
+    catalog = template["Resources"]["CatalogTable"]["Properties"]
+    segments = template["Resources"]["SegmentsTable"]["Properties"]
+    assert catalog["BillingMode"] == segments["BillingMode"] == "PAY_PER_REQUEST"
+    assert catalog["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert segments["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_iam_is_least_privilege(template):
+    for name, fn in resources(template, "AWS::Serverless::Function").items():
+        for policy in fn["Properties"]["Policies"]:
+            assert set(policy) == {"Statement"}, f"{name}: only explicit statements, no broad policy templates"
+            for statement in policy["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert statement["Effect"] == "Allow"
+                assert not any(a == "*" or a.endswith(":*") for a in actions), (name, actions)
+                assert statement["Resource"] != "*", (name, statement)
+    playback = json.dumps(template["Resources"]["PlaybackFunction"]["Properties"]["Policies"])
+    assert "Put" not in playback and "Delete" not in playback, "playback only reads"
+
+
+def test_alarms_dashboard_and_outputs(template):
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    for fn in ("IngestFunction", "ControlFunction", "PlaybackFunction"):
+        for metric in ("Errors", "Throttles"):
+            alarm = alarms[f"{fn}{metric}Alarm"]["Properties"]
+            assert alarm["MetricName"] == metric and alarm["Dimensions"][0]["Value"] == {"Ref": fn}
+    assert {"IngestApiServerErrorAlarm", "ControlApiServerErrorAlarm", "PlaybackServerErrorAlarm",
+            "IngestStalledAlarm"} <= set(alarms)
+    assert resources(template, "AWS::CloudWatch::Dashboard")
+    assert {"ControlApiUrl", "IngestBaseUrl", "PlaybackDomain"} <= set(template["Outputs"])

@@ -3,7 +3,7 @@
 # (idempotent; skips what is already there), then runs everything: format, lints, unit
 # and golden tests, end-to-end tests with ffmpeg/ffprobe/boto3/aws-cli/hls.js in
 # Chromium against the local store and against S3 + DynamoDB in moto, the SAM template
-# checks, and the Lambda release build for arm64.
+# checks, and the Lambda release build for arm64 (cargo lambda, then `sam build`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
@@ -67,6 +67,9 @@ step "Lambda release build for arm64 (cargo lambda build --release --arm64)"
 if rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu; then
   cargo lambda build --release --arm64 --quiet
   ls -l target/lambda/*/bootstrap
+  step "sam build (the template's rust-cargolambda builds; reuses the build above)"
+  SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 sam build --region us-east-1 >/dev/null
+  ls -l .aws-sam/build/*/bootstrap
 else
   echo "SKIPPED: the aarch64-unknown-linux-gnu standard library cannot be installed on this machine" >&2
 fi

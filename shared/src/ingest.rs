@@ -42,19 +42,31 @@ async fn handle(
     // Run detached: encoders such as ffmpeg close the connection right after the last
     // body byte without waiting for the response, and the server then drops this future.
     // Once the body is complete the upload must still be stored and indexed.
+    let started = std::time::Instant::now();
     let work = async move {
-        match ingest(&app, &channel, &ingest_id, &path, &method, &headers, body).await {
+        let mut response = match ingest(&app, &channel, &ingest_id, &path, &method, &headers, body).await {
             Ok(response) => response,
             Err(e) => {
                 tracing::warn!(status = e.status.as_u16(), error = %e.message, "ingest rejected");
                 e.into_response()
             }
+        };
+        // Metrics only for uploads a real ingest endpoint accepted.
+        if let Some(IngressSize(bytes)) = response.extensions_mut().remove::<IngressSize>() {
+            let millis = started.elapsed().as_secs_f64() * 1000.0;
+            let now = UnixMillis::now().0;
+            crate::metrics::emit(|| crate::metrics::ingress(now, &channel, &ingest_id, bytes, millis));
         }
+        response
     };
-    match tokio::spawn(work.instrument(span)).await {
+    let mut response = match tokio::spawn(work.instrument(span)).await {
         Ok(response) => response,
         Err(e) => EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("ingest task failed: {e}")).into_response(),
+    };
+    if let Ok(v) = axum::http::HeaderValue::from_str(&crate::model::random_hex()) {
+        response.headers_mut().insert(crate::origin::REQUEST_ID, v);
     }
+    response
 }
 
 async fn ingest(
@@ -107,7 +119,8 @@ async fn ingest(
         body,
         now: UnixMillis::now(),
     };
-    match extension(&path) {
+    let size = upload.body.len() as u64;
+    let mut response = match extension(&path) {
         "ts" => ingest_segment(app, upload).await,
         "mp4" | "m4s" | "m4v" | "m4a" | "cmfv" | "cmfa" | "cmfi" if fmp4::looks_like_mp4(&upload.body) => {
             ingest_fmp4(app, upload).await
@@ -122,8 +135,14 @@ async fn ingest(
             tracing::warn!(path = %path, "stored but not indexed: only TS segments, fMP4 init and media segments and .m3u8 playlists are packaged");
             Ok(StatusCode::CREATED.into_response())
         }
-    }
+    }?;
+    response.extensions_mut().insert(IngressSize(size));
+    Ok(response)
 }
+
+/// Body bytes of an accepted upload, for the `IngressBytes` metric.
+#[derive(Clone, Copy)]
+struct IngressSize(u64);
 
 fn authenticate(endpoint: &IngestEndpoint, method: &Method, headers: &HeaderMap) -> Result<(), EdgeError> {
     let now = UnixMillis::now().as_secs();

@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod manifest;
 pub mod media;
+pub mod metrics;
 pub mod model;
 pub mod origin;
 pub mod store;

@@ -69,14 +69,58 @@ async fn handle_nested(
 
 async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: String, headers: HeaderMap) -> Response {
     use tracing::Instrument;
-    let span = tracing::info_span!("playback", endpoint = %endpoint_id, file = %file);
-    match serve(&app, &endpoint_id, dir.as_deref(), &file).instrument(span).await {
+    let started = std::time::Instant::now();
+    let request_id = crate::model::random_hex();
+    let span = tracing::info_span!("playback", endpoint = %endpoint_id, file = %file, request_id = %request_id);
+    let mut channel: Option<String> = None;
+    let mut response = match serve(&app, &endpoint_id, dir.as_deref(), &file, &mut channel)
+        .instrument(span)
+        .await
+    {
         Ok(response) => range::apply(&headers, response).await,
         Err(e) => {
             tracing::debug!(status = e.status.as_u16(), error = %e.message, "playback error");
             e.into_response()
         }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, v);
     }
+    // Metrics only for requests that reached a real endpoint (no dimension values made
+    // up by whoever sends requests).
+    if let Some(channel) = channel {
+        let now = crate::time::UnixMillis::now().0;
+        let bytes = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact())
+            .unwrap_or(0);
+        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        let status = response.status().as_u16();
+        crate::metrics::emit(|| crate::metrics::egress(now, &channel, &endpoint_id, status, bytes, millis));
+        if let Some(inputs) = response.headers().get(ACTIVE_INPUT).and_then(|v| v.to_str().ok()) {
+            for input in inputs.split(',') {
+                crate::metrics::emit(|| crate::metrics::active_input(now, input, &endpoint_id));
+            }
+        }
+    }
+    response
+}
+
+/// The request id on every playback and ingest response (MediaPackage v1's header).
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-mediapackage-request-id");
+
+/// When the newest segment listed was received, in epoch milliseconds (MediaPackage's
+/// `X-MediaPackage-Manifest-Last-Updated`).
+pub(crate) fn with_last_updated(mut response: Response, at: Option<crate::time::UnixMillis>) -> Response {
+    if let Some(at) = at {
+        response.headers_mut().insert(
+            HeaderName::from_static("x-mediapackage-manifest-last-updated"),
+            HeaderValue::from(at.0),
+        );
+    }
+    response
 }
 
 /// What a playback file name asks for.
@@ -114,12 +158,19 @@ pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
     })
 }
 
-async fn serve(app: &App, endpoint_id: &str, dir: Option<&str>, file: &str) -> Result<Response, EdgeError> {
+async fn serve(
+    app: &App,
+    endpoint_id: &str,
+    dir: Option<&str>,
+    file: &str,
+    channel: &mut Option<String>,
+) -> Result<Response, EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let endpoint = catalog
         .endpoint(endpoint_id)
         .await?
         .ok_or_else(|| EdgeError::not_found(format!("no origin endpoint {endpoint_id:?}")))?;
+    *channel = Some(endpoint.channel_id.clone());
     if let Some(cmaf) = &endpoint.cmaf_package {
         return fmp4::serve_cmaf(app, &endpoint, cmaf, dir, file).await;
     }
@@ -211,7 +262,10 @@ async fn serve(app: &App, endpoint_id: &str, dir: Option<&str>, file: &str) -> R
             let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
             let body = hls::iframe_playlist(&window, name);
             let max_age = playlist_max_age(rendition.max_segment_duration, k);
-            Ok(playlist_response(body, max_age, window.last().map(|s| s.sequence)))
+            Ok(with_last_updated(
+                playlist_response(body, max_age, window.last().map(|s| s.sequence)),
+                Some(rendition.updated_at),
+            ))
         }
         PlaybackRequest::Segment { rendition, start } => {
             let rendition = rendition_of(&rendition)?;
@@ -262,7 +316,10 @@ async fn media_playlist(
     };
     let body = hls::media_playlist(&window, &settings, target, name);
     let max_age = playlist_max_age(rendition.max_segment_duration, k);
-    Ok(playlist_response(body, max_age, window.last().map(|s| s.sequence)))
+    Ok(with_last_updated(
+        playlist_response(body, max_age, window.last().map(|s| s.sequence)),
+        Some(rendition.updated_at),
+    ))
 }
 
 /// Whether a rendition's media playlist ends (`#EXT-X-ENDLIST`): true once the encoder

@@ -12,7 +12,7 @@
 
 use super::{
     active_input, chunked_segment, live_or_ended, live_window, playlist_max_age, playlist_response, segment_group,
-    segment_response, ACTIVE_INPUT,
+    segment_response, with_last_updated, ACTIVE_INPUT,
 };
 use crate::catalog::{Catalog, StreamDocs};
 use crate::http::EdgeError;
@@ -192,7 +192,10 @@ pub async fn serve_cmaf(
     let name = |s: &OutputSegment| format!("../{prefix}_{}_{}.mp4", track.name(), s.start.0);
     let body = hls::media_playlist(&window, &settings, target, name);
     let max_age = playlist_max_age(rendition.max_segment_duration, k);
-    Ok(playlist_response(body, max_age, window.last().map(|s| s.sequence)))
+    Ok(with_last_updated(
+        playlist_response(body, max_age, window.last().map(|s| s.sequence)),
+        Some(rendition.updated_at),
+    ))
 }
 
 fn cmaf_multivariant(
@@ -356,7 +359,9 @@ async fn dash_manifest(
     };
     let body = dash::mpd(&presentation, &adaptations);
     let last = windows.iter().filter_map(|w| w.last()).map(|s| s.sequence).max();
-    let mut response = playlist_response(body, playlist_max_age(max_input, k), last);
+    // DASH: the rendition updated least recently, as MediaPackage reports the lowest.
+    let updated = renditions.iter().map(|r| r.updated_at).min_by_key(|t| t.0);
+    let mut response = with_last_updated(playlist_response(body, playlist_max_age(max_input, k), last), updated);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/dash+xml"),

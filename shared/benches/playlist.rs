@@ -99,6 +99,9 @@ async fn populated_app(store: StoreConfig, segments: u64) -> App {
             cmaf_package: None,
             dash_package: None,
             tags: Default::default(),
+            authorization: None,
+            whitelist: Vec::new(),
+            origination: Default::default(),
         };
         catalog
             .put(ENDPOINTS, &endpoint.id, &endpoint, Condition::Always)

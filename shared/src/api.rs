@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+mod access;
 mod channels;
 mod endpoints;
 mod harvest;
@@ -24,11 +25,12 @@ mod packages;
 pub mod sigv4;
 mod tags;
 
+pub use access::parse_cidr;
 use base64::Engine;
-pub use channels::channel_json;
 use channels::*;
-pub use endpoints::endpoint_json;
+pub use channels::{channel_arn, channel_json};
 use endpoints::*;
+pub use endpoints::{endpoint_arn, endpoint_json};
 use harvest::*;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

@@ -42,6 +42,12 @@ pub struct Config {
     /// A live rendition whose inputs have delivered nothing for this many target durations
     /// answers its media playlist with 404 (short cache) instead of a stale 200.
     pub stale_after_target_durations: u32,
+    /// How long CDN identifier secrets are cached (MediaPackage picks up a rotation
+    /// within minutes; both versions are accepted meanwhile).
+    pub secret_cache_seconds: u64,
+    /// Take the viewer's address for `whitelist` from the last `X-Forwarded-For` entry
+    /// (the address CloudFront saw) instead of the connection's peer. On in Lambda.
+    pub client_ip_from_forwarded_for: bool,
 }
 
 /// Default for [`Config::stale_after_target_durations`].
@@ -86,6 +92,8 @@ impl Config {
             max_channels: DEFAULT_MAX_CHANNELS,
             max_endpoints_per_channel: DEFAULT_MAX_ENDPOINTS_PER_CHANNEL,
             stale_after_target_durations: DEFAULT_STALE_AFTER_TARGET_DURATIONS,
+            secret_cache_seconds: 60,
+            client_ip_from_forwarded_for: false,
         }
     }
 
@@ -151,6 +159,8 @@ impl Config {
                 "SLUICE_STALE_AFTER_TARGET_DURATIONS",
                 DEFAULT_STALE_AFTER_TARGET_DURATIONS as usize,
             )? as u32,
+            secret_cache_seconds: number("SLUICE_SECRET_CACHE_SECONDS", 60)? as u64,
+            client_ip_from_forwarded_for: var("SLUICE_CLIENT_IP").as_deref() == Some("x-forwarded-for"),
         })
     }
 }

@@ -30,10 +30,17 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
+/// The connection's peer address, when the server knows it (`sluice-local` inserts it).
+type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
+#[allow(clippy::too_many_arguments)] // axum extractors
 async fn handle(
     State(app): State<App>,
     Path((channel, ingest_id, path)): Path<(String, String, String)>,
     method: Method,
+    uri: axum::http::Uri,
+    version: axum::http::Version,
+    peer: Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -43,8 +50,13 @@ async fn handle(
     // body byte without waiting for the response, and the server then drops this future.
     // Once the body is complete the upload must still be stored and indexed.
     let started = std::time::Instant::now();
+    let request_id = crate::model::random_hex();
+    let id = request_id.clone();
     let work = async move {
-        let mut response = match ingest(&app, &channel, &ingest_id, &path, &method, &headers, body).await {
+        let request_id = id;
+        let mut reached: Option<crate::model::Channel> = None;
+        let mut response = match ingest(&app, &channel, &ingest_id, &path, &method, &headers, body, &mut reached).await
+        {
             Ok(response) => response,
             Err(e) => {
                 tracing::warn!(status = e.status.as_u16(), error = %e.message, "ingest rejected");
@@ -52,10 +64,41 @@ async fn handle(
             }
         };
         // Metrics only for uploads a real ingest endpoint accepted.
-        if let Some(IngressSize(bytes)) = response.extensions_mut().remove::<IngressSize>() {
-            let millis = started.elapsed().as_secs_f64() * 1000.0;
-            let now = UnixMillis::now().0;
-            crate::metrics::emit(|| crate::metrics::ingress(now, &channel, &ingest_id, bytes, millis));
+        let received = response.extensions_mut().remove::<IngressSize>();
+        let elapsed = started.elapsed().as_secs_f64();
+        let now = UnixMillis::now();
+        if let Some(IngressSize(bytes)) = received {
+            crate::metrics::emit(|| crate::metrics::ingress(now.0, &channel, &ingest_id, bytes, elapsed * 1000.0));
+        }
+        // Access logs for every request to a real channel that has them on.
+        if let Some(group) = reached.as_ref().and_then(|c| c.ingress_log_group.as_deref()) {
+            let declared = || headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok();
+            let config = &app.config;
+            crate::access_log::Entry {
+                log_group: group,
+                at: now,
+                processing_seconds: elapsed,
+                client_ip: crate::access_log::client_ip(&headers, peer.map(|p| p.0 .0.ip())),
+                status: response.status().as_u16(),
+                received_bytes: received.map(|r| r.0).or_else(declared).unwrap_or(0),
+                sent_bytes: response
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(0),
+                method: method.as_str(),
+                request: crate::access_log::request_url(&headers, &uri),
+                protocol: crate::access_log::protocol(version),
+                user_agent: crate::access_log::user_agent(&headers),
+                account: &config.account_id,
+                channel_id: &channel,
+                channel_arn: &crate::api::channel_arn(config, reached.as_ref().expect("checked above")),
+                domain_name: "",
+                request_id: &request_id,
+                endpoint_id: &ingest_id,
+                endpoint_arn: "-",
+            }
+            .write();
         }
         response
     };
@@ -63,12 +106,13 @@ async fn handle(
         Ok(response) => response,
         Err(e) => EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("ingest task failed: {e}")).into_response(),
     };
-    if let Ok(v) = axum::http::HeaderValue::from_str(&crate::model::random_hex()) {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(crate::origin::REQUEST_ID, v);
     }
     response
 }
 
+#[allow(clippy::too_many_arguments)] // the request's parts, and the channel it reached
 async fn ingest(
     app: &App,
     channel_id: &str,
@@ -77,11 +121,13 @@ async fn ingest(
     method: &Method,
     headers: &HeaderMap,
     body: Body,
+    reached: &mut Option<crate::model::Channel>,
 ) -> Result<Response, EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let channel = catalog.channel(channel_id).await?.ok_or_else(|| {
         EdgeError::not_found(format!("no channel {channel_id:?}; create it with CreateChannel first"))
     })?;
+    *reached = Some(channel.clone());
     let endpoint = channel.ingest_endpoint(ingest_id).ok_or_else(|| {
         EdgeError::not_found(format!(
             "channel {channel_id:?} has no ingest endpoint {ingest_id:?}; use a URL from DescribeChannel"

@@ -6,6 +6,7 @@
 //! Operators use [`api`], the MediaPackage classic control API. [`media`] and
 //! [`manifest`] are pure functions; I/O lives at the edges.
 
+pub mod access_log;
 pub mod api;
 pub mod catalog;
 pub mod config;
@@ -16,41 +17,57 @@ pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod origin;
+pub mod secrets;
 pub mod store;
 pub mod time;
 
 use std::sync::Arc;
 
-/// What every handler gets: configuration and the two storage ports.
+/// What every handler gets: configuration, the two storage ports and the CDN secrets.
 #[derive(Clone)]
 pub struct App {
     pub config: Arc<config::Config>,
     pub stores: store::Stores,
+    pub secrets: Arc<secrets::Secrets>,
+    /// Channels' egress access-log settings, cached briefly for playback.
+    pub egress_logs: Arc<access_log::EgressSettings>,
 }
 
 impl App {
     /// Builds the storage adapters the configuration names. Call once per process.
     pub async fn from_config(config: config::Config) -> Result<App, store::StoreError> {
-        let stores = match &config.store {
-            config::StoreConfig::Memory => store::Stores::memory(),
+        let (stores, source): (store::Stores, Arc<dyn secrets::SecretSource>) = match &config.store {
+            config::StoreConfig::Memory => (
+                store::Stores::memory(),
+                Arc::new(secrets::FileSecrets::new("/nonexistent/secrets.json".into())),
+            ),
             config::StoreConfig::Local { data_dir } => {
                 let local = Arc::new(store::local::LocalStore::open(data_dir)?);
-                store::Stores {
+                let stores = store::Stores {
                     objects: local.clone(),
                     index: local,
-                }
+                };
+                (
+                    stores,
+                    Arc::new(secrets::FileSecrets::new(data_dir.join("secrets.json"))),
+                )
             }
             config::StoreConfig::Aws(aws) => {
-                let s = Arc::new(store::aws::AwsStore::from_env(aws.clone()).await);
-                store::Stores {
+                let sdk = store::aws::sdk_config().await;
+                let s = Arc::new(store::aws::AwsStore::new(&sdk, aws.clone()));
+                let stores = store::Stores {
                     objects: s.clone(),
                     index: s,
-                }
+                };
+                (stores, Arc::new(secrets::AwsSecrets::new(&sdk)))
             }
         };
+        let ttl = std::time::Duration::from_secs(config.secret_cache_seconds);
         Ok(App {
             config: Arc::new(config),
             stores,
+            secrets: Arc::new(secrets::Secrets::new(source, ttl)),
+            egress_logs: Arc::default(),
         })
     }
 

@@ -87,6 +87,34 @@ pub struct OriginEndpoint {
     pub dash_package: Option<DashPackage>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// CDN authorization: requests must carry the secret's `X-MediaPackage-CDNIdentifier`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<CdnAuthorization>,
+    /// IPv4 CIDR blocks allowed to play; empty = everyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub whitelist: Vec<String>,
+    #[serde(default)]
+    pub origination: Origination,
+}
+
+/// `authorization` of an origin endpoint (MediaPackage v1 wire names).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CdnAuthorization {
+    /// ARN (or name) of the Secrets Manager secret holding the CDN identifier.
+    pub cdn_identifier_secret: String,
+    /// The role MediaPackage would assume to read it; kept for compatibility (Sluice's
+    /// playback function reads the secret with its own role).
+    pub secrets_role_arn: String,
+}
+
+/// `origination`: whether the endpoint serves players at all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Origination {
+    #[default]
+    Allow,
+    Deny,
 }
 
 /// `hlsPackage`: HLS with MPEG-TS segments.

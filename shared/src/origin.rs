@@ -7,6 +7,7 @@
 //! - `index_{rendition}_iframes.m3u8` — its I-frame playlist (`includeIframeOnlyStream`)
 //! - `index_{rendition}_{start}.ts` — one output segment, named by its start in 90 kHz ticks
 
+mod access;
 mod fmp4;
 mod range;
 
@@ -51,33 +52,71 @@ async fn preflight() -> Response {
         .into_response()
 }
 
+/// The connection's peer address, when the server knows it (`sluice-local` inserts it).
+type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
+/// What playback needs of a request besides its path.
+struct RequestInfo {
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    version: axum::http::Version,
+    headers: HeaderMap,
+    peer: Option<std::net::IpAddr>,
+}
+
 async fn handle(
     State(app): State<App>,
     Path((endpoint_id, file)): Path<(String, String)>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    version: axum::http::Version,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    respond(app, endpoint_id, None, file, headers).await
+    let peer = peer.map(|p| p.0 .0.ip());
+    let request = RequestInfo {
+        method,
+        uri,
+        version,
+        headers,
+        peer,
+    };
+    respond(app, endpoint_id, None, file, request).await
 }
 
 async fn handle_nested(
     State(app): State<App>,
     Path((endpoint_id, dir, file)): Path<(String, String, String)>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    version: axum::http::Version,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    respond(app, endpoint_id, Some(dir), file, headers).await
+    let peer = peer.map(|p| p.0 .0.ip());
+    let request = RequestInfo {
+        method,
+        uri,
+        version,
+        headers,
+        peer,
+    };
+    respond(app, endpoint_id, Some(dir), file, request).await
 }
 
-async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: String, headers: HeaderMap) -> Response {
+async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: String, request: RequestInfo) -> Response {
+    let headers = &request.headers;
+    let viewer = access::Viewer::of(headers, request.peer, app.config.client_ip_from_forwarded_for);
     use tracing::Instrument;
     let started = std::time::Instant::now();
     let request_id = crate::model::random_hex();
     let span = tracing::info_span!("playback", endpoint = %endpoint_id, file = %file, request_id = %request_id);
-    let mut channel: Option<String> = None;
-    let mut response = match serve(&app, &endpoint_id, dir.as_deref(), &file, &mut channel)
+    let mut reached: Option<OriginEndpoint> = None;
+    let mut response = match serve(&app, &endpoint_id, dir.as_deref(), &file, &viewer, &mut reached)
         .instrument(span)
         .await
     {
-        Ok(response) => range::apply(&headers, response).await,
+        Ok(response) => range::apply(headers, response).await,
         Err(e) => {
             tracing::debug!(status = e.status.as_u16(), error = %e.message, "playback error");
             e.into_response()
@@ -86,24 +125,48 @@ async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: Strin
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
-    // Metrics only for requests that reached a real endpoint (no dimension values made
-    // up by whoever sends requests).
-    if let Some(channel) = channel {
-        let now = crate::time::UnixMillis::now().0;
-        let bytes = response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact())
-            .unwrap_or(0);
-        let millis = started.elapsed().as_secs_f64() * 1000.0;
-        let status = response.status().as_u16();
-        crate::metrics::emit(|| crate::metrics::egress(now, &channel, &endpoint_id, status, bytes, millis));
-        if let Some(inputs) = response.headers().get(ACTIVE_INPUT).and_then(|v| v.to_str().ok()) {
-            for input in inputs.split(',') {
-                crate::metrics::emit(|| crate::metrics::active_input(now, input, &endpoint_id));
-            }
+    // Metrics and access logs only for requests that reached a real endpoint (no
+    // dimension values made up by whoever sends requests).
+    let Some(endpoint) = reached else { return response };
+    let channel = &endpoint.channel_id;
+    let now = crate::time::UnixMillis::now();
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact())
+        .unwrap_or(0);
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    crate::metrics::emit(|| crate::metrics::egress(now.0, channel, &endpoint_id, status, bytes, elapsed * 1000.0));
+    if let Some(inputs) = response.headers().get(ACTIVE_INPUT).and_then(|v| v.to_str().ok()) {
+        for input in inputs.split(',') {
+            crate::metrics::emit(|| crate::metrics::active_input(now.0, input, &endpoint_id));
         }
+    }
+    if let Some((group, channel_arn)) = app.egress_logs.of(&app, channel).await {
+        let config = &app.config;
+        crate::access_log::Entry {
+            log_group: &group,
+            at: now,
+            processing_seconds: elapsed,
+            client_ip: viewer.ip.map(std::net::IpAddr::V4).or(request.peer),
+            status,
+            received_bytes: 0,
+            sent_bytes: bytes,
+            method: request.method.as_str(),
+            request: crate::access_log::request_url(headers, &request.uri),
+            protocol: crate::access_log::protocol(request.version),
+            user_agent: crate::access_log::user_agent(headers),
+            account: &config.account_id,
+            channel_id: channel,
+            channel_arn: &channel_arn,
+            domain_name: "",
+            request_id: &request_id,
+            endpoint_id: &endpoint_id,
+            endpoint_arn: &crate::api::endpoint_arn(config, &endpoint),
+        }
+        .write();
     }
     response
 }
@@ -163,14 +226,16 @@ async fn serve(
     endpoint_id: &str,
     dir: Option<&str>,
     file: &str,
-    channel: &mut Option<String>,
+    viewer: &access::Viewer,
+    reached: &mut Option<OriginEndpoint>,
 ) -> Result<Response, EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let endpoint = catalog
         .endpoint(endpoint_id)
         .await?
         .ok_or_else(|| EdgeError::not_found(format!("no origin endpoint {endpoint_id:?}")))?;
-    *channel = Some(endpoint.channel_id.clone());
+    *reached = Some(endpoint.clone());
+    access::check(app, &endpoint, viewer).await?;
     if let Some(cmaf) = &endpoint.cmaf_package {
         return fmp4::serve_cmaf(app, &endpoint, cmaf, dir, file).await;
     }

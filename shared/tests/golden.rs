@@ -103,6 +103,9 @@ async fn app() -> App {
             cmaf_package: None,
             dash_package: None,
             tags: Default::default(),
+            authorization: None,
+            whitelist: Vec::new(),
+            origination: Default::default(),
         };
         catalog.put(ENDPOINTS, id, &endpoint, Condition::Always).await.unwrap();
     }

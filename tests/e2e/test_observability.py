@@ -102,3 +102,58 @@ def test_request_id_and_manifest_headers(demo):
     updated = int(headers["X-MediaPackage-Manifest-Last-Updated"])
     assert 0 <= time.time() * 1000 - updated < 10_000, "the newest segment arrived within the last seconds"
     assert "X-MediaPackage-Request-Id" in get(f"{demo.base}/out/v1/demo-hls/nope.m3u8")[1]
+
+
+def access_log_lines(server):
+    return [json.loads(l) for l in server.out_path.read_text().splitlines()
+            if l.startswith("{") and '"logGroupName"' in l]
+
+
+ACCESS_LOG_FIELDS = {
+    "timestamp", "clientIp", "processingTime", "statusCode", "receivedBytes", "sentBytes", "method",
+    "request", "protocol", "userAgent", "account", "channelId", "channelArn", "domainName", "requestId",
+    "endpointId", "endpointArn", "logGroupName"}
+
+
+def test_access_logs_follow_configure_logs(demo):
+    mp = demo.mediapackage()
+    assert not access_log_lines(demo), "no access logs before ConfigureLogs"
+    channel = mp.configure_logs(Id="demo", EgressAccessLogs={}, IngressAccessLogs={"LogGroupName": "/aws/MediaPackage/SluiceIngest"})
+    assert channel["EgressAccessLogs"] == {"LogGroupName": "/aws/MediaPackage/EgressAccessLogs"}
+    endpoint = mp.describe_origin_endpoint(Id="demo-hls")
+    media = demo.demo_url.replace("index.m3u8", "index_360p-seg.m3u8") + "?aws.manifestfilter=x"
+    request = urllib.request.Request(media, headers={"User-Agent": "access-log-test/1.0"})
+    # Playback reads log settings at most every 5 s; the feeder uploads every 2 s.
+    deadline = time.time() + 15
+    egress = ingress = []
+    while time.time() < deadline and not (egress and ingress):
+        with urllib.request.urlopen(request, timeout=10) as r:
+            sent_id, sent_len = r.headers["X-MediaPackage-Request-Id"], len(r.read())
+        time.sleep(0.5)
+        lines = access_log_lines(demo)
+        egress = [l for l in lines if l["logGroupName"] == "/aws/MediaPackage/EgressAccessLogs"
+                  and l["requestId"] == sent_id]
+        ingress = [l for l in lines if l["logGroupName"] == "/aws/MediaPackage/SluiceIngest"]
+    assert egress, "the playback request was not logged"
+    assert ingress, "no ingest request was logged"
+    for line in egress + ingress:
+        assert set(line) == ACCESS_LOG_FIELDS, set(line) ^ ACCESS_LOG_FIELDS
+        assert line["channelId"] == "demo" and line["channelArn"] == channel["Arn"]
+        assert line["clientIp"] == "127.0.0.1" and line["protocol"] == "HTTP/1.1"
+        assert isinstance(line["statusCode"], str) and line["processingTime"] >= 0
+        assert line["timestamp"].endswith("Z") and len(line["timestamp"].split(".")[1]) == 7  # µs + Z
+    out = egress[0]
+    assert out["method"] == "GET" and out["statusCode"] == "200" and out["sentBytes"] == sent_len
+    assert out["request"] == media and out["userAgent"] == "access-log-test/1.0"
+    assert out["endpointId"] == "demo-hls" and out["endpointArn"] == endpoint["Arn"]
+    ingest_ids = {e["Id"] for e in channel["HlsIngest"]["IngestEndpoints"]}
+    put = [l for l in ingress if l["method"] in ("PUT", "POST") and l["statusCode"].startswith("2")]
+    assert put and all(l["endpointId"] in ingest_ids and l["receivedBytes"] > 0 for l in put)
+
+    # Omitting a log type in ConfigureLogs turns it off.
+    mp.configure_logs(Id="demo")
+    time.sleep(6)
+    before = len(access_log_lines(demo))
+    get(media)
+    time.sleep(2.5)
+    assert len(access_log_lines(demo)) == before

@@ -75,6 +75,9 @@ struct Args {
     #[arg(long, env = "SLUICE_STALE_AFTER_TARGET_DURATIONS",
           default_value_t = sluice::config::DEFAULT_STALE_AFTER_TARGET_DURATIONS)]
     stale_after_target_durations: u32,
+    /// Seconds a CDN identifier secret is cached (0: read it on every request).
+    #[arg(long, env = "SLUICE_SECRET_CACHE_SECONDS", default_value_t = 60)]
+    secret_cache_seconds: u64,
     /// With SLUICE_STORE=aws: create the bucket and tables if missing (for emulators).
     #[arg(long)]
     create_aws_resources: bool,
@@ -136,6 +139,7 @@ async fn run_server(args: Args) -> anyhow::Result<()> {
     config.account_id = args.account_id.clone();
     config.max_endpoints_per_channel = args.max_endpoints_per_channel;
     config.stale_after_target_durations = args.stale_after_target_durations;
+    config.secret_cache_seconds = args.secret_cache_seconds;
     if let Some(credentials) = &args.control_credentials {
         config.control_credentials = sluice::config::parse_credentials(credentials)?;
     }
@@ -192,7 +196,8 @@ async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyho
                 continue;
             }
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address, for endpoint whitelists.
+        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer))));
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .half_close(true)

@@ -3,7 +3,8 @@
 
 use super::*;
 
-pub(super) fn channel_arn(config: &Config, channel: &Channel) -> String {
+/// The channel's ARN (MediaPackage v1 shape).
+pub fn channel_arn(config: &Config, channel: &Channel) -> String {
     format!(
         "arn:aws:mediapackage:{}:{}:channels/{}",
         config.region, config.account_id, channel.guid

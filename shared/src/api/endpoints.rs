@@ -3,7 +3,8 @@
 use super::channels::find_channel;
 use super::*;
 
-pub(super) fn endpoint_arn(config: &Config, endpoint: &OriginEndpoint) -> String {
+/// The origin endpoint's ARN (MediaPackage v1 shape).
+pub fn endpoint_arn(config: &Config, endpoint: &OriginEndpoint) -> String {
     format!(
         "arn:aws:mediapackage:{}:{}:origin_endpoints/{}",
         config.region, config.account_id, endpoint.guid
@@ -18,16 +19,15 @@ pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
         "channelId": endpoint.channel_id,
         "createdAt": endpoint.created_at.to_iso8601(),
         "manifestName": endpoint.manifest_name,
-        "origination": "ALLOW",
         "startoverWindowSeconds": 0,
         "timeDelaySeconds": 0,
-        "whitelist": [],
         "tags": endpoint.tags,
         "url": endpoint_url(config, endpoint),
     });
     if let Some(d) = &endpoint.description {
         v["description"] = json!(d);
     }
+    super::access::access_json(endpoint, &mut v);
     if let Some(hls) = &endpoint.hls_package {
         v["hlsPackage"] = json!({
             "segmentDurationSeconds": hls.segment_duration_seconds,
@@ -203,12 +203,23 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
             "cmafPackage",
             "dashPackage",
             "tags",
+            "authorization",
+            "whitelist",
+            "origination",
         ],
-        &[("origination", json!("ALLOW")), ("whitelist", json!([]))],
+        &[],
     )?;
     let packages = packages_of(&map, None)?;
+    let access = super::access::access(&map, super::access::Access::none())?;
     let mut map = map;
-    for key in ["hlsPackage", "cmafPackage", "dashPackage"] {
+    for key in [
+        "hlsPackage",
+        "cmafPackage",
+        "dashPackage",
+        "authorization",
+        "whitelist",
+        "origination",
+    ] {
         map.remove(key);
     }
     let req: CreateEndpointRequest = parse("CreateOriginEndpoint", map)?;
@@ -235,6 +246,9 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
         cmaf_package,
         dash_package,
         tags: req.tags,
+        authorization: access.authorization,
+        whitelist: access.whitelist,
+        origination: access.origination,
     };
     if let Err(e) = find_channel(&app, &channel_id).await {
         return Err(match e {
@@ -299,10 +313,17 @@ pub(super) async fn update_endpoint(
             "hlsPackage",
             "cmafPackage",
             "dashPackage",
+            "authorization",
+            "whitelist",
+            "origination",
         ],
-        &[("origination", json!("ALLOW")), ("whitelist", json!([]))],
+        &[],
     )?;
     let mut endpoint = find_endpoint(&app, &id).await?;
+    let access = super::access::access(&map, super::access::Access::of(&endpoint))?;
+    endpoint.authorization = access.authorization;
+    endpoint.whitelist = access.whitelist;
+    endpoint.origination = access.origination;
     if let Some(description) = map.get("description") {
         endpoint.description = description.as_str().map(str::to_owned);
     }

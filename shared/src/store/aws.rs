@@ -40,23 +40,32 @@ fn sdk_error<E: std::error::Error + Send + Sync + 'static>(e: aws_sdk_dynamodb::
     StoreError::Backend(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
 }
 
+/// The SDK configuration from the standard AWS environment, with a rustls HTTPS client.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}
+
 impl AwsStore {
     /// Builds SDK clients from the standard AWS environment. Call once per process.
     pub async fn from_env(config: AwsConfig) -> AwsStore {
-        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
-            .load()
-            .await;
-        let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
+        AwsStore::new(&sdk_config().await, config)
+    }
+
+    /// Builds the clients from an SDK configuration.
+    pub fn new(sdk: &aws_config::SdkConfig, config: AwsConfig) -> AwsStore {
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(sdk.endpoint_url().is_some())
             .build();
         AwsStore {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            ddb: aws_sdk_dynamodb::Client::new(&sdk),
+            ddb: aws_sdk_dynamodb::Client::new(sdk),
             config,
         }
     }

@@ -129,3 +129,22 @@ impl IntoResponse for EdgeError {
         response
     }
 }
+
+/// The answer for a URL no route matches: 400 for a path with `.` or `..` segments
+/// (plain or percent-encoded), else 404 naming the URL shapes Sluice serves.
+pub async fn no_route(uri: axum::http::Uri) -> EdgeError {
+    let path = uri.path();
+    let dot_segment = path.split('/').any(|segment| {
+        let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+        decoded == "." || decoded == ".." || decoded.contains(['/', '\\'])
+    });
+    if dot_segment {
+        return EdgeError::bad_request(format!(
+            "{path:?} is not a plain path: `.`, `..` and encoded slashes are refused"
+        ));
+    }
+    EdgeError::not_found(format!(
+        "no such URL {path:?}: ingest is /in/v2/{{channel}}/{{ingest endpoint}}/{{file}}, \
+         playback /out/v1/{{origin endpoint}}/{{file}}"
+    ))
+}

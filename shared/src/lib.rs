@@ -76,5 +76,6 @@ impl App {
         api::router(self.clone())
             .merge(ingest::router(self.clone()))
             .merge(origin::router(self.clone()))
+            .fallback(http::no_route)
     }
 }

@@ -131,8 +131,10 @@ def test_malformed_uploads_are_400_and_not_indexed(channel):
     assert status == 400 and "not an MPEG transport stream" in body
     status, _, body = request("PUT", folder + "360p/index.m3u8", b"\x00\x01garbage", auth=creds)
     assert status == 400 and "not a valid HLS playlist" in body
-    status, _, body = request("PUT", folder + "../escape.ts", SEGMENT, auth=creds)
-    assert status in (400, 404)
+    for escape in ("../escape.ts", "360p/../../escape.ts", "%2e%2e/escape.ts", "360p/%2E%2E/%2e%2e/escape.ts",
+                   "..%2fescape.ts", "360p/.%2e/x.ts"):
+        status, _, body = request("PUT", folder + escape, SEGMENT, auth=creds)
+        assert status == 400 and "not a plain" in body, (escape, status, body)
     assert server.indexed_paths("errs") == []
 
 

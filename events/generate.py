@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Writes the sample events other than the four hand-written ones (see README.md):
+API Gateway REST proxy events for the control and ingest functions and Lambda function
+URL events (payload 2.0) for playback, built from one template each so they differ only
+in method, path, headers and body. The TS segment is 2 s of ffmpeg test pattern and tone:
+
+    ffmpeg -f lavfi -i testsrc2=size=320x180:rate=25 -f lavfi -i sine=frequency=440:sample_rate=48000 \\
+      -t 2 -c:v libx264 -preset veryfast -g 50 -b:v 150k -c:a aac -b:a 64k \\
+      -f hls -hls_time 2 -hls_segment_filename 'seg_%d.ts' index.m3u8
+
+Run: python3 events/generate.py SEGMENT.ts (from the repository root)."""
+
+import base64
+import copy
+import json
+import pathlib
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+REST = json.loads((HERE / "control-list-channels.json").read_text())
+URL = json.loads((HERE / "playback-multivariant.json").read_text())
+BASIC = "Basic " + base64.b64encode(b"USERNAME:PASSWORD").decode()
+
+
+def rest(method, path, body=None, headers=None, binary=False):
+    event = copy.deepcopy(REST)
+    head = {"Host": "abc123.execute-api.us-east-1.amazonaws.com", **(headers or {})}
+    event.update(
+        httpMethod=method,
+        path=path,
+        resource="/in/{proxy+}" if path.startswith("/in/") else "/{proxy+}",
+        pathParameters={"proxy": path.lstrip("/")},
+        headers=head,
+        multiValueHeaders={k: [v] for k, v in head.items()},
+        isBase64Encoded=binary,
+        body=(base64.b64encode(body).decode() if binary else body),
+    )
+    event["requestContext"].update(httpMethod=method, path="/v1" + path, resourcePath=event["resource"])
+    return event
+
+
+def url(path, headers=None):
+    event = copy.deepcopy(URL)
+    event["rawPath"] = path
+    event["headers"] = {**event["headers"], **(headers or {})}
+    event["requestContext"]["http"]["path"] = path
+    return event
+
+
+def ingest(path, body, content_type, auth=BASIC):
+    headers = {"Content-Type": content_type, "User-Agent": "Lavf/59.27.100"}
+    if auth:
+        headers["Authorization"] = auth
+    return rest("PUT", f"/in/v2/demo/INGEST_ENDPOINT_ID/{path}", body, headers, binary=True)
+
+
+def main(segment_path):
+    segment = pathlib.Path(segment_path).read_bytes()
+    media = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.000000,\nseg_0.ts\n"
+    json_headers = {"Content-Type": "application/json"}
+    events = {
+        "control-create-origin-endpoint.json": rest(
+            "POST", "/origin_endpoints",
+            json.dumps({"channelId": "demo", "id": "demo-hls", "manifestName": "index",
+                        "hlsPackage": {"segmentDurationSeconds": 2}}),
+            json_headers),
+        "control-describe-missing-channel.json": rest("GET", "/channels/no-such-channel"),
+        "control-create-channel-malformed.json": rest("POST", "/channels", '{"id": "demo"', json_headers),
+        "ingest-put-segment.json": ingest("360p/seg_0.ts", segment, "video/mp2t"),
+        "ingest-put-media-playlist.json": ingest("360p/index.m3u8", media, "application/vnd.apple.mpegurl"),
+        "ingest-put-no-credentials.json": ingest("360p/seg_1.ts", segment, "video/mp2t", auth=None),
+        "ingest-put-traversal.json": ingest("360p/%2e%2e/%2e%2e/escape.ts", segment, "video/mp2t"),
+        "playback-media-playlist.json": url("/out/v1/demo-hls/index_360p-seg.m3u8"),
+        "playback-segment.json": url("/out/v1/demo-hls/index_360p-seg_133200.ts"),
+        "playback-unknown-endpoint.json": url("/out/v1/no-such-endpoint/index.m3u8"),
+        "playback-not-a-file.json": url("/out/v1/demo-hls/secrets.txt"),
+    }
+    for name, event in events.items():
+        (HERE / name).write_text(json.dumps(event, indent=2) + "\n")
+        print("wrote", name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -48,6 +48,8 @@ pub struct Config {
     /// Take the viewer's address for `whitelist` from the last `X-Forwarded-For` entry
     /// (the address CloudFront saw) instead of the connection's peer. On in Lambda.
     pub client_ip_from_forwarded_for: bool,
+    /// Per-channel "ingest stalled" CloudWatch alarms (`SLUICE_CHANNEL_ALARMS`), AWS store only.
+    pub channel_alarms: Option<crate::alarms::AlarmConfig>,
 }
 
 /// Default for [`Config::stale_after_target_durations`].
@@ -94,6 +96,7 @@ impl Config {
             stale_after_target_durations: DEFAULT_STALE_AFTER_TARGET_DURATIONS,
             secret_cache_seconds: 60,
             client_ip_from_forwarded_for: false,
+            channel_alarms: None,
         }
     }
 
@@ -161,6 +164,14 @@ impl Config {
             )? as u32,
             secret_cache_seconds: number("SLUICE_SECRET_CACHE_SECONDS", 60)? as u64,
             client_ip_from_forwarded_for: var("SLUICE_CLIENT_IP").as_deref() == Some("x-forwarded-for"),
+            channel_alarms: match var("SLUICE_CHANNEL_ALARMS") {
+                None => None,
+                Some(prefix) => Some(crate::alarms::AlarmConfig {
+                    prefix,
+                    topic_arn: var("SLUICE_ALARM_TOPIC_ARN"),
+                    stalled_seconds: number("SLUICE_INGEST_STALLED_SECONDS", 120)?.min(86_400) as u32,
+                }),
+            },
         })
     }
 }

@@ -7,6 +7,7 @@
 //! [`manifest`] are pure functions; I/O lives at the edges.
 
 pub mod access_log;
+pub mod alarms;
 pub mod api;
 pub mod catalog;
 pub mod config;
@@ -31,11 +32,14 @@ pub struct App {
     pub secrets: Arc<secrets::Secrets>,
     /// Channels' egress access-log settings, cached briefly for playback.
     pub egress_logs: Arc<access_log::EgressSettings>,
+    /// Per-channel ingest-stalled alarms, when configured (AWS store only).
+    pub alarms: Option<Arc<alarms::ChannelAlarms>>,
 }
 
 impl App {
     /// Builds the storage adapters the configuration names. Call once per process.
     pub async fn from_config(config: config::Config) -> Result<App, store::StoreError> {
+        let mut alarms = None;
         let (stores, source): (store::Stores, Arc<dyn secrets::SecretSource>) = match &config.store {
             config::StoreConfig::Memory => (
                 store::Stores::memory(),
@@ -59,6 +63,9 @@ impl App {
                     objects: s.clone(),
                     index: s,
                 };
+                if let Some(alarm_config) = &config.channel_alarms {
+                    alarms = Some(Arc::new(alarms::ChannelAlarms::new(&sdk, alarm_config.clone())));
+                }
                 (stores, Arc::new(secrets::AwsSecrets::new(&sdk)))
             }
         };
@@ -68,6 +75,7 @@ impl App {
             stores,
             secrets: Arc::new(secrets::Secrets::new(source, ttl)),
             egress_logs: Arc::default(),
+            alarms,
         })
     }
 

@@ -118,5 +118,11 @@ def test_alarms_dashboard_and_outputs(template):
             assert alarm["MetricName"] == metric and alarm["Dimensions"][0]["Value"] == {"Ref": fn}
     assert {"IngestApiServerErrorAlarm", "ControlApiServerErrorAlarm", "PlaybackServerErrorAlarm",
             "IngestStalledAlarm"} <= set(alarms)
+    # Per-channel alarms: the control function makes them, only under the stack's prefix.
+    control = template["Resources"]["ControlFunction"]["Properties"]
+    assert control["Environment"]["Variables"]["SLUICE_CHANNEL_ALARMS"] == {"Ref": "AWS::StackName"}
+    statement = next(s for p in control["Policies"] for s in p["Statement"] if s.get("Sid") == "ChannelAlarms")
+    assert sorted(statement["Action"]) == ["cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm"]
+    assert statement["Resource"]["Fn::Sub"].endswith(":alarm:${AWS::StackName}-IngestStalled-*")
     assert resources(template, "AWS::CloudWatch::Dashboard")
     assert {"ControlApiUrl", "IngestBaseUrl", "PlaybackDomain"} <= set(template["Outputs"])

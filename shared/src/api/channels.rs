@@ -86,6 +86,12 @@ pub(super) async fn create_channel(State(app): State<App>, body: axum::body::Byt
     create_unique(&app, CHANNELS, &id, &channel, "channel").await?;
     remember_arn(&app, &channel_arn(&app.config, &channel), CHANNELS, &id).await?;
     tracing::info!(channel = %id, "channel created");
+    if let Some(alarms) = &app.alarms {
+        // The channel exists either way; a missing alarm is reported, not fatal.
+        if let Err(e) = alarms.put(&id).await {
+            tracing::error!(channel = %id, error = %e, "could not create the channel's ingest-stalled alarm");
+        }
+    }
     Ok(Json(channel_json(&app.config, &channel)))
 }
 
@@ -112,6 +118,11 @@ pub(super) async fn delete_channel(State(app): State<App>, Path(id): Path<String
     app.stores.index.delete_doc(CHANNELS, &id).await?;
     forget_arn(&app, &channel_arn(&app.config, &channel)).await?;
     tracing::info!(channel = %id, "channel deleted");
+    if let Some(alarms) = &app.alarms {
+        if let Err(e) = alarms.delete(&id).await {
+            tracing::error!(channel = %id, error = %e, "could not delete the channel's ingest-stalled alarm");
+        }
+    }
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

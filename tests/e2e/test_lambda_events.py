@@ -59,16 +59,18 @@ def emulator(moto, tmp_path_factory):
     port = free_port()
     cargo_lambda = shutil.which("cargo-lambda")
     assert cargo_lambda, "cargo-lambda is missing (pip install cargo-lambda)"
-    log = open(tmp_path_factory.mktemp("watch") / "watch.log", "w")
+    log_path = tmp_path_factory.mktemp("watch") / "watch.log"
+    log = open(log_path, "w")
+    # As the template's LoggingConfig does: JSON logs.
     env = {**os.environ, **env, "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
-           "SLUICE_BASE_URL": "https://api.example"}
+           "SLUICE_BASE_URL": "https://api.example", "AWS_LAMBDA_LOG_FORMAT": "JSON"}
     proc = subprocess.Popen(
         [cargo_lambda, "lambda", "watch", "--ignore-changes",
          "--invoke-address", "127.0.0.1", "--invoke-port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_port(port, 120)
-        yield port
+        yield port, log_path
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(20)
@@ -97,6 +99,7 @@ def invoke_streaming(port, function, event_text):
 
 
 def test_events_replay_with_expected_status(emulator):
+    emulator, log_path = emulator
     channel = None
     for name, function, status, expected in REPLAY:
         text = (EVENTS / name).read_text()
@@ -129,3 +132,13 @@ def test_events_replay_with_expected_status(emulator):
             assert raw == base64.b64decode(segment), "the segment is served whole and unchanged"
         if name == "control-create-channel.json":
             channel = json.loads(body)
+
+    # The functions logged JSON objects (tracing's JSON format, as in Lambda).
+    logged = []
+    for line in log_path.read_text().splitlines():
+        try:
+            logged.append(json.loads(line))
+        except ValueError:
+            pass
+    messages = {entry.get("fields", {}).get("message") for entry in logged if isinstance(entry, dict)}
+    assert "channel created" in messages, messages

@@ -7,6 +7,7 @@
 //! returns) before they index them with [`Index::insert_segment`].
 
 pub mod aws;
+pub mod faulty;
 pub mod local;
 pub mod memory;
 

@@ -78,6 +78,10 @@ struct Args {
     /// Seconds a CDN identifier secret is cached (0: read it on every request).
     #[arg(long, env = "SLUICE_SECRET_CACHE_SECONDS", default_value_t = 60)]
     secret_cache_seconds: u64,
+    /// Tests: inject storage faults as this JSON file says, re-read while running (see
+    /// `store::faulty`; a missing file means no faults).
+    #[arg(long, env = "SLUICE_FAULTS")]
+    faults: Option<PathBuf>,
     /// With SLUICE_STORE=aws: create the bucket and tables if missing (for emulators).
     #[arg(long)]
     create_aws_resources: bool,
@@ -158,7 +162,12 @@ async fn run_server(args: Args) -> anyhow::Result<()> {
         ),
         StoreConfig::Memory => "memory".into(),
     };
-    let app = sluice::App::from_config(config).await.context("opening storage")?;
+    let mut app = sluice::App::from_config(config).await.context("opening storage")?;
+    if let Some(settings) = &args.faults {
+        // Tests only: storage calls fail as the settings file says (store::faulty).
+        app.stores = sluice::store::faulty::wrap(app.stores, settings.clone());
+        eprintln!("storage faults injected as {} says", settings.display());
+    }
     let router = app.all_routes().merge(demo::page_routes(args.assets_dir.clone()));
 
     println!("sluice-local listening on http://{addr} (storage: {store_kind})");

@@ -670,9 +670,39 @@ pub fn snap_frame_rate(measured: f64) -> f64 {
         .unwrap_or((measured * 1000.0).round() / 1000.0)
 }
 
+/// What m3u8-rs lets through but no encoder writes: URIs with spaces or control
+/// characters, and segment durations that are not a positive number of seconds.
+fn check_playlist(playlist: &m3u8_rs::Playlist) -> Result<(), String> {
+    let uri_ok = |uri: &str| !uri.is_empty() && !uri.chars().any(|c| c.is_control() || c.is_whitespace());
+    match playlist {
+        m3u8_rs::Playlist::MasterPlaylist(master) => {
+            if let Some(v) = master.variants.iter().find(|v| !uri_ok(&v.uri)) {
+                return Err(format!("variant URI {:?} is not a URI", v.uri));
+            }
+        }
+        m3u8_rs::Playlist::MediaPlaylist(media) => {
+            for (n, segment) in media.segments.iter().enumerate() {
+                if !uri_ok(&segment.uri) {
+                    return Err(format!("segment {n} has URI {:?}, which is not a URI", segment.uri));
+                }
+                let d = segment.duration;
+                if !(d.is_finite() && d > 0.0 && d <= ts::MAX_SPAN_SECONDS as f32) {
+                    return Err(format!(
+                        "segment {n} ({}) has #EXTINF duration {d}, not a number of seconds in (0, {}]",
+                        segment.uri,
+                        ts::MAX_SPAN_SECONDS
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
     let playlist = m3u8_rs::parse_playlist_res(&up.body)
         .map_err(|_| EdgeError::bad_request(format!("playlist {}: not a valid HLS playlist (RFC 8216)", up.path)))?;
+    check_playlist(&playlist).map_err(|e| EdgeError::bad_request(format!("playlist {}: {e}", up.path)))?;
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
     let dir = up.path.rsplit_once('/').map_or("", |(d, _)| d);

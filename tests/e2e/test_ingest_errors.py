@@ -176,3 +176,92 @@ def test_playlist_before_its_segment_does_no_harm(channel):
     assert request("PUT", folder + "360p/seg_00000.ts", SEGMENT, auth=creds)[0] == 201
     status, _, body = request("GET", server.base + "/out/v1/errs-hls/index.m3u8")
     assert status == 200 and "index_360p-seg.m3u8" in body
+
+
+def ts_packets(data):
+    return [data[i : i + 188] for i in range(0, len(data), 188)]
+
+
+def pid(packet):
+    return ((packet[1] & 0x1F) << 8) | packet[2]
+
+
+def pmt_pid(data):
+    pat = next(p for p in ts_packets(data) if pid(p) == 0)
+    section = pat[5 + pat[4]:]  # after the pointer field
+    return ((section[10] & 0x1F) << 8) | section[11]
+
+
+def with_pts_moved(data, stream_pid, seconds):
+    """The segment with the PTS (and DTS) of `stream_pid`'s last PES moved by `seconds`."""
+    packets = [bytearray(p) for p in ts_packets(data)]
+    starts = [p for p in packets if pid(p) == stream_pid and p[1] & 0x40]
+    packet = starts[-1]
+    offset = 4 + (1 + packet[4] if packet[3] & 0x20 else 0)
+    pes = offset
+    assert packet[pes:pes + 3] == b"\x00\x00\x01"
+    flags = packet[pes + 7] >> 6
+    for field in ([9] if flags == 2 else [9, 14] if flags == 3 else []):
+        at = pes + field
+        b = packet[at:at + 5]
+        value = ((b[0] >> 1) & 7) << 30 | b[1] << 22 | (b[2] >> 1) << 15 | b[3] << 7 | b[4] >> 1
+        value = (value + int(seconds * 90000)) % (1 << 33)
+        packet[at] = (b[0] & 0xF1) | ((value >> 29) & 0x0E)
+        packet[at + 1] = (value >> 22) & 0xFF
+        packet[at + 2] = ((value >> 14) & 0xFE) | 1
+        packet[at + 3] = (value >> 7) & 0xFF
+        packet[at + 4] = ((value << 1) & 0xFE) | 1
+    return b"".join(bytes(p) for p in packets)
+
+
+def test_more_bad_input_is_4xx_with_a_message_and_the_channel_goes_on(channel):
+    server, ingest, folder = channel
+    creds = (ingest["Username"], ingest["Password"])
+    pmt = pmt_pid(SEGMENT)
+
+    # No PAT/PMT: nothing says which PID is which stream.
+    no_psi = b"".join(p for p in ts_packets(SEGMENT) if pid(p) not in (0, pmt))
+    status, _, body = request("PUT", folder + "360p/seg_00001.ts", no_psi, auth=creds)
+    assert status == 400 and "PAT" in body, (status, body)
+
+    # Truncated to a few bytes, and cut mid-packet.
+    for cut in (SEGMENT[:100], SEGMENT[: 188 * 3 + 50]):
+        status, _, body = request("PUT", folder + "360p/seg_00002.ts", cut, auth=creds)
+        assert status == 400, (len(cut), status, body)
+
+    # Absurd timestamps: the last video frame ten hours after the first.
+    absurd = with_pts_moved(SEGMENT, 0x100, 36000)
+    status, _, body = request("PUT", folder + "360p/seg_00003.ts", absurd, auth=creds)
+    assert status == 400 and "timestamps" in body, (status, body)
+
+    # Malformed Authorization headers are 401 with a challenge, never a 400 or 5xx.
+    for header in ("Basic !!!not-base64!!!", "Basic " + base64.b64encode(b"no-colon").decode(), "Basic",
+                   'Digest username="x', "Digest " + "a," * 4000, "Bearer abc", "", "Digest realm=\"\u00e9\""):
+        req = urllib.request.Request(folder + "360p/seg_00004.ts", data=SEGMENT, method="PUT")
+        req.add_header("Authorization", header)
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            status = 200
+        except urllib.error.HTTPError as e:
+            status, body, challenge = e.code, e.read().decode(), e.headers.get("WWW-Authenticate")
+        assert status == 401 and "authentication" in body or "credentials" in body, (header[:40], status, body)
+        assert challenge, header
+
+    # A junk playlist and a playlist over the body limit.
+    status, _, body = request("PUT", folder + "360p/index.m3u8", b"#EXTM3U\n#EXTINF:abc\n\x00", auth=creds)
+    assert status == 400 and "playlist" in body, (status, body)
+    # 5 MB declared: refused from the headers, before the body is read.
+    path = folder[len(server.base):] + "360p/index.m3u8"
+    host, port = server.base[len("http://"):].split(":")
+    token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {token}\r\n"
+                  f"Content-Length: {5_000_000}\r\n\r\n".encode() + b"#EXTM3U\n" + b"#EXTINF:2.0,\nseg.ts\n" * 1000)
+        answer = s.recv(4096).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413") and "4194304 bytes" in answer, answer
+
+    assert server.indexed_paths("errs") == []
+    # The channel is unaffected: the good segment goes in.
+    status, _, _ = request("PUT", folder + "360p/seg_00000.ts", SEGMENT, auth=creds)
+    assert status == 201
+    assert server.indexed_paths("errs") == ["360p/seg_00000.ts"]

@@ -25,6 +25,24 @@ pub enum TsError {
     NoPmt,
     #[error("no audio or video elementary stream with PES timestamps")]
     NoMedia,
+    #[error(
+        "absurd timestamps: the segment's decoding timestamps span {seconds:.1} s (more than {MAX_SPAN_SECONDS} s, \
+         or going backwards); check the encoder's clock"
+    )]
+    AbsurdTimestamps { seconds: f64 },
+}
+
+/// The longest span of timestamps one segment may have: longer means broken timestamps
+/// (a jump inside the segment, or time going backwards, which wraps to about 26 hours).
+pub const MAX_SPAN_SECONDS: u64 = 120;
+
+fn plausible(span: u64) -> Result<u64, TsError> {
+    if span > MAX_SPAN_SECONDS * crate::time::TICKS_PER_SECOND {
+        return Err(TsError::AbsurdTimestamps {
+            seconds: span as f64 / crate::time::TICKS_PER_SECOND as f64,
+        });
+    }
+    Ok(span)
 }
 
 /// Elementary stream types Sluice recognises (ISO/IEC 13818-1 Table 2-34 and ATSC A/52).
@@ -265,7 +283,10 @@ fn summarise(
         let ty = v.stream_type.unwrap_or(StreamType::H264);
         let (params, keyframe) = scan_access_unit(ty, &v.pes);
         let start_pts = v.first_pts.ok_or(TsError::NoMedia)?;
-        let span = wrapped_diff(v.first_dts.unwrap_or(start_pts), v.last_dts.unwrap_or(start_pts));
+        let span = plausible(wrapped_diff(
+            v.first_dts.unwrap_or(start_pts),
+            v.last_dts.unwrap_or(start_pts),
+        ))?;
         let frame = if v.pes_count > 1 {
             span / u64::from(v.pes_count - 1)
         } else {
@@ -288,7 +309,10 @@ fn summarise(
 
     let a = audio_states.first().ok_or(TsError::NoMedia)?;
     let start_pts = a.first_pts.ok_or(TsError::NoMedia)?;
-    let span = wrapped_diff(a.first_dts.unwrap_or(start_pts), a.last_dts.unwrap_or(start_pts));
+    let span = plausible(wrapped_diff(
+        a.first_dts.unwrap_or(start_pts),
+        a.last_dts.unwrap_or(start_pts),
+    ))?;
     let tail = match audio.first().and_then(|t| t.aac.as_ref()) {
         Some(aac) => {
             let frames = codec::adts_frame_count(&a.pes).max(1) as u64;

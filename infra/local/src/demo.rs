@@ -21,13 +21,17 @@ const ENDPOINT: &str = "demo-hls";
 /// Segments pushed immediately at start.
 const PREROLL_SEGMENTS: usize = 3;
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 /// One rendition of the pre-encoded loop.
-struct LoopRendition {
-    name: String,
-    segments: Vec<Bytes>,
+#[derive(Clone)]
+pub(crate) struct LoopRendition {
+    pub name: String,
+    pub segments: Vec<Bytes>,
 }
+
+/// Called with each upload's status and time taken (the load test counts them).
+pub(crate) type UploadObserver = std::sync::Arc<dyn Fn(u16, Duration) + Send + Sync>;
 
 /// Creates the demo channel and endpoint through the control API and starts feeding it.
 /// Returns the playback URL.
@@ -67,7 +71,7 @@ pub async fn start(base_url: &str, demo_dir: &Path) -> anyhow::Result<String> {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
     );
     tokio::spawn(async move {
-        if let Err(e) = feed(client, folder, auth, renditions).await {
+        if let Err(e) = feed(client, folder, auth, renditions, None).await {
             tracing::error!(error = %e, "demo feeder stopped");
         }
     });
@@ -78,7 +82,13 @@ pub async fn start(base_url: &str, demo_dir: &Path) -> anyhow::Result<String> {
 }
 
 /// POSTs `body` to `path` unless the resource at `get_path` already exists; returns it.
-async fn ensure(client: &HttpClient, base: &str, path: &str, body: String, get_path: &str) -> anyhow::Result<Value> {
+pub(crate) async fn ensure(
+    client: &HttpClient,
+    base: &str,
+    path: &str,
+    body: String,
+    get_path: &str,
+) -> anyhow::Result<Value> {
     let (status, existing) = send(client, "GET", &format!("{base}{get_path}"), None, Bytes::new()).await?;
     if status == 200 {
         return Ok(serde_json::from_slice(&existing)?);
@@ -90,7 +100,7 @@ async fn ensure(client: &HttpClient, base: &str, path: &str, body: String, get_p
     Ok(serde_json::from_slice(&created)?)
 }
 
-async fn send(
+pub(crate) async fn send(
     client: &HttpClient,
     method: &str,
     url: &str,
@@ -110,7 +120,7 @@ async fn send(
     Ok((status, bytes))
 }
 
-fn load(dir: &Path) -> anyhow::Result<Vec<LoopRendition>> {
+pub(crate) fn load(dir: &Path) -> anyhow::Result<Vec<LoopRendition>> {
     let mut renditions = Vec::new();
     let entries = std::fs::read_dir(dir).with_context(|| format!("demo folder {} is missing", dir.display()))?;
     let mut dirs: Vec<PathBuf> = entries
@@ -146,20 +156,33 @@ fn load(dir: &Path) -> anyhow::Result<Vec<LoopRendition>> {
 }
 
 /// Pushes the loop forever in real time, shifting timestamps by the loop length each pass.
-async fn feed(client: HttpClient, folder: String, auth: String, renditions: Vec<LoopRendition>) -> anyhow::Result<()> {
+pub(crate) async fn feed(
+    client: HttpClient,
+    folder: String,
+    auth: String,
+    renditions: Vec<LoopRendition>,
+    observer: Option<UploadObserver>,
+) -> anyhow::Result<()> {
+    let put = |url: String, body: Bytes| {
+        let (client, auth, observer) = (&client, &auth, observer.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let (status, body) = send(client, "PUT", &url, Some(auth), body).await?;
+            if let Some(observe) = &observer {
+                observe(status, started.elapsed());
+            }
+            if status >= 300 {
+                tracing::warn!(status, url, body = %String::from_utf8_lossy(&body), "upload refused");
+            }
+            anyhow::Ok(())
+        }
+    };
     let first = &renditions[0].segments;
     let infos = first.iter().map(|s| ts::analyze(s)).collect::<Result<Vec<_>, _>>()?;
     let loop_ticks: u64 = infos.iter().map(|i| i.duration.0).sum();
     let durations: Vec<f64> = infos.iter().map(|i| i.duration.as_secs_f64()).collect();
     let master = master_playlist(&renditions);
-    send(
-        &client,
-        "PUT",
-        &format!("{folder}master.m3u8"),
-        Some(&auth),
-        Bytes::from(master),
-    )
-    .await?;
+    put(format!("{folder}master.m3u8"), Bytes::from(master)).await?;
     // Pre-roll: the first segments go out at once, as if the stream had been live for a
     // while, so a player opened right after start has a live window to join.
     let preroll: f64 = durations.iter().take(PREROLL_SEGMENTS).sum();
@@ -174,23 +197,12 @@ async fn feed(client: HttpClient, folder: String, auth: String, renditions: Vec<
                 let Some(segment) = r.segments.get(i) else { continue };
                 let mut bytes = segment.to_vec();
                 ts::shift_timestamps(&mut bytes, pass * loop_ticks);
-                let url = format!("{folder}{}/seg_{counter:05}.ts", r.name);
-                let (status, body) = send(&client, "PUT", &url, Some(&auth), Bytes::from(bytes)).await?;
-                if status >= 300 {
-                    tracing::warn!(status, url, body = %String::from_utf8_lossy(&body), "demo segment refused");
-                }
+                put(format!("{folder}{}/seg_{counter:05}.ts", r.name), Bytes::from(bytes)).await?;
                 let playlist = format!(
                     "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{counter}\n#EXTINF:{duration:.3},\nseg_{counter:05}.ts\n",
                     duration.ceil()
                 );
-                send(
-                    &client,
-                    "PUT",
-                    &format!("{folder}{}/index.m3u8", r.name),
-                    Some(&auth),
-                    Bytes::from(playlist),
-                )
-                .await?;
+                put(format!("{folder}{}/index.m3u8", r.name), Bytes::from(playlist)).await?;
             }
             counter += 1;
         }

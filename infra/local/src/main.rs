@@ -2,13 +2,14 @@
 //! Lambdas run. Local disk storage by default; S3 + DynamoDB when `SLUICE_STORE=aws`.
 
 mod demo;
+mod load;
 mod remux;
 
 use anyhow::Context;
 use clap::Parser;
 use sluice::config::{Config, StoreConfig};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Keeps freed fragment-sized buffers (hundreds of KB) in glibc's heap for the next
 /// fragment instead of unmapping them and faulting fresh pages back in: before this, a
@@ -102,6 +103,20 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         fragment_seconds: f64,
     },
+    /// Load test on this server: the demo feeder pushes N channels x R renditions in real
+    /// time while viewer tasks fetch playlists and segments; prints throughput and latency
+    /// percentiles, exits 1 on any error. Without --data-dir it uses a fresh temp folder.
+    Load {
+        #[arg(long, default_value_t = 10)]
+        channels: usize,
+        #[arg(long, default_value_t = 4)]
+        renditions: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Viewer tasks requesting back to back.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -114,6 +129,16 @@ fn main() -> anyhow::Result<()> {
     }) = &args.command
     {
         return remux::run(input, output_dir, *fragment_seconds);
+    }
+    let mut args = args;
+    if matches!(args.command, Some(Command::Load { .. })) {
+        if args.data_dir == Path::new("sluice-data") {
+            args.data_dir = std::env::temp_dir().join(format!("sluice-load-{}", std::process::id()));
+        }
+        // Only problems, not one line per request (still single-threaded here).
+        if std::env::var_os("RUST_LOG").is_none() {
+            std::env::set_var("RUST_LOG", "warn");
+        }
     }
     tokio::runtime::Runtime::new()?.block_on(run_server(args))
 }
@@ -176,6 +201,21 @@ async fn run_server(args: Args) -> anyhow::Result<()> {
         anyhow::bail!(
             "--demo creates its channel through the control API unsigned; run it without --control-credentials"
         );
+    }
+    if let Some(Command::Load {
+        channels,
+        renditions,
+        seconds,
+        concurrency,
+    }) = args.command
+    {
+        let plan = load::Plan {
+            channels,
+            renditions,
+            seconds,
+            concurrency,
+        };
+        return load::run(&base_url, &args.demo_dir, &plan).await;
     }
     if args.demo {
         // The feeder talks to this server over HTTP, so it starts after the server does.

@@ -40,14 +40,26 @@ fn sdk_error<E: std::error::Error + Send + Sync + 'static>(e: aws_sdk_dynamodb::
     StoreError::Backend(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
 }
 
+/// How long one storage call may take before ingest and playback answer 503: under API
+/// Gateway's 29 s integration timeout, so an encoder hears a 503 with a message rather
+/// than a gateway timeout, and long enough for a 4 MB S3 PUT with a retry.
+const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// The SDK configuration from the standard AWS environment, with a rustls HTTPS client.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http)
+        .timeout_config(timeouts)
         .load()
         .await
 }

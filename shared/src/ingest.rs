@@ -469,10 +469,14 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
             let last = latest.as_ref().expect("Behind needs a previous segment");
             if !far {
                 let known = index.segments_from(&partition, start, 1).await?;
-                if known.first().is_some_and(|r| r.start == start) {
+                if let Some(existing) = known.into_iter().next().filter(|r| r.start == start) {
                     // The other input's copy of a slot: this input is alive (it must not
                     // look silent when deciding whether the stream has ended).
                     touch_input(app, &up, &rendition).await?;
+                    if takes_back(&up, &existing) {
+                        let iframes = iframes_of(start, &info, &keyframes, psi_size);
+                        return take_back(app, up, existing, &info, iframes).await;
+                    }
                     tracing::info!(path = %up.path, "segment already indexed (re-sent or sent by the other ingest endpoint)");
                     return Ok(StatusCode::NO_CONTENT.into_response());
                 }
@@ -514,15 +518,7 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
         pts_offset,
         discontinuity,
         discontinuity_sequence: previous_discontinuities + u64::from(discontinuity),
-        iframes: keyframes
-            .iter()
-            .map(|k| IFrame {
-                time: Ticks(start.0.saturating_add_signed(pts_delta(info.start_pts, k.pts))),
-                offset: k.offset,
-                size: k.size,
-                psi_size,
-            })
-            .collect(),
+        iframes: iframes_of(start, &info, &keyframes, psi_size),
     };
     let inserted = index.insert_segment(&record).await?;
     update_rendition(app, &record, &info).await?;
@@ -531,6 +527,68 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
         rendition = %record.rendition, bytes = size, sequence = record.sequence, start = start.0,
         duration_ms = info.duration.as_millis(), keyframe = info.starts_with_keyframe, discontinuity, inserted,
         "segment indexed"
+    );
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// The keyframes of a segment placed at `start`, on the rendition's timeline.
+fn iframes_of(start: Ticks, info: &ts::SegmentInfo, keyframes: &[iframes::KeyFrame], psi_size: u64) -> Vec<IFrame> {
+    keyframes
+        .iter()
+        .map(|k| IFrame {
+            time: Ticks(start.0.saturating_add_signed(pts_delta(info.start_pts, k.pts))),
+            offset: k.offset,
+            size: k.size,
+            psi_size,
+        })
+        .collect()
+}
+
+/// Whether this upload takes a slot back from the other input: it comes from the
+/// preferred input (the channel's first ingest endpoint, MediaPackage's primary) and is
+/// not late, i.e. it arrived less than one segment duration after the other input's copy.
+/// A late preferred copy leaves the slot as it is, so what players already fetched stays.
+fn takes_back(up: &Upload<'_>, existing: &SegmentRecord) -> bool {
+    let preferred = up
+        .channel
+        .ingest_endpoints
+        .first()
+        .is_some_and(|e| e.id == up.endpoint.id);
+    preferred
+        && existing.ingest_endpoint != up.endpoint.id
+        && up.now.0 - existing.received_at.0 < existing.duration.as_millis()
+}
+
+/// Serves the slot of `existing` from this (preferred) input's bytes from now on: same
+/// start, duration, sequence and discontinuity numbers, so playlists do not change.
+async fn take_back(
+    app: &App,
+    up: Upload<'_>,
+    existing: SegmentRecord,
+    info: &ts::SegmentInfo,
+    iframes: Vec<IFrame>,
+) -> Result<Response, EdgeError> {
+    let object_key = format!(
+        "{}/{}/{}/{}.ts",
+        up.channel.id, up.endpoint.id, existing.rendition, existing.start.0
+    );
+    let size = up.body.len() as u64;
+    app.stores.objects.put(&object_key, up.body, "video/mp2t").await?;
+    let record = SegmentRecord {
+        ingest_endpoint: up.endpoint.id.clone(),
+        object_key,
+        size,
+        received_at: up.now,
+        starts_with_keyframe: info.starts_with_keyframe,
+        source_name: up.path.to_owned(),
+        iframes,
+        ..existing
+    };
+    app.stores.index.replace_segment(&record).await?;
+    tracing::info!(
+        channel = %record.channel, ingest_endpoint = %record.ingest_endpoint, path = %up.path,
+        rendition = %record.rendition, sequence = record.sequence, start = record.start.0,
+        "preferred input took its slot back"
     );
     Ok(StatusCode::CREATED.into_response())
 }

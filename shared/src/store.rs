@@ -69,6 +69,9 @@ pub trait Index: Send + Sync {
 
     /// Indexes a segment unless its slot (partition, start) is taken; true when inserted.
     async fn insert_segment(&self, record: &SegmentRecord) -> Result<bool, StoreError>;
+    /// Overwrites the record in its slot (the preferred input taking back a slot the other
+    /// input filled first); same partition and start, so sequence numbers do not move.
+    async fn replace_segment(&self, record: &SegmentRecord) -> Result<(), StoreError>;
     /// The newest `limit` segments of a partition, oldest first.
     async fn latest_segments(&self, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, StoreError>;
     /// Segments of a partition starting at or after `from`, oldest first, at most `limit`.
@@ -173,5 +176,12 @@ pub(crate) mod contract {
         let from = index.segments_from("ch#360p", Ticks(180_000), 2).await.unwrap();
         assert_eq!(from.iter().map(|r| r.start.0).collect::<Vec<_>>(), [180_000, 360_000]);
         assert_eq!(index.latest_segments("ch#none", 5).await.unwrap(), vec![]);
+        // Replacing keeps the slot and takes the new record whole.
+        let mut preferred = record("360p", 540_000, 3);
+        preferred.ingest_endpoint = "primary".into();
+        index.replace_segment(&preferred).await.unwrap();
+        let latest = index.latest_segments("ch#360p", 1).await.unwrap();
+        assert_eq!(latest, vec![preferred]);
+        assert_eq!(index.latest_segments("ch#360p", 10).await.unwrap().len(), 4);
     }
 }

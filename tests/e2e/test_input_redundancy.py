@@ -113,3 +113,47 @@ def test_failover_between_inputs_keeps_hlsjs_playing(local_server, tmp_path):
     assert set(active[i] for i in BOTH) <= {a_id, b_id}
     assert [active[i] for i in B_ONLY] == [b_id] * len(B_ONLY)
     assert [active[i] for i in A_ONLY] == [a_id] * len(A_ONLY)
+
+
+def test_preferred_input_serves_its_slots_unless_missing_or_late(server, tmp_path):
+    """Per slot: the first ingest endpoint (A, the preferred one) serves the segment when
+    it delivers it, even a moment after B; B's copy stays when A's is missing, or later
+    than one segment duration. Sequence numbers and playlists are not disturbed."""
+    mp = server.mediapackage()
+    endpoints = mp.create_channel(Id="pref")["HlsIngest"]["IngestEndpoints"]
+    url = mp.create_origin_endpoint(ChannelId="pref", Id="pref-hls", ManifestName="index",
+                                    HlsPackage={"SegmentDurationSeconds": 2, "PlaylistWindowSeconds": 60})["Url"]
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-f", "lavfi", "-i",
+         "testsrc2=size=320x180:rate=25", "-t", "8", "-c:v", "libx264", "-preset", "veryfast", "-g", "50",
+         "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
+         "-hls_segment_filename", str(tmp_path / "seg_%05d.ts"), str(tmp_path / "index.m3u8")],
+        check=True, timeout=60)
+    files = sorted(tmp_path.glob("seg_*.ts"))
+    assert len(files) == 4
+    a, b = ({"folder": e["Url"][: -len("channel")], "auth": (e["Username"], e["Password"]), "id": e["Id"]}
+            for e in endpoints)
+
+    def send(inp, i):
+        put(inp["folder"] + f"360p/{files[i].name}", files[i].read_bytes(), inp["auth"])
+
+    send(b, 0); send(a, 0)          # A a moment after B: A takes the slot
+    send(b, 1)                      # A missing: B's stays
+    send(b, 2); time.sleep(2.3); send(a, 2)   # A later than a segment duration: B's stays
+    send(a, 3); send(b, 3)          # A first: A's
+
+    media = url.replace("index.m3u8", "index_360p-seg.m3u8")
+    status, _, body = get(media)
+    assert status == 200, body
+    lines = body.decode().splitlines()
+    # Media sequence 0 (the tag is left out when it is 0, as RFC 8216 allows).
+    assert next((l for l in lines if l.startswith("#EXT-X-MEDIA-SEQUENCE")), "#EXT-X-MEDIA-SEQUENCE:0") == \
+        "#EXT-X-MEDIA-SEQUENCE:0"
+    names = [l for l in lines if l and not l.startswith("#")]
+    assert len(names) == 4, names
+    served_by = []
+    for i, name in enumerate(names):
+        status, headers, segment = get(media.rsplit("/", 1)[0] + "/" + name)
+        assert status == 200 and segment == files[i].read_bytes()
+        served_by.append(headers["X-Sluice-Active-Input"])
+    assert served_by == [a["id"], b["id"], b["id"], a["id"]], served_by

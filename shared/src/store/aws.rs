@@ -333,6 +333,22 @@ impl Index for AwsStore {
         }
     }
 
+    async fn replace_segment(&self, record: &SegmentRecord) -> Result<(), StoreError> {
+        let doc = String::from_utf8(encode_record(record)?).map_err(backend)?;
+        let expires_at = record.received_at.as_secs() + self.config.segment_ttl_seconds;
+        self.ddb
+            .put_item()
+            .table_name(&self.config.segments_table)
+            .item("pk", AttributeValue::S(record.partition()))
+            .item("sk", AttributeValue::N(record.start.0.to_string()))
+            .item("doc", AttributeValue::S(doc))
+            .item("expires_at", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
     async fn latest_segments(&self, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {
         self.query_segments(partition, None, false, limit).await
     }

@@ -179,6 +179,12 @@ impl Index for FaultyIndex {
             .await
     }
 
+    async fn replace_segment(&self, record: &SegmentRecord) -> Result<(), StoreError> {
+        self.faults
+            .run("replace segment", self.inner.replace_segment(record))
+            .await
+    }
+
     async fn latest_segments(&self, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {
         self.faults
             .run("latest segments", self.inner.latest_segments(partition, limit))

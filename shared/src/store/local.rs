@@ -206,6 +206,24 @@ impl Index for LocalStore {
         .await
     }
 
+    async fn replace_segment(&self, record: &SegmentRecord) -> Result<(), StoreError> {
+        let partition = record.partition();
+        let start = record.start.0;
+        let doc = encode_record(record)?;
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut table = txn.open_table(SEGMENTS).map_err(backend)?;
+                table
+                    .insert((partition.as_str(), start), doc.as_slice())
+                    .map_err(backend)?;
+            }
+            txn.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn latest_segments(&self, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {
         let partition = partition.to_owned();
         self.blocking(move |db| {

@@ -81,6 +81,12 @@ impl Index for MemoryStore {
         Ok(true)
     }
 
+    async fn replace_segment(&self, record: &SegmentRecord) -> Result<(), StoreError> {
+        let key = (record.partition(), record.start.0);
+        lock(&self.segments).insert(key, encode_record(record)?);
+        Ok(())
+    }
+
     async fn latest_segments(&self, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {
         let segments = lock(&self.segments);
         let mut out: Vec<SegmentRecord> = segments

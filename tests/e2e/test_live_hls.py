@@ -173,8 +173,11 @@ def test_ffmpeg_live_push_is_stored_indexed_and_plays(server, tmp_path):
     assert listed == len(sent)
 
     # ffprobe, as a player would, sees both renditions through the endpoint URL.
+    # (A generous probe window: on a busy machine the default one can end before a
+    # rendition's first SPS is decoded, and ffprobe then reports height 0.)
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,height", "-of", "json", url],
+        ["ffprobe", "-v", "error", "-analyzeduration", "10000000", "-probesize", "20000000",
+         "-show_entries", "stream=codec_type,height", "-of", "json", url],
         capture_output=True, text=True, timeout=60,
     )
     streams = json.loads(probe.stdout)["streams"]

@@ -38,23 +38,57 @@ pub(crate) type UploadObserver = std::sync::Arc<dyn Fn(u16, Duration) + Send + S
 pub async fn start(base_url: &str, demo_dir: &Path) -> anyhow::Result<String> {
     let renditions = load(demo_dir)?;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let channel = ensure(
+    let fed = channel_with_endpoint(
         &client,
         base_url,
+        CHANNEL,
+        ENDPOINT,
+        r#"{"segmentDurationSeconds":2,"playlistWindowSeconds":30,"programDateTimeIntervalSeconds":2}"#,
+    )
+    .await?;
+    tokio::spawn(async move {
+        if let Err(e) = feed(client, fed.folder, fed.auth, renditions, None).await {
+            tracing::error!(error = %e, "demo feeder stopped");
+        }
+    });
+    Ok(fed.endpoint_url)
+}
+
+/// What an encoder needs to push to a channel, and where players find it.
+pub(crate) struct FedChannel {
+    pub endpoint_url: String,
+    /// The first ingest endpoint's folder URL (ends with `/`).
+    pub folder: String,
+    /// Its `Authorization: Basic` value.
+    pub auth: String,
+}
+
+/// Creates a channel and one HLS endpoint with `hls_package` through the control API
+/// (keeping them if they exist).
+pub(crate) async fn channel_with_endpoint(
+    client: &HttpClient,
+    base_url: &str,
+    channel_id: &str,
+    endpoint_id: &str,
+    hls_package: &str,
+) -> anyhow::Result<FedChannel> {
+    let channel = ensure(
+        client,
+        base_url,
         "/channels",
-        format!(r#"{{"id":"{CHANNEL}","description":"Sluice demo"}}"#),
-        &format!("/channels/{CHANNEL}"),
+        format!(r#"{{"id":"{channel_id}","description":"fed by sluice-local"}}"#),
+        &format!("/channels/{channel_id}"),
     )
     .await?;
     let body = format!(
-        r#"{{"id":"{ENDPOINT}","channelId":"{CHANNEL}","manifestName":"index","hlsPackage":{{"segmentDurationSeconds":2,"playlistWindowSeconds":30,"programDateTimeIntervalSeconds":2}}}}"#
+        r#"{{"id":"{endpoint_id}","channelId":"{channel_id}","manifestName":"index","hlsPackage":{hls_package}}}"#
     );
     let endpoint = ensure(
-        &client,
+        client,
         base_url,
         "/origin_endpoints",
         body,
-        &format!("/origin_endpoints/{ENDPOINT}"),
+        &format!("/origin_endpoints/{endpoint_id}"),
     )
     .await?;
     let ingest = &channel["hlsIngest"]["ingestEndpoints"][0];
@@ -65,20 +99,14 @@ pub async fn start(base_url: &str, demo_dir: &Path) -> anyhow::Result<String> {
     ) else {
         bail!("CreateChannel response has no ingest endpoint: {channel}");
     };
-    let folder = url.trim_end_matches("channel").to_owned();
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    );
-    tokio::spawn(async move {
-        if let Err(e) = feed(client, folder, auth, renditions, None).await {
-            tracing::error!(error = %e, "demo feeder stopped");
-        }
-    });
-    endpoint["url"]
-        .as_str()
-        .map(str::to_owned)
-        .context("endpoint has no url")
+    Ok(FedChannel {
+        endpoint_url: endpoint["url"].as_str().context("endpoint has no url")?.to_owned(),
+        folder: url.trim_end_matches("channel").to_owned(),
+        auth: format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        ),
+    })
 }
 
 /// POSTs `body` to `path` unless the resource at `get_path` already exists; returns it.

@@ -6,8 +6,7 @@
 //! answered 200, or a request that did not complete.
 
 use crate::demo::{self, HttpClient, LoopRendition};
-use anyhow::{bail, Context};
-use base64::Engine;
+use anyhow::bail;
 use bytes::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -79,38 +78,14 @@ pub async fn run(base_url: &str, demo_dir: &Path, plan: &Plan) -> anyhow::Result
     let mut endpoints = Vec::new();
     for c in 0..plan.channels {
         let id = format!("load{c}");
-        let channel = demo::ensure(
+        let fed = demo::channel_with_endpoint(
             &client,
             base_url,
-            "/channels",
-            format!(r#"{{"id":"{id}"}}"#),
-            &format!("/channels/{id}"),
+            &id,
+            &format!("{id}-hls"),
+            r#"{"segmentDurationSeconds":2,"playlistWindowSeconds":30}"#,
         )
         .await?;
-        let body = format!(
-            r#"{{"id":"{id}-hls","channelId":"{id}","manifestName":"index","hlsPackage":{{"segmentDurationSeconds":2,"playlistWindowSeconds":30}}}}"#
-        );
-        let endpoint = demo::ensure(
-            &client,
-            base_url,
-            "/origin_endpoints",
-            body,
-            &format!("/origin_endpoints/{id}-hls"),
-        )
-        .await?;
-        let ingest = &channel["hlsIngest"]["ingestEndpoints"][0];
-        let (Some(url), Some(user), Some(pass)) = (
-            ingest["url"].as_str(),
-            ingest["username"].as_str(),
-            ingest["password"].as_str(),
-        ) else {
-            bail!("CreateChannel response has no ingest endpoint: {channel}");
-        };
-        let folder = url.trim_end_matches("channel").to_owned();
-        let auth = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-        );
         let observed = stats.clone();
         let observer: demo::UploadObserver = Arc::new(move |status, took| {
             observed.record("ingest PUT", (200..300).contains(&status), took, 0, || {
@@ -119,9 +94,9 @@ pub async fn run(base_url: &str, demo_dir: &Path, plan: &Plan) -> anyhow::Result
         });
         let (client, renditions) = (client.clone(), renditions.clone());
         feeders.push(tokio::spawn(async move {
-            demo::feed(client, folder, auth, renditions, Some(observer)).await
+            demo::feed(client, fed.folder, fed.auth, renditions, Some(observer)).await
         }));
-        endpoints.push(endpoint["url"].as_str().context("endpoint has no url")?.to_owned());
+        endpoints.push(fed.endpoint_url);
     }
 
     // Wait until every channel lists every rendition and serves its media playlists.

@@ -65,6 +65,23 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 impl AwsStore {
+    /// The PutItem of a segment record, with its TTL; the caller adds any condition.
+    fn put_segment(
+        &self,
+        record: &SegmentRecord,
+    ) -> Result<aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder, StoreError> {
+        let doc = String::from_utf8(encode_record(record)?).map_err(backend)?;
+        let expires_at = record.received_at.as_secs() + self.config.segment_ttl_seconds;
+        Ok(self
+            .ddb
+            .put_item()
+            .table_name(&self.config.segments_table)
+            .item("pk", AttributeValue::S(record.partition()))
+            .item("sk", AttributeValue::N(record.start.0.to_string()))
+            .item("doc", AttributeValue::S(doc))
+            .item("expires_at", AttributeValue::N(expires_at.to_string())))
+    }
+
     /// Builds SDK clients from the standard AWS environment. Call once per process.
     pub async fn from_env(config: AwsConfig) -> AwsStore {
         AwsStore::new(&sdk_config().await, config)
@@ -308,16 +325,8 @@ impl Index for AwsStore {
     }
 
     async fn insert_segment(&self, record: &SegmentRecord) -> Result<bool, StoreError> {
-        let doc = String::from_utf8(encode_record(record)?).map_err(backend)?;
-        let expires_at = record.received_at.as_secs() + self.config.segment_ttl_seconds;
         let result = self
-            .ddb
-            .put_item()
-            .table_name(&self.config.segments_table)
-            .item("pk", AttributeValue::S(record.partition()))
-            .item("sk", AttributeValue::N(record.start.0.to_string()))
-            .item("doc", AttributeValue::S(doc))
-            .item("expires_at", AttributeValue::N(expires_at.to_string()))
+            .put_segment(record)?
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -334,18 +343,7 @@ impl Index for AwsStore {
     }
 
     async fn replace_segment(&self, record: &SegmentRecord) -> Result<(), StoreError> {
-        let doc = String::from_utf8(encode_record(record)?).map_err(backend)?;
-        let expires_at = record.received_at.as_secs() + self.config.segment_ttl_seconds;
-        self.ddb
-            .put_item()
-            .table_name(&self.config.segments_table)
-            .item("pk", AttributeValue::S(record.partition()))
-            .item("sk", AttributeValue::N(record.start.0.to_string()))
-            .item("doc", AttributeValue::S(doc))
-            .item("expires_at", AttributeValue::N(expires_at.to_string()))
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        self.put_segment(record)?.send().await.map_err(sdk_error)?;
         Ok(())
     }
 

@@ -102,6 +102,31 @@ impl ObjectStore for LocalStore {
     }
 }
 
+impl LocalStore {
+    /// Writes a segment record into its slot; with `only_if_absent`, not over another one
+    /// (false then).
+    async fn write_segment(&self, record: &SegmentRecord, only_if_absent: bool) -> Result<bool, StoreError> {
+        let partition = record.partition();
+        let start = record.start.0;
+        let doc = encode_record(record)?;
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut table = txn.open_table(SEGMENTS).map_err(backend)?;
+                if only_if_absent && table.get((partition.as_str(), start)).map_err(backend)?.is_some() {
+                    return Ok(false);
+                }
+                table
+                    .insert((partition.as_str(), start), doc.as_slice())
+                    .map_err(backend)?;
+            }
+            txn.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Index for LocalStore {
     async fn get_doc(&self, pk: &str, sk: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -186,42 +211,11 @@ impl Index for LocalStore {
     }
 
     async fn insert_segment(&self, record: &SegmentRecord) -> Result<bool, StoreError> {
-        let partition = record.partition();
-        let start = record.start.0;
-        let doc = encode_record(record)?;
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
-            {
-                let mut table = txn.open_table(SEGMENTS).map_err(backend)?;
-                if table.get((partition.as_str(), start)).map_err(backend)?.is_some() {
-                    return Ok(false);
-                }
-                table
-                    .insert((partition.as_str(), start), doc.as_slice())
-                    .map_err(backend)?;
-            }
-            txn.commit().map_err(backend)?;
-            Ok(true)
-        })
-        .await
+        self.write_segment(record, true).await
     }
 
     async fn replace_segment(&self, record: &SegmentRecord) -> Result<(), StoreError> {
-        let partition = record.partition();
-        let start = record.start.0;
-        let doc = encode_record(record)?;
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
-            {
-                let mut table = txn.open_table(SEGMENTS).map_err(backend)?;
-                table
-                    .insert((partition.as_str(), start), doc.as_slice())
-                    .map_err(backend)?;
-            }
-            txn.commit().map_err(backend)?;
-            Ok(())
-        })
-        .await
+        self.write_segment(record, false).await.map(|_| ())
     }
 
     async fn latest_segments(&self, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {

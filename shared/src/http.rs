@@ -148,3 +148,32 @@ pub async fn no_route(uri: axum::http::Uri) -> EdgeError {
          playback /out/v1/{{origin endpoint}}/{{file}}"
     ))
 }
+
+/// What ingest and playback read of a request besides its path and body, for access
+/// control and access logs. The peer address is known when the server inserts
+/// `ConnectInfo` (`sluice-local`); in Lambda it is not.
+pub(crate) struct RequestInfo {
+    pub method: axum::http::Method,
+    pub uri: axum::http::Uri,
+    pub version: axum::http::Version,
+    pub headers: axum::http::HeaderMap,
+    pub peer: Option<std::net::IpAddr>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(RequestInfo {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            version: parts.version,
+            headers: parts.headers.clone(),
+            peer,
+        })
+    }
+}

@@ -30,20 +30,19 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// The connection's peer address, when the server knows it (`sluice-local` inserts it).
-type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
-
-#[allow(clippy::too_many_arguments)] // axum extractors
 async fn handle(
     State(app): State<App>,
     Path((channel, ingest_id, path)): Path<(String, String, String)>,
-    method: Method,
-    uri: axum::http::Uri,
-    version: axum::http::Version,
-    peer: Peer,
-    headers: HeaderMap,
+    request: crate::http::RequestInfo,
     body: Body,
 ) -> Response {
+    let crate::http::RequestInfo {
+        method,
+        uri,
+        version,
+        headers,
+        peer,
+    } = request;
     use tracing::Instrument;
     let span = tracing::info_span!("ingest", channel = %channel, ingest_endpoint = %ingest_id, path = %path);
     // Run detached: encoders such as ffmpeg close the connection right after the last
@@ -78,7 +77,7 @@ async fn handle(
                 log_group: group,
                 at: now,
                 processing_seconds: elapsed,
-                client_ip: crate::access_log::client_ip(&headers, peer.map(|p| p.0 .0.ip())),
+                client_ip: crate::access_log::client_ip(&headers, peer),
                 status: response.status().as_u16(),
                 received_bytes: received.map(|r| r.0).or_else(declared).unwrap_or(0),
                 sent_bytes: response

@@ -14,13 +14,13 @@ mod range;
 pub use fmp4::{parse_segment_file, SegmentFile, TrackRef};
 
 use crate::catalog::Catalog;
-use crate::http::EdgeError;
+use crate::http::{EdgeError, RequestInfo};
 use crate::manifest::hls::{self, OutputSegment, Variant};
 use crate::model::{HlsPackage, OriginEndpoint, Rendition, SegmentRecord};
 use crate::time::Ticks;
 use crate::App;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -52,55 +52,19 @@ async fn preflight() -> Response {
         .into_response()
 }
 
-/// The connection's peer address, when the server knows it (`sluice-local` inserts it).
-type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
-
-/// What playback needs of a request besides its path.
-struct RequestInfo {
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    version: axum::http::Version,
-    headers: HeaderMap,
-    peer: Option<std::net::IpAddr>,
-}
-
 async fn handle(
     State(app): State<App>,
     Path((endpoint_id, file)): Path<(String, String)>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    version: axum::http::Version,
-    peer: Peer,
-    headers: HeaderMap,
+    request: RequestInfo,
 ) -> Response {
-    let peer = peer.map(|p| p.0 .0.ip());
-    let request = RequestInfo {
-        method,
-        uri,
-        version,
-        headers,
-        peer,
-    };
     respond(app, endpoint_id, None, file, request).await
 }
 
 async fn handle_nested(
     State(app): State<App>,
     Path((endpoint_id, dir, file)): Path<(String, String, String)>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    version: axum::http::Version,
-    peer: Peer,
-    headers: HeaderMap,
+    request: RequestInfo,
 ) -> Response {
-    let peer = peer.map(|p| p.0 .0.ip());
-    let request = RequestInfo {
-        method,
-        uri,
-        version,
-        headers,
-        peer,
-    };
     respond(app, endpoint_id, Some(dir), file, request).await
 }
 

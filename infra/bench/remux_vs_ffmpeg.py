@@ -16,13 +16,16 @@ remuxes the file with each tool ROUNDS times, round-robin, into fresh output fol
 - ffmpeg-frag-mp4: ffmpeg -c copy -bsf:a aac_adtstoasc -movflags frag_keyframe+empty_moov
                    (one fragmented file)
 
-Wall time is measured around each run and peak RSS is GNU time's (`%M`); the medians and
-the ratios to Sluice are printed. Before timing, Sluice's output is decoded by ffmpeg and
+Wall time is measured around each run, CPU time (user + system, every thread) from the
+children's resource usage and peak RSS is GNU time's (`%M`); the medians and the ratios to
+Sluice are printed. Sluice parses on one thread and writes files on another; ffmpeg's
+stream copy runs on one, so the CPU column is the like-for-like work figure. Before timing, Sluice's output is decoded by ffmpeg and
 compared frame by frame (framemd5) with the input, so a fast wrong answer cannot pass.
 """
 
 import argparse
 import pathlib
+import resource
 import shutil
 import statistics
 import subprocess
@@ -71,17 +74,22 @@ def check_sluice_output(binary, source, work):
 
 
 def timed(cmd, work):
-    """(wall seconds, peak RSS KiB) of one run. The wall clock is taken around the child
-    (GNU time's %e only has 10 ms resolution); peak RSS is GNU time's %M, because a
-    child forked from Python would count Python's own pages until it execs."""
+    """(wall seconds, CPU seconds, peak RSS KiB) of one run. The wall clock is taken around
+    the child (GNU time's %e only has 10 ms resolution); CPU time (user + system, all
+    threads) is the change in this process's reaped children's usage; peak RSS is GNU
+    time's %M, because a child forked from Python would count Python's own pages until it
+    execs."""
     rss_file = work / "rss.txt"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *cmd],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"{cmd[0]} failed: {result.stderr[-800:]}")
-    return wall, int(rss_file.read_text().split()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, int(rss_file.read_text().split()[-1])
 
 
 def main():
@@ -117,13 +125,16 @@ def main():
             runs[name].append(timed(cmd(out), args.work))
     size = source.stat().st_size / 1e6
     print(f"\ninput: {source.name}, {size:.1f} MB, {args.rounds} rounds, medians")
-    base_wall = statistics.median(w for w, _ in runs["sluice"])
-    base_rss = statistics.median(r for _, r in runs["sluice"])
-    print(f"{'tool':18} {'wall ms':>8} {'peak RSS MiB':>13} {'time / sluice':>14} {'RSS / sluice':>13}")
+    def medians(samples):
+        return [statistics.median(sample[i] for sample in samples) for i in range(3)]
+
+    base_wall, base_cpu, base_rss = medians(runs["sluice"])
+    print(f"{'tool':18} {'wall ms':>8} {'CPU ms':>7} {'peak RSS MiB':>13} "
+          f"{'wall / sluice':>14} {'CPU / sluice':>13} {'RSS / sluice':>13}")
     for name, samples in runs.items():
-        wall = statistics.median(w for w, _ in samples)
-        rss = statistics.median(r for _, r in samples)
-        print(f"{name:18} {wall * 1000:8.0f} {rss / 1024:13.1f} {wall / base_wall:13.1f}x {rss / base_rss:12.1f}x")
+        wall, cpu, rss = medians(samples)
+        print(f"{name:18} {wall * 1000:8.0f} {cpu * 1000:7.0f} {rss / 1024:13.1f} "
+              f"{wall / base_wall:13.1f}x {cpu / base_cpu:12.1f}x {rss / base_rss:12.1f}x")
 
 
 if __name__ == "__main__":

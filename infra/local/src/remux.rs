@@ -17,12 +17,26 @@ pub fn run(input: &Path, output_dir: &Path, fragment_seconds: f64) -> anyhow::Re
         Box::new(std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?)
     };
     let mut remuxer = Remuxer::new(Ticks::from_secs_f64(fragment_seconds));
-    let mut failure: Option<std::io::Error> = None;
-    let mut counts = (0usize, 0usize);
+    // Files are written on a second thread while this one parses: the kernel's copy into
+    // the page cache is as much work as the remux itself. The bounded queue keeps memory
+    // at a few fragments.
+    let (files, queue) = std::sync::mpsc::sync_channel::<(String, Vec<u8>, Vec<u8>)>(4);
+    let folder = output_dir.to_path_buf();
+    let writer = std::thread::spawn(move || -> std::io::Result<(usize, usize)> {
+        let mut counts = (0usize, 0usize);
+        for (name, head, data) in queue {
+            counts.0 += 1;
+            counts.1 += head.len() + data.len();
+            let mut file = std::fs::File::create(folder.join(&name))?;
+            write_both(&mut file, &head, &data)?;
+        }
+        Ok(counts)
+    });
+    let writer_stopped = std::cell::Cell::new(false);
     let mut sink = |out: RemuxOutput<'_>| {
         // Fragments are written as header + the sample bytes where they already are.
-        let (name, head, data) = match out {
-            RemuxOutput::Init { track, bytes } => (format!("{}_init.mp4", track_name(track)), bytes, &[][..]),
+        let file = match out {
+            RemuxOutput::Init { track, bytes } => (format!("{}_init.mp4", track_name(track)), bytes, Vec::new()),
             RemuxOutput::Fragment {
                 track,
                 sequence,
@@ -30,12 +44,9 @@ pub fn run(input: &Path, output_dir: &Path, fragment_seconds: f64) -> anyhow::Re
                 data,
             } => (format!("{}_{sequence:05}.m4s", track_name(track)), header, data),
         };
-        counts.0 += 1;
-        counts.1 += head.len() + data.len();
-        if failure.is_none() {
-            failure = std::fs::File::create(output_dir.join(&name))
-                .and_then(|mut f| write_both(&mut f, &head, data))
-                .err();
+        // A send fails only when the writer stopped on an error, which `join` reports.
+        if files.send(file).is_err() {
+            writer_stopped.set(true);
         }
     };
     // 1,000 packets at a time: large reads, one fragment of memory.
@@ -50,14 +61,16 @@ pub fn run(input: &Path, output_dir: &Path, fragment_seconds: f64) -> anyhow::Re
         }
         buffer.copy_within(whole..filled, 0);
         filled -= whole;
-        if n == 0 {
+        if n == 0 || writer_stopped.get() {
             break;
         }
     }
     remuxer.finish(&mut sink).context("remuxing")?;
-    if let Some(e) = failure {
-        return Err(e).context(format!("writing into {}", output_dir.display()));
-    }
+    drop(files);
+    let counts = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
+        .with_context(|| format!("writing into {}", output_dir.display()))?;
     eprintln!(
         "wrote {} files, {} bytes, into {}",
         counts.0,

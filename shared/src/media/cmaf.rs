@@ -308,7 +308,17 @@ impl StreamBuilder {
         })?;
         let frames: Vec<Frame> = self.frames.drain(..count).collect();
         let bytes: usize = frames.iter().map(|f| f.size as usize).sum();
-        let data: Vec<u8> = self.data.drain(..bytes).collect();
+        // The run takes the buffer itself; only the frames after the cut (usually the one
+        // keyframe that called for it) move to a new buffer of the same capacity. Draining
+        // the run out instead copied every byte of every fragment once more.
+        let data = if bytes == self.data.len() {
+            std::mem::take(&mut self.data)
+        } else {
+            let mut rest = Vec::with_capacity(self.data.capacity());
+            rest.extend_from_slice(&self.data[bytes..]);
+            self.data.truncate(bytes);
+            std::mem::replace(&mut self.data, rest)
+        };
         let next_decode = self.frames.first().map(|f| f.decode);
         let samples = if self.is_video() {
             let mut samples: Vec<Sample> = Vec::with_capacity(frames.len());

@@ -17,7 +17,7 @@ pub enum RemuxOutput<'a> {
         track: &'a Track,
         sequence: u32,
         header: Vec<u8>,
-        data: &'a [u8],
+        data: Vec<u8>,
     },
 }
 
@@ -126,7 +126,7 @@ impl Remuxer {
                 track: &run.track,
                 sequence: self.sequence,
                 header,
-                data: &run.data,
+                data: run.data,
             });
         }
         Ok(())

@@ -104,9 +104,9 @@ class Server:
         self.dir.cleanup()
 
 
-@pytest.fixture(scope="session")
-def moto():
-    """An S3 + DynamoDB emulator on a free loopback port."""
+def start_moto():
+    """An AWS emulator (S3, DynamoDB, Secrets Manager, CloudWatch) on a free loopback port,
+    answering: (process, endpoint URL). The caller stops it with `stop_moto`."""
     port = free_port()
     proc = subprocess.Popen(
         ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
@@ -115,10 +115,26 @@ def moto():
     )
     try:
         wait_for_port(port, 30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
+    except BaseException:
+        stop_moto(proc)
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_moto(proc):
+    if proc.poll() is None:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """One emulator for the session's AWS-backed servers."""
+    proc, endpoint = start_moto()
+    try:
+        yield endpoint
+    finally:
+        stop_moto(proc)
 
 
 def aws_env(endpoint, suffix):

@@ -3,7 +3,6 @@ TooManyRequestsException, MediaPackage's way of reporting a full quota), corrupt
 data (500 InternalServerErrorException), the storage service going away (503
 ServiceUnavailableException). 403/404/422 are covered by the other control tests."""
 
-import subprocess
 
 import boto3
 import pytest
@@ -11,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from botocore_shapes import validate_responses
-from conftest import Server, aws_env, free_port, wait_for_port
+from conftest import Server, aws_env, start_moto, stop_moto
 
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
@@ -45,13 +44,9 @@ def test_quotas_are_429_too_many_requests(make_server):
 
 
 def test_storage_faults_are_500_and_503():
-    port = free_port()
-    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    moto, endpoint = start_moto()
     server = None
     try:
-        wait_for_port(port, 30)
-        endpoint = f"http://127.0.0.1:{port}"
         env = aws_env(endpoint, "faults")
         server = Server(args=["--create-aws-resources"], env=env)
         mp = client(server)
@@ -74,6 +69,4 @@ def test_storage_faults_are_500_and_503():
     finally:
         if server:
             server.stop()
-        if moto.poll() is None:
-            moto.terminate()
-            moto.wait(10)
+        stop_moto(moto)

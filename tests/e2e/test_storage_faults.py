@@ -16,7 +16,7 @@ import urllib.request
 
 import base64
 
-from conftest import Server
+from conftest import Server, aws_env, start_moto, stop_moto
 
 SEGMENT_SECONDS = 2
 SEGMENTS = 30  # 60 s
@@ -149,8 +149,6 @@ def test_stopped_and_resumed_emulator_loses_nothing(tmp_path):
     import os
     import signal
 
-    from conftest import aws_env, free_port, wait_for_port
-
     source = tmp_path / "source"
     source.mkdir()
     count = 10
@@ -163,13 +161,10 @@ def test_stopped_and_resumed_emulator_loses_nothing(tmp_path):
     segments = sorted(source.glob("seg_*.ts"))
     uploaded = {hashlib.sha256(p.read_bytes()).hexdigest(): p.name for p in segments}
 
-    port = free_port()
-    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    moto, endpoint = start_moto()
     srv = None
     try:
-        wait_for_port(port, 30)
-        srv = Server(args=["--create-aws-resources"], env=aws_env(f"http://127.0.0.1:{port}", f"freeze-{port}"))
+        srv = Server(args=["--create-aws-resources"], env=aws_env(endpoint, f"freeze-{moto.pid}"))
         mp = srv.mediapackage()
         ingest = mp.create_channel(Id="frozen")["HlsIngest"]["IngestEndpoints"][0]
         auth = (ingest["Username"], ingest["Password"])
@@ -203,5 +198,4 @@ def test_stopped_and_resumed_emulator_loses_nothing(tmp_path):
         if srv:
             srv.stop()
         os.kill(moto.pid, signal.SIGCONT)
-        moto.terminate()
-        moto.wait(10)
+        stop_moto(moto)

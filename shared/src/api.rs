@@ -20,6 +20,7 @@ use axum::{Json, Router};
 mod access;
 mod channels;
 mod endpoints;
+pub mod guard;
 mod harvest;
 mod packages;
 pub mod sigv4;
@@ -59,16 +60,17 @@ pub fn router(app: App) -> Router {
         .route("/tags/{arn}", get(list_tags).post(tag_resource).delete(untag_resource))
         .route("/harvest_jobs", get(list_harvest_jobs).post(create_harvest_job))
         .route("/harvest_jobs/{id}", get(describe_harvest_job));
-    let credentials = app.config.control_credentials.clone();
-    let router = router.with_state(app);
-    if credentials.is_empty() {
-        router
-    } else {
-        router.layer(axum::middleware::from_fn_with_state(
-            std::sync::Arc::new(credentials),
-            sigv4::verify,
-        ))
-    }
+    let verifier = sigv4::Verifier::from_config(&app.config);
+    let hosts = guard::Hosts::from_config(&app.config);
+    // Outermost first: Host (direct connections only), SigV4 (when configured), JSON bodies.
+    let router = router
+        .with_state(app)
+        .layer(axum::middleware::from_fn(guard::json_bodies_only));
+    let router = match verifier {
+        Some(verifier) => router.layer(axum::middleware::from_fn_with_state(verifier, sigv4::verify)),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn_with_state(hosts, guard::known_host))
 }
 
 type Result<T> = std::result::Result<T, ControlError>;

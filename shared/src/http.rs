@@ -21,6 +21,10 @@ pub enum ControlError {
     Forbidden(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// A body in a content type the restJson1 API does not take (not a MediaPackage
+    /// shape; API Gateway answers the same way).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error("{0}")]
@@ -34,6 +38,9 @@ impl ControlError {
             ControlError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "UnprocessableEntityException"),
             ControlError::Forbidden(_) => (StatusCode::FORBIDDEN, "ForbiddenException"),
             ControlError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
+            ControlError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaTypeException")
+            }
             ControlError::ServiceUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException"),
             ControlError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerErrorException"),
         }

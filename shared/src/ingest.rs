@@ -54,7 +54,18 @@ async fn handle(
     let work = async move {
         let request_id = id;
         let mut reached: Option<crate::model::Channel> = None;
-        let mut response = match ingest(&app, &channel, &ingest_id, &path, &method, &headers, body, &mut reached).await
+        let mut response = match ingest(
+            &app,
+            &channel,
+            &ingest_id,
+            &path,
+            &method,
+            &uri,
+            &headers,
+            body,
+            &mut reached,
+        )
+        .await
         {
             Ok(response) => response,
             Err(e) => {
@@ -118,6 +129,7 @@ async fn ingest(
     ingest_id: &str,
     path: &str,
     method: &Method,
+    uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: Body,
     reached: &mut Option<crate::model::Channel>,
@@ -132,7 +144,8 @@ async fn ingest(
             "channel {channel_id:?} has no ingest endpoint {ingest_id:?}; use a URL from DescribeChannel"
         ))
     })?;
-    authenticate(endpoint, method, headers)?;
+    let target = auth::Target::new(uri, &app.config.ingest_base_url);
+    authenticate(endpoint, method, target, headers)?;
 
     match *method {
         Method::PUT | Method::POST => {}
@@ -189,10 +202,15 @@ async fn ingest(
 #[derive(Clone, Copy)]
 struct IngressSize(u64);
 
-fn authenticate(endpoint: &IngestEndpoint, method: &Method, headers: &HeaderMap) -> Result<(), EdgeError> {
+fn authenticate(
+    endpoint: &IngestEndpoint,
+    method: &Method,
+    target: auth::Target,
+    headers: &HeaderMap,
+) -> Result<(), EdgeError> {
     let now = UnixMillis::now().as_secs();
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let stale = match auth::check(authorization, method.as_str(), endpoint, now) {
+    let stale = match auth::check(authorization, method.as_str(), &target, endpoint, now) {
         auth::AuthResult::Ok => return Ok(()),
         auth::AuthResult::Stale => true,
         auth::AuthResult::Denied => false,

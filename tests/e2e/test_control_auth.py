@@ -24,7 +24,7 @@ def signed_server(make_server):
 
 def client(server, key, secret):
     return validate_responses(boto3.client(
-        "mediapackage", endpoint_url=server.base, region_name="eu-west-1",
+        "mediapackage", endpoint_url=server.base, region_name="us-east-1",
         aws_access_key_id=key, aws_secret_access_key=secret,
     ))
 

@@ -15,8 +15,13 @@ fuzz_target!(|data: &[u8]| {
         password: "secret".into(),
     };
     let _ = auth::parse_params(header);
+    let target = auth::Target {
+        path_and_query: "/in/v2/ch/0123456789abcdef0123456789abcdef/channel.m3u8",
+        base_path: "/v1",
+    };
     for method in ["PUT", "POST"] {
-        if matches!(auth::check(Some(header), method, &endpoint, 1_800_000_000), auth::AuthResult::Ok) {
+        let result = auth::check(Some(header), method, &target, &endpoint, 1_800_000_000);
+        if matches!(result, auth::AuthResult::Ok) {
             let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header, ""));
             if scheme.eq_ignore_ascii_case("basic") {
                 let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! `sluice-local`: control, ingest and playback on one port, with the same routers the
 //! Lambdas run. Local disk storage by default; S3 + DynamoDB when `SLUICE_STORE=aws`.
 
+mod conn;
 mod demo;
 mod load;
 mod remux;
@@ -83,6 +84,24 @@ struct Args {
     /// `store::faulty`; a missing file means no faults).
     #[arg(long, env = "SLUICE_FAULTS")]
     faults: Option<PathBuf>,
+    /// Seconds a client has to send a whole request head: from connecting for the first
+    /// request, from its first byte for later ones (0: no limit).
+    #[arg(long, env = "SLUICE_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds a keep-alive connection may sit idle between requests; longer than the
+    /// segment duration, so encoders keep their connection between uploads (0: no limit).
+    #[arg(long, env = "SLUICE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// A request body must deliver --body-min-bytes (or end) within each window of this
+    /// many seconds once the server reads it, or it is answered 408 (0: no limit).
+    #[arg(long, env = "SLUICE_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    body_timeout_secs: u64,
+    /// Bytes a request body must deliver per --body-timeout-secs window.
+    #[arg(long, env = "SLUICE_BODY_MIN_BYTES", default_value_t = 1024)]
+    body_min_bytes: u64,
+    /// Open connections at most; more wait in the listen backlog until one closes.
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS", default_value_t = 512)]
+    max_connections: usize,
     /// With SLUICE_STORE=aws: create the bucket and tables if missing (for emulators).
     #[arg(long)]
     create_aws_resources: bool,
@@ -119,8 +138,42 @@ enum Command {
     },
 }
 
+/// Raises the soft open-file limit to the hard one (often 1,024 of 4,096 or more), so that
+/// --max-connections, not the descriptor table, bounds connections. Answers the limit.
+#[cfg(unix)]
+fn raise_open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            // Fails on macOS when the hard limit is unlimited; the soft limit then stays.
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every Unix
+    Some(limit.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() -> Option<u64> {
+    None
+}
+
 fn main() -> anyhow::Result<()> {
     keep_freed_memory();
+    let open_files = raise_open_file_limit();
     let args = Args::parse();
     if let Some(Command::Remux {
         input,
@@ -140,11 +193,28 @@ fn main() -> anyhow::Result<()> {
             std::env::set_var("RUST_LOG", "warn");
         }
     }
-    tokio::runtime::Runtime::new()?.block_on(run_server(args))
+    tokio::runtime::Runtime::new()?.block_on(run_server(args, open_files))
 }
 
-async fn run_server(args: Args) -> anyhow::Result<()> {
+async fn run_server(args: Args, open_files: Option<u64>) -> anyhow::Result<()> {
     init_logging();
+    // Room for storage files, outgoing connections and the demo feeder besides clients.
+    const SPARE_FILES: u64 = 256;
+    if let Some(limit) = open_files.filter(|&l| (args.max_connections as u64).saturating_add(SPARE_FILES) > l) {
+        tracing::warn!(
+            "--max-connections {} leaves fewer than {SPARE_FILES} of the {limit} open files this process may have \
+             for everything else; lower it or raise `ulimit -n`",
+            args.max_connections
+        );
+    }
+    let seconds = |s: u64| (s > 0).then(|| std::time::Duration::from_secs(s));
+    let limits = conn::Limits {
+        header_timeout: seconds(args.header_timeout_secs),
+        idle_timeout: seconds(args.idle_timeout_secs),
+        body_timeout: seconds(args.body_timeout_secs),
+        body_min_bytes: args.body_min_bytes,
+        max_connections: args.max_connections,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -196,7 +266,7 @@ async fn run_server(args: Args) -> anyhow::Result<()> {
     let router = app.all_routes().merge(demo::page_routes(args.assets_dir.clone()));
 
     println!("sluice-local listening on http://{addr} (storage: {store_kind})");
-    let server = tokio::spawn(serve(listener, router));
+    let server = tokio::spawn(conn::serve(listener, router, limits));
     if args.demo && args.control_credentials.is_some() {
         anyhow::bail!(
             "--demo creates its channel through the control API unsigned; run it without --control-credentials"
@@ -228,34 +298,6 @@ async fn run_server(args: Args) -> anyhow::Result<()> {
     tokio::select! {
         result = server => result?,
         _ = tokio::signal::ctrl_c() => Ok(()),
-    }
-}
-
-/// HTTP/1.1 with keep-alive and half-close allowed: ffmpeg shuts down its write side
-/// after the last chunk of a PUT, and the request must still be answered, not dropped.
-async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
-    use hyper_util::rt::TokioIo;
-    use hyper_util::service::TowerToHyperService;
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // The peer address, for endpoint whitelists.
-        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer))));
-        tokio::spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .half_close(true)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
     }
 }
 

@@ -51,7 +51,7 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test (unit, golden, Lambda event tests)"
-cargo test --workspace
+SLUICE_REQUIRE_MOTO=1 cargo test --workspace
 
 step "build sluice-local for the end-to-end tests"
 cargo build -p sluice-local --quiet

@@ -35,6 +35,8 @@ fn record(i: u64) -> SegmentRecord {
         discontinuity: false,
         discontinuity_sequence: 0,
         iframes: Vec::new(),
+        // Numbered as the publish step would have numbered them.
+        published: true,
     }
 }
 
@@ -118,7 +120,7 @@ async fn populated_app(store: StoreConfig, segments: u64) -> App {
         .await
         .unwrap();
     for i in 0..segments {
-        app.stores.index.insert_segment(&record(i)).await.unwrap();
+        app.stores.index.insert_segment(&record(i), i).await.unwrap(); // a fresh partition: version i
     }
     app
 }

@@ -110,6 +110,35 @@ impl Catalog<'_> {
         self.0.put_doc(pk, sk, encode(value)?, condition).await
     }
 
+    /// Read-modify-write of one document under optimistic concurrency: `change` gets the
+    /// current value (None when absent) and returns the new one, or None to leave it as it
+    /// is; when another writer got there first, it runs again on what that writer wrote.
+    /// Returns the value the document has afterwards.
+    pub async fn update<T: Serialize + DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &str,
+        mut change: impl FnMut(Option<&T>) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        for attempt in 0..24 {
+            let (current, condition) = match self.0.get_doc_versioned(pk, sk).await? {
+                Some((bytes, version)) => (Some(decode::<T>(sk, &bytes)?), Condition::IfVersion(version)),
+                None => (None, Condition::IfAbsent),
+            };
+            let Some(new) = change(current.as_ref()) else {
+                return Ok(current);
+            };
+            match self.0.put_doc(pk, sk, encode(&new)?, condition).await {
+                Ok(()) => return Ok(Some(new)),
+                Err(StoreError::ConditionFailed) => crate::publish::back_off(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "document {pk}/{sk} is being written by too many writers at once; retry"
+        )))
+    }
+
     pub async fn channel(&self, id: &str) -> Result<Option<Channel>, StoreError> {
         self.get(CHANNELS, id).await
     }

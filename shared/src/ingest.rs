@@ -12,7 +12,7 @@ use crate::catalog::{stream_partition, Catalog, ClockAnchor, IngestMaster, Inges
 use crate::http::EdgeError;
 use crate::media::{fmp4, iframes, ts, tsmux};
 use crate::model::{Channel, IFrame, IngestEndpoint, Rendition, SegmentRecord};
-use crate::store::Condition;
+use crate::store::{Condition, PublishedEdge, SlotWrite};
 use crate::time::{unwrap_pts, Ticks, UnixMillis};
 use crate::App;
 use axum::body::Body;
@@ -467,6 +467,26 @@ fn init_for<'a>(path: &str, inits: &'a [(String, InitSegment)]) -> Option<&'a In
         .map(|(_, doc)| doc)
 }
 
+/// How often one upload re-reads the index when other writers of its rendition got there
+/// first (each attempt is two reads and one conditional write).
+const INDEX_ATTEMPTS: u32 = 24;
+
+/// An upload behind the live edge whose media-time neighbours arrived less than this long
+/// ago is late (overtaken by later uploads), not the first segment of a restarted encoder.
+const LATE_UPLOAD_MS: i64 = 10_000;
+
+/// Where an upload goes, decided against one consistent read of its rendition's index.
+enum Slot {
+    /// A new record at `start`; `restart`: the encoder's timestamps were reset here.
+    New {
+        start: Ticks,
+        pts_offset: i64,
+        restart: bool,
+    },
+    /// The slot is indexed already (a re-send, or the other input's copy).
+    Existing(SegmentRecord),
+}
+
 async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
     let info = ts::analyze(&up.body).map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
     let keyframes = iframes::keyframes(&up.body);
@@ -474,78 +494,162 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
     let rendition = rendition_id(up.path);
     let partition = SegmentRecord::partition_of(&up.channel.id, &rendition);
     let index = app.stores.index.as_ref();
-    let latest = index.latest_segments(&partition, 1).await?.pop();
+    let size = up.body.len() as u64;
+    let mut stored_key: Option<String> = None;
 
-    let (start, pts_offset, discontinuity) = match place(info.start_pts, latest.as_ref()) {
-        Placement::Next {
-            start,
-            pts_offset,
-            discontinuity,
-        } => (start, pts_offset, discontinuity),
-        Placement::Behind { start, far } => {
-            let last = latest.as_ref().expect("Behind needs a previous segment");
-            if !far {
-                let known = index.segments_from(&partition, start, 1).await?;
-                if let Some(existing) = known.into_iter().next().filter(|r| r.start == start) {
-                    // The other input's copy of a slot: this input is alive (it must not
-                    // look silent when deciding whether the stream has ended).
-                    touch_input(app, &up, &rendition).await?;
-                    if takes_back(&up, &existing) {
-                        let iframes = iframes_of(start, &info, &keyframes, psi_size);
-                        return take_back(app, up, existing, &info, iframes).await;
-                    }
+    // Optimistic concurrency: read the head version and the newest record, decide, write
+    // conditioned on that version; another writer in between means deciding again.
+    let mut indexed = None;
+    for attempt in 0..INDEX_ATTEMPTS {
+        let (head, version) = index.segment_head(&partition).await?;
+        let edge = crate::publish::edge(index, &partition, &head).await?;
+        let latest = index.latest_segments(&partition, 1).await?.pop();
+        let (start, pts_offset, restart) = match slot_of(index, &partition, &up, &info, latest.as_ref(), edge).await? {
+            Slot::Existing(existing) => {
+                // This input is alive (it must not look silent when deciding whether the
+                // stream has ended).
+                touch_input(app, &up, &rendition).await?;
+                if !takes_back(&up, &existing) {
                     tracing::info!(path = %up.path, "segment already indexed (re-sent or sent by the other ingest endpoint)");
                     return Ok(StatusCode::NO_CONTENT.into_response());
                 }
-                // A straggler just behind the live edge: keep the bytes, do not reorder the edge.
-                let key = format!("{}/{}/{}/late-{}.ts", up.channel.id, up.endpoint.id, rendition, start.0);
-                app.stores.objects.put(&key, up.body, "video/mp2t").await?;
-                tracing::warn!(path = %up.path, start = start.0, live_edge = last.start.0,
-                    "segment arrived after a later one; stored but not indexed");
-                return Ok(StatusCode::CREATED.into_response());
+                let iframes = iframes_of(existing.start, &info, &keyframes, psi_size);
+                match take_back(app, &up, existing, &info, iframes, version).await? {
+                    true => return Ok(StatusCode::CREATED.into_response()),
+                    false => {
+                        crate::publish::back_off(attempt).await;
+                        continue;
+                    }
+                }
             }
-            // The encoder restarted (its timestamps went back): continue the timeline after
-            // the last segment and mark the discontinuity.
-            let encoder_pts = i128::from(start.0) - i128::from(last.pts_offset);
-            let offset = i128::from(last.end().0) - encoder_pts;
-            tracing::warn!(path = %up.path, rendition = %rendition, "encoder timestamps went back: restart, discontinuity");
-            (last.end(), offset as i64, true)
+            Slot::New {
+                start,
+                pts_offset,
+                restart,
+            } => (start, pts_offset, restart),
+        };
+        let object_key = format!("{}/{}/{}/{}.ts", up.channel.id, up.endpoint.id, rendition, start.0);
+        if stored_key.as_deref() != Some(object_key.as_str()) {
+            // Bytes first, durable, then the index.
+            app.stores
+                .objects
+                .put(&object_key, up.body.clone(), "video/mp2t")
+                .await?;
+            stored_key = Some(object_key.clone());
         }
+        let anchor = clock_anchor(app, &up.channel.id, start, info.duration, up.now).await?;
+        let record = SegmentRecord {
+            channel: up.channel.id.clone(),
+            rendition: rendition.clone(),
+            start,
+            duration: info.duration,
+            sequence: 0,
+            ingest_endpoint: up.endpoint.id.clone(),
+            object_key,
+            size,
+            program_date_time: anchor.wall_clock_of(start),
+            received_at: up.now,
+            starts_with_keyframe: info.starts_with_keyframe,
+            source_name: up.path.to_owned(),
+            pts_offset,
+            discontinuity: restart,
+            discontinuity_sequence: 0,
+            iframes: iframes_of(start, &info, &keyframes, psi_size),
+            published: false,
+        };
+        match index.insert_segment(&record, version).await? {
+            SlotWrite::Written => {
+                indexed = Some(record);
+                break;
+            }
+            // Taken: decided again on the next read, which finds the slot.
+            SlotWrite::SlotTaken | SlotWrite::HeadMoved => crate::publish::back_off(attempt).await,
+        }
+    }
+    let Some(record) = indexed else {
+        return Err(EdgeError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "segment {}: too many concurrent writers on rendition {rendition:?}; retry the upload",
+                up.path
+            ),
+        ));
     };
-
-    let object_key = format!("{}/{}/{}/{}.ts", up.channel.id, up.endpoint.id, rendition, start.0);
-    let size = up.body.len() as u64;
-    app.stores.objects.put(&object_key, up.body, "video/mp2t").await?;
-
-    let anchor = clock_anchor(app, &up.channel.id, start, info.duration, up.now).await?;
-    let previous_discontinuities = latest.as_ref().map_or(0, |r| r.discontinuity_sequence);
-    let record = SegmentRecord {
-        channel: up.channel.id.clone(),
-        rendition: rendition.clone(),
-        start,
-        duration: info.duration,
-        sequence: latest.as_ref().map_or(0, |r| r.sequence + 1),
-        ingest_endpoint: up.endpoint.id.clone(),
-        object_key,
-        size,
-        program_date_time: anchor.wall_clock_of(start),
-        received_at: up.now,
-        starts_with_keyframe: info.starts_with_keyframe,
-        source_name: up.path.to_owned(),
-        pts_offset,
-        discontinuity,
-        discontinuity_sequence: previous_discontinuities + u64::from(discontinuity),
-        iframes: iframes_of(start, &info, &keyframes, psi_size),
-    };
-    let inserted = index.insert_segment(&record).await?;
     update_rendition(app, &record, &info).await?;
+    let published = crate::publish::advance(index, &partition, up.now).await?;
+    let sequence = published.iter().find(|r| r.start == record.start).map(|r| r.sequence);
     tracing::info!(
         channel = %record.channel, ingest_endpoint = %record.ingest_endpoint, path = %up.path,
-        rendition = %record.rendition, bytes = size, sequence = record.sequence, start = start.0,
-        duration_ms = info.duration.as_millis(), keyframe = info.starts_with_keyframe, discontinuity, inserted,
+        rendition = %record.rendition, bytes = size, sequence, start = record.start.0,
+        duration_ms = info.duration.as_millis(), keyframe = info.starts_with_keyframe,
+        restart = record.discontinuity, published = published.len(),
         "segment indexed"
     );
     Ok(StatusCode::CREATED.into_response())
+}
+
+/// Decides where an upload goes, given the newest indexed record and the published edge
+/// of its rendition; a segment whose slot was published without it is refused (409).
+async fn slot_of(
+    index: &dyn crate::store::Index,
+    partition: &str,
+    up: &Upload<'_>,
+    info: &ts::SegmentInfo,
+    latest: Option<&SegmentRecord>,
+    edge: Option<PublishedEdge>,
+) -> Result<Slot, EdgeError> {
+    let (start, far) = match place(info.start_pts, latest) {
+        Placement::Next { start, pts_offset, .. } => {
+            return Ok(Slot::New {
+                start,
+                pts_offset,
+                restart: false,
+            })
+        }
+        Placement::Behind { start, far } => (start, far),
+    };
+    let last = latest.expect("Behind needs a previous segment");
+    // The record at or just after this media time tells a late upload from a restart: a
+    // late one's neighbours arrived moments ago; a restarted encoder's timestamps land on
+    // segments of its previous run, which arrived long ago.
+    let known = index.segments_from(partition, start, 1).await?.into_iter().next();
+    let recent = known
+        .as_ref()
+        .is_some_and(|r| up.now.0 - r.received_at.0 < LATE_UPLOAD_MS);
+    if far && !recent {
+        // The encoder restarted (its timestamps went back): continue the timeline after
+        // the newest segment and mark the discontinuity.
+        let encoder_pts = i128::from(start.0) - i128::from(last.pts_offset);
+        let offset = i128::from(last.end().0) - encoder_pts;
+        tracing::warn!(path = %up.path, partition, "encoder timestamps went back: restart, discontinuity");
+        return Ok(Slot::New {
+            start: last.end(),
+            pts_offset: offset as i64,
+            restart: true,
+        });
+    }
+    if let Some(existing) = known.filter(|r| r.start == start) {
+        return Ok(Slot::Existing(existing));
+    }
+    if edge.is_none_or(|e| start.0 > e.start.0) {
+        // Overtaken by a later upload, but its place is not published yet: in order.
+        return Ok(Slot::New {
+            start,
+            pts_offset: last.pts_offset,
+            restart: false,
+        });
+    }
+    let horizon = crate::live::publish::horizon_ms(last) as f64 / 1000.0;
+    Err(EdgeError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "segment {} (media time {:.3} s) arrived after the segments that follow it were published \
+             (they wait {horizon:.1} s for earlier ones); it is not indexed. Upload segments within \
+             the publish horizon of each other",
+            up.path,
+            start.as_secs_f64()
+        ),
+    ))
 }
 
 /// The keyframes of a segment placed at `start`, on the rendition's timeline.
@@ -577,20 +681,25 @@ fn takes_back(up: &Upload<'_>, existing: &SegmentRecord) -> bool {
 }
 
 /// Serves the slot of `existing` from this (preferred) input's bytes from now on: same
-/// start, duration, sequence and discontinuity numbers, so playlists do not change.
+/// start, duration, sequence and discontinuity numbers, so playlists do not change. False
+/// when the index moved since `version` was read (the caller decides again).
 async fn take_back(
     app: &App,
-    up: Upload<'_>,
+    up: &Upload<'_>,
     existing: SegmentRecord,
     info: &ts::SegmentInfo,
     iframes: Vec<IFrame>,
-) -> Result<Response, EdgeError> {
+    version: u64,
+) -> Result<bool, EdgeError> {
     let object_key = format!(
         "{}/{}/{}/{}.ts",
         up.channel.id, up.endpoint.id, existing.rendition, existing.start.0
     );
     let size = up.body.len() as u64;
-    app.stores.objects.put(&object_key, up.body, "video/mp2t").await?;
+    app.stores
+        .objects
+        .put(&object_key, up.body.clone(), "video/mp2t")
+        .await?;
     let record = SegmentRecord {
         ingest_endpoint: up.endpoint.id.clone(),
         object_key,
@@ -601,13 +710,15 @@ async fn take_back(
         iframes,
         ..existing
     };
-    app.stores.index.replace_segment(&record).await?;
+    if app.stores.index.replace_segment(&record, version).await? != SlotWrite::Written {
+        return Ok(false);
+    }
     tracing::info!(
         channel = %record.channel, ingest_endpoint = %record.ingest_endpoint, path = %up.path,
         rendition = %record.rendition, sequence = record.sequence, start = record.start.0,
         "preferred input took its slot back"
     );
-    Ok(StatusCode::CREATED.into_response())
+    Ok(true)
 }
 
 /// The channel's media-time ↔ wall-clock anchor, set on first use and reset when media
@@ -622,17 +733,19 @@ async fn clock_anchor(
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(channel);
     let expected = UnixMillis(now.0 - duration.as_millis());
-    if let Some(anchor) = catalog.get::<ClockAnchor>(&pk, "anchor").await? {
-        if (anchor.wall_clock_of(start).0 - expected.0).abs() <= 10_000 {
-            return Ok(anchor);
-        }
-    }
-    let anchor = ClockAnchor {
+    let anchor = catalog
+        .update::<ClockAnchor>(&pk, "anchor", |current| match current {
+            Some(anchor) if (anchor.wall_clock_of(start).0 - expected.0).abs() <= 10_000 => None,
+            _ => Some(ClockAnchor {
+                media: start,
+                wall: expected,
+            }),
+        })
+        .await?;
+    Ok(anchor.unwrap_or(ClockAnchor {
         media: start,
         wall: expected,
-    };
-    catalog.put(&pk, "anchor", &anchor, Condition::Always).await?;
-    Ok(anchor)
+    }))
 }
 
 async fn update_rendition(app: &App, record: &SegmentRecord, info: &ts::SegmentInfo) -> Result<(), EdgeError> {
@@ -640,48 +753,48 @@ async fn update_rendition(app: &App, record: &SegmentRecord, info: &ts::SegmentI
     let pk = stream_partition(&record.channel);
     let sk = format!("rendition#{}", record.rendition);
     let bitrate = record.bitrate();
-    let previous: Option<Rendition> = catalog.get(&pk, &sk).await?;
     let video = info.video.as_ref();
     let frame_rate = video.and_then(|v| {
         let secs = info.duration.as_secs_f64();
         (secs > 0.0 && v.frames > 1).then(|| snap_frame_rate(f64::from(v.frames) / secs))
     });
     let codecs = info.codecs();
-    let rendition = Rendition {
-        id: record.rendition.clone(),
-        codecs: if codecs.is_empty() {
-            previous.as_ref().map(|p| p.codecs.clone()).unwrap_or_default()
-        } else {
-            codecs
-        },
-        resolution: video
-            .and_then(|v| v.params.as_ref())
-            .and_then(|p| p.resolution)
-            .or(previous.as_ref().and_then(|p| p.resolution)),
-        frame_rate: frame_rate.or(previous.as_ref().and_then(|p| p.frame_rate)),
-        peak_bandwidth: previous.as_ref().map_or(bitrate, |p| p.peak_bandwidth.max(bitrate)),
-        average_bandwidth: previous
-            .as_ref()
-            .map_or(bitrate, |p| (p.average_bandwidth * 7 + bitrate) / 8),
-        max_segment_duration: previous
-            .as_ref()
-            .map_or(record.duration, |p| p.max_segment_duration.max(record.duration)),
-        declared_bandwidth: previous.as_ref().and_then(|p| p.declared_bandwidth),
-        declared_order: previous.as_ref().and_then(|p| p.declared_order),
-        iframe_bandwidth: previous
-            .as_ref()
-            .map_or(0, |p| p.iframe_bandwidth)
-            .max(iframe_bits_per_second(record)),
-        inputs: {
-            let mut inputs = previous.as_ref().map(|p| p.inputs.clone()).unwrap_or_default();
-            inputs.entry(record.ingest_endpoint.clone()).or_default().last_segment = record.received_at;
-            inputs
-        },
-        updated_at: record.received_at,
+    let next = |previous: Option<&Rendition>| -> Option<Rendition> {
+        let rendition = Rendition {
+            id: record.rendition.clone(),
+            codecs: if codecs.is_empty() {
+                previous.map(|p| p.codecs.clone()).unwrap_or_default()
+            } else {
+                codecs.clone()
+            },
+            resolution: video
+                .and_then(|v| v.params.as_ref())
+                .and_then(|p| p.resolution)
+                .or(previous.and_then(|p| p.resolution)),
+            frame_rate: frame_rate.or(previous.and_then(|p| p.frame_rate)),
+            peak_bandwidth: previous.map_or(bitrate, |p| p.peak_bandwidth.max(bitrate)),
+            average_bandwidth: previous
+                .as_ref()
+                .map_or(bitrate, |p| (p.average_bandwidth * 7 + bitrate) / 8),
+            max_segment_duration: previous
+                .as_ref()
+                .map_or(record.duration, |p| p.max_segment_duration.max(record.duration)),
+            declared_bandwidth: previous.and_then(|p| p.declared_bandwidth),
+            declared_order: previous.and_then(|p| p.declared_order),
+            iframe_bandwidth: previous
+                .as_ref()
+                .map_or(0, |p| p.iframe_bandwidth)
+                .max(iframe_bits_per_second(record)),
+            inputs: {
+                let mut inputs = previous.map(|p| p.inputs.clone()).unwrap_or_default();
+                inputs.entry(record.ingest_endpoint.clone()).or_default().last_segment = record.received_at;
+                inputs
+            },
+            updated_at: record.received_at,
+        };
+        (previous != Some(&rendition)).then_some(rendition)
     };
-    if previous.as_ref() != Some(&rendition) {
-        catalog.put(&pk, &sk, &rendition, Condition::Always).await?;
-    }
+    catalog.update(&pk, &sk, next).await?;
     Ok(())
 }
 
@@ -690,11 +803,13 @@ async fn touch_input(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), 
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
     let sk = format!("rendition#{rendition}");
-    let Some(mut doc) = catalog.get::<Rendition>(&pk, &sk).await? else {
-        return Ok(());
-    };
-    doc.inputs.entry(up.endpoint.id.clone()).or_default().last_segment = up.now;
-    catalog.put(&pk, &sk, &doc, Condition::Always).await?;
+    catalog
+        .update::<Rendition>(&pk, &sk, |doc| {
+            let mut doc = doc?.clone();
+            doc.inputs.entry(up.endpoint.id.clone()).or_default().last_segment = up.now;
+            Some(doc)
+        })
+        .await?;
     Ok(())
 }
 
@@ -704,11 +819,13 @@ async fn end_of_stream(app: &App, up: &Upload<'_>, rendition: &str) -> Result<()
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
     let sk = format!("rendition#{rendition}");
-    let Some(mut doc) = catalog.get::<Rendition>(&pk, &sk).await? else {
-        return Ok(());
-    };
-    doc.inputs.entry(up.endpoint.id.clone()).or_default().ended = Some(up.now);
-    catalog.put(&pk, &sk, &doc, Condition::Always).await?;
+    catalog
+        .update::<Rendition>(&pk, &sk, |doc| {
+            let mut doc = doc?.clone();
+            doc.inputs.entry(up.endpoint.id.clone()).or_default().ended = Some(up.now);
+            Some(doc)
+        })
+        .await?;
     tracing::info!(rendition, "encoder sent #EXT-X-ENDLIST");
     Ok(())
 }

@@ -220,6 +220,11 @@ impl Rendition {
     /// least two segment durations ago. One encoder of a redundant pair ending is not the
     /// end, and an encoder restarted at once (ffmpeg ends every run with `#EXT-X-ENDLIST`)
     /// is not either: a new segment within the grace time keeps the stream live.
+    ///
+    /// ffmpeg sends its last media playlist (with `#EXT-X-ENDLIST`) without waiting for the
+    /// answer to its last segment, so that segment's upload can begin just after the
+    /// playlist's: a segment that began less than [`ENDLIST_SLACK_MS`] after the end is the
+    /// one the playlist listed, not a new run.
     pub fn is_ended(&self, now: UnixMillis) -> bool {
         let Some(newest) = self.inputs.values().map(|i| i.last_segment.0).max() else {
             return false;
@@ -228,7 +233,7 @@ impl Rendition {
         let recent = newest - 3 * segment;
         self.inputs.values().filter(|i| i.last_segment.0 >= recent).all(|i| {
             i.ended
-                .is_some_and(|e| e.0 >= i.last_segment.0 && now.0 - e.0 >= 2 * segment)
+                .is_some_and(|e| e.0 + ENDLIST_SLACK_MS >= i.last_segment.0 && now.0 - e.0 >= 2 * segment)
         })
     }
 
@@ -238,6 +243,10 @@ impl Rendition {
         target_durations > 0 && now.0 - self.updated_at.0 > limit
     }
 }
+
+/// How long after an input's `#EXT-X-ENDLIST` a segment upload may begin and still belong
+/// to the ended run (see [`Rendition::is_ended`]).
+pub const ENDLIST_SLACK_MS: i64 = 1_000;
 
 /// An ingested segment, as indexed. Keyed by (channel, rendition, start).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -274,6 +283,16 @@ pub struct SegmentRecord {
     /// Keyframes of the segment with their byte ranges, for I-frame playlists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub iframes: Vec<IFrame>,
+    /// Numbered and listed: `sequence` and the discontinuity fields are final. Ingest
+    /// indexes a segment unpublished; the publish step (`crate::publish`) numbers it once
+    /// its place on the timeline is settled. Records written before this field existed
+    /// were numbered on insert, hence the default.
+    #[serde(default = "published_by_default")]
+    pub published: bool,
+}
+
+fn published_by_default() -> bool {
+    true
 }
 
 /// A keyframe of an input segment: when it is shown and which bytes decode it alone.
@@ -355,7 +374,9 @@ mod tests {
         assert!(!rendition(&[("a", 10_000, Some(10_500))]).is_ended(UnixMillis(14_000)));
         assert!(rendition(&[("a", 10_000, Some(10_500))]).is_ended(UnixMillis(14_500)));
         // A new segment after the end: live again.
-        assert!(!rendition(&[("a", 11_000, Some(10_500))]).is_ended(later));
+        assert!(!rendition(&[("a", 11_600, Some(10_500))]).is_ended(later));
+        // The segment the ending playlist listed, whose upload began just after it: ended.
+        assert!(rendition(&[("a", 10_900, Some(10_500))]).is_ended(later));
         // One of two live inputs ended: still live.
         assert!(!rendition(&[("a", 10_000, Some(10_500)), ("b", 10_000, None)]).is_ended(later));
         assert!(rendition(&[("a", 10_000, Some(10_500)), ("b", 10_100, Some(10_600))]).is_ended(later));

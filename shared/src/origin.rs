@@ -17,7 +17,7 @@ use crate::catalog::Catalog;
 use crate::http::{EdgeError, RequestInfo};
 use crate::manifest::hls::{self, OutputSegment, Variant};
 use crate::model::{HlsPackage, OriginEndpoint, Rendition, SegmentRecord};
-use crate::time::Ticks;
+use crate::time::{Ticks, UnixMillis};
 use crate::App;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -382,7 +382,7 @@ pub(crate) async fn live_window(
     let input_secs = rendition.max_segment_duration.as_secs_f64().max(0.5);
     let wanted = (f64::from(window_seconds) / input_secs).ceil() as usize + 2 * k as usize + 2;
     let partition = SegmentRecord::partition_of(channel, &rendition.id);
-    let records = app.stores.index.latest_segments(&partition, wanted.min(20_000)).await?;
+    let records = published_segments(app, &partition, wanted.min(20_000)).await?;
     let grouped = hls::group_segments(&records, k);
     let window = hls::live_window(&grouped, Ticks::from_secs(u64::from(window_seconds)));
     if window.is_empty() {
@@ -394,6 +394,24 @@ pub(crate) async fn live_window(
     Ok(window.to_vec())
 }
 
+/// The newest `limit` published records of a partition, oldest first. When the newest
+/// unpublished one is settled and nobody published it (a hole's horizon passed with no
+/// upload after it, or the stream stopped there), publishes first.
+async fn published_segments(app: &App, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, EdgeError> {
+    let index = app.stores.index.as_ref();
+    let mut records = index.latest_segments(partition, limit).await?;
+    let now = UnixMillis::now();
+    let waiting = records
+        .iter()
+        .any(|r| !r.published && crate::live::publish::settled(r, now));
+    if waiting {
+        crate::publish::advance(index, partition, now).await?;
+        records = index.latest_segments(partition, limit).await?;
+    }
+    records.retain(|r| r.published);
+    Ok(records)
+}
+
 /// The input records and stored bytes of the output segment starting at `start`.
 pub(crate) async fn segment_group(
     app: &App,
@@ -403,7 +421,8 @@ pub(crate) async fn segment_group(
     start: Ticks,
 ) -> Result<(OutputSegment, Vec<(SegmentRecord, Bytes)>), EdgeError> {
     let partition = SegmentRecord::partition_of(channel, &rendition.id);
-    let records = app.stores.index.segments_from(&partition, start, k as usize).await?;
+    let mut records = app.stores.index.segments_from(&partition, start, k as usize).await?;
+    records.retain(|r| r.published);
     let group = hls::group_segments(&records, k);
     let Some(first) = group.into_iter().next().filter(|g| g.start == start) else {
         return Err(EdgeError::not_found(format!(

@@ -33,6 +33,8 @@ fn record(rendition: &str, i: u64) -> SegmentRecord {
         discontinuity: false,
         discontinuity_sequence: 0,
         iframes: Vec::new(),
+        // Numbered as the publish step would have numbered them.
+        published: true,
     }
 }
 
@@ -135,7 +137,7 @@ async fn app() -> App {
             .await
             .unwrap();
         for i in 0..20 {
-            app.stores.index.insert_segment(&record(r, i)).await.unwrap();
+            app.stores.index.insert_segment(&record(r, i), i).await.unwrap(); // a fresh partition: version i
         }
     }
     app

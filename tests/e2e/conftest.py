@@ -8,6 +8,7 @@ import pathlib
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -109,7 +110,8 @@ def start_moto():
     answering: (process, endpoint URL). The caller stops it with `stop_moto`."""
     port = free_port()
     proc = subprocess.Popen(
-        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        # moto_server with DynamoDB's isolation (see moto_serial.py).
+        [sys.executable, str(pathlib.Path(__file__).with_name("moto_serial.py")), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

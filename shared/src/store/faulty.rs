@@ -8,7 +8,7 @@
 //! Settings (JSON, each a probability per call except `slow_ms`):
 //! `{"fail": 0.1, "fail_after": 0.05, "slow": 0.02, "slow_ms": 1500}`.
 
-use super::{Condition, Index, ObjectStore, StoreError, Stores};
+use super::{Condition, Index, ObjectStore, SegmentHead, SlotWrite, StoreError, Stores};
 use crate::model::SegmentRecord;
 use crate::time::Ticks;
 use async_trait::async_trait;
@@ -148,8 +148,8 @@ struct FaultyIndex {
 
 #[async_trait]
 impl Index for FaultyIndex {
-    async fn get_doc(&self, pk: &str, sk: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.faults.run("get doc", self.inner.get_doc(pk, sk)).await
+    async fn get_doc_versioned(&self, pk: &str, sk: &str) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        self.faults.run("get doc", self.inner.get_doc_versioned(pk, sk)).await
     }
 
     async fn put_doc(&self, pk: &str, sk: &str, doc: Vec<u8>, condition: Condition) -> Result<(), StoreError> {
@@ -173,15 +173,36 @@ impl Index for FaultyIndex {
             .await
     }
 
-    async fn insert_segment(&self, record: &SegmentRecord) -> Result<bool, StoreError> {
+    async fn segment_head(&self, partition: &str) -> Result<(SegmentHead, u64), StoreError> {
         self.faults
-            .run("insert segment", self.inner.insert_segment(record))
+            .run("segment head", self.inner.segment_head(partition))
             .await
     }
 
-    async fn replace_segment(&self, record: &SegmentRecord) -> Result<(), StoreError> {
+    async fn insert_segment(&self, record: &SegmentRecord, version: u64) -> Result<SlotWrite, StoreError> {
         self.faults
-            .run("replace segment", self.inner.replace_segment(record))
+            .run("insert segment", self.inner.insert_segment(record, version))
+            .await
+    }
+
+    async fn replace_segment(&self, record: &SegmentRecord, version: u64) -> Result<SlotWrite, StoreError> {
+        self.faults
+            .run("replace segment", self.inner.replace_segment(record, version))
+            .await
+    }
+
+    async fn publish_segments(
+        &self,
+        partition: &str,
+        records: &[SegmentRecord],
+        head: &SegmentHead,
+        version: u64,
+    ) -> Result<SlotWrite, StoreError> {
+        self.faults
+            .run(
+                "publish segments",
+                self.inner.publish_segments(partition, records, head, version),
+            )
             .await
     }
 

@@ -3,7 +3,10 @@
 //! and segment index live in one embedded redb database at `{data_dir}/index.redb`.
 //! redb calls are synchronous and short; they run on the blocking pool.
 
-use super::{decode_record, encode_record, Condition, Index, ObjectStore, StoreError};
+use super::{
+    check_doc, decode_head, decode_record, encode_head, encode_record, Condition, Index, ObjectStore, SegmentHead,
+    SlotWrite, StoreError,
+};
 use crate::model::SegmentRecord;
 use crate::time::Ticks;
 use async_trait::async_trait;
@@ -14,6 +17,11 @@ use std::sync::Arc;
 
 const DOCS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("catalog");
 const SEGMENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("segments");
+/// Version of each catalog document (absent for documents written before versions).
+const DOC_VERSIONS: TableDefinition<(&str, &str), u64> = TableDefinition::new("catalog_versions");
+/// Per segment partition: the [`SegmentHead`] (JSON) and its version.
+const HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("segment_heads");
+const HEAD_VERSIONS: TableDefinition<&str, u64> = TableDefinition::new("segment_head_versions");
 
 /// Files plus an embedded database under one directory.
 #[derive(Clone)]
@@ -46,6 +54,9 @@ impl LocalStore {
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(DOCS).map_err(backend)?;
         txn.open_table(SEGMENTS).map_err(backend)?;
+        txn.open_table(DOC_VERSIONS).map_err(backend)?;
+        txn.open_table(HEADS).map_err(backend)?;
+        txn.open_table(HEAD_VERSIONS).map_err(backend)?;
         txn.commit().map_err(backend)?;
         Ok(LocalStore {
             objects_dir,
@@ -102,26 +113,33 @@ impl ObjectStore for LocalStore {
     }
 }
 
+/// Bumps the head version of `partition` inside `txn` if it is at `version`.
+fn claim(txn: &redb::WriteTransaction, partition: &str, version: u64) -> Result<bool, StoreError> {
+    let mut versions = txn.open_table(HEAD_VERSIONS).map_err(backend)?;
+    let current = versions.get(partition).map_err(backend)?.map_or(0, |v| v.value());
+    if current != version {
+        return Ok(false);
+    }
+    versions.insert(partition, version + 1).map_err(backend)?;
+    Ok(true)
+}
+
 impl LocalStore {
-    /// Writes a segment record into its slot; with `only_if_absent`, not over another one
-    /// (false then).
-    async fn write_segment(&self, record: &SegmentRecord, only_if_absent: bool) -> Result<bool, StoreError> {
-        let partition = record.partition();
-        let start = record.start.0;
-        let doc = encode_record(record)?;
+    /// One write transaction on the segment tables: `f` returns what to answer and
+    /// whether to commit.
+    async fn segment_txn(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<SlotWrite, StoreError> + Send + 'static,
+    ) -> Result<SlotWrite, StoreError> {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(backend)?;
-            {
-                let mut table = txn.open_table(SEGMENTS).map_err(backend)?;
-                if only_if_absent && table.get((partition.as_str(), start)).map_err(backend)?.is_some() {
-                    return Ok(false);
-                }
-                table
-                    .insert((partition.as_str(), start), doc.as_slice())
-                    .map_err(backend)?;
+            let outcome = f(&txn)?;
+            if outcome == SlotWrite::Written {
+                txn.commit().map_err(backend)?;
+            } else {
+                txn.abort().map_err(backend)?;
             }
-            txn.commit().map_err(backend)?;
-            Ok(true)
+            Ok(outcome)
         })
         .await
     }
@@ -129,15 +147,20 @@ impl LocalStore {
 
 #[async_trait]
 impl Index for LocalStore {
-    async fn get_doc(&self, pk: &str, sk: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn get_doc_versioned(&self, pk: &str, sk: &str) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
         let (pk, sk) = (pk.to_owned(), sk.to_owned());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(DOCS).map_err(backend)?;
-            Ok(table
+            let Some(doc) = table.get((pk.as_str(), sk.as_str())).map_err(backend)? else {
+                return Ok(None);
+            };
+            let versions = txn.open_table(DOC_VERSIONS).map_err(backend)?;
+            let version = versions
                 .get((pk.as_str(), sk.as_str()))
                 .map_err(backend)?
-                .map(|v| v.value().to_vec()))
+                .map_or(0, |v| v.value());
+            Ok(Some((doc.value().to_vec(), version)))
         })
         .await
     }
@@ -148,15 +171,15 @@ impl Index for LocalStore {
             let txn = db.begin_write().map_err(backend)?;
             {
                 let mut table = txn.open_table(DOCS).map_err(backend)?;
-                let exists = table.get((pk.as_str(), sk.as_str())).map_err(backend)?.is_some();
-                match condition {
-                    Condition::IfAbsent if exists => return Err(StoreError::ConditionFailed),
-                    Condition::IfPresent if !exists => return Err(StoreError::ConditionFailed),
-                    _ => {}
-                }
-                table
-                    .insert((pk.as_str(), sk.as_str()), doc.as_slice())
-                    .map_err(backend)?;
+                let mut versions = txn.open_table(DOC_VERSIONS).map_err(backend)?;
+                let key = (pk.as_str(), sk.as_str());
+                let current = match table.get(key).map_err(backend)? {
+                    Some(_) => Some(versions.get(key).map_err(backend)?.map_or(0, |v| v.value())),
+                    None => None,
+                };
+                check_doc(condition, current)?;
+                table.insert(key, doc.as_slice()).map_err(backend)?;
+                versions.insert(key, current.unwrap_or(0) + 1).map_err(backend)?;
             }
             txn.commit().map_err(backend)
         })
@@ -169,8 +192,9 @@ impl Index for LocalStore {
             let txn = db.begin_write().map_err(backend)?;
             let existed = {
                 let mut table = txn.open_table(DOCS).map_err(backend)?;
-                let removed = table.remove((pk.as_str(), sk.as_str())).map_err(backend)?;
-                removed.is_some()
+                let removed = table.remove((pk.as_str(), sk.as_str())).map_err(backend)?.is_some();
+                // The version stays, so a writer holding an older version still fails.
+                removed
             };
             txn.commit().map_err(backend)?;
             Ok(existed)
@@ -210,12 +234,90 @@ impl Index for LocalStore {
         .await
     }
 
-    async fn insert_segment(&self, record: &SegmentRecord) -> Result<bool, StoreError> {
-        self.write_segment(record, true).await
+    async fn segment_head(&self, partition: &str) -> Result<(SegmentHead, u64), StoreError> {
+        let partition = partition.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let versions = txn.open_table(HEAD_VERSIONS).map_err(backend)?;
+            let version = versions
+                .get(partition.as_str())
+                .map_err(backend)?
+                .map_or(0, |v| v.value());
+            let heads = txn.open_table(HEADS).map_err(backend)?;
+            let head = match heads.get(partition.as_str()).map_err(backend)? {
+                Some(doc) => decode_head(doc.value())?,
+                None => SegmentHead::default(),
+            };
+            Ok((head, version))
+        })
+        .await
     }
 
-    async fn replace_segment(&self, record: &SegmentRecord) -> Result<(), StoreError> {
-        self.write_segment(record, false).await.map(|_| ())
+    async fn insert_segment(&self, record: &SegmentRecord, version: u64) -> Result<SlotWrite, StoreError> {
+        let partition = record.partition();
+        let start = record.start.0;
+        let doc = encode_record(record)?;
+        self.segment_txn(move |txn| {
+            let mut table = txn.open_table(SEGMENTS).map_err(backend)?;
+            if !claim(txn, &partition, version)? {
+                return Ok(SlotWrite::HeadMoved);
+            }
+            if table.get((partition.as_str(), start)).map_err(backend)?.is_some() {
+                return Ok(SlotWrite::SlotTaken);
+            }
+            table
+                .insert((partition.as_str(), start), doc.as_slice())
+                .map_err(backend)?;
+            Ok(SlotWrite::Written)
+        })
+        .await
+    }
+
+    async fn replace_segment(&self, record: &SegmentRecord, version: u64) -> Result<SlotWrite, StoreError> {
+        let partition = record.partition();
+        let start = record.start.0;
+        let doc = encode_record(record)?;
+        self.segment_txn(move |txn| {
+            if !claim(txn, &partition, version)? {
+                return Ok(SlotWrite::HeadMoved);
+            }
+            let mut table = txn.open_table(SEGMENTS).map_err(backend)?;
+            table
+                .insert((partition.as_str(), start), doc.as_slice())
+                .map_err(backend)?;
+            Ok(SlotWrite::Written)
+        })
+        .await
+    }
+
+    async fn publish_segments(
+        &self,
+        partition: &str,
+        records: &[SegmentRecord],
+        head: &SegmentHead,
+        version: u64,
+    ) -> Result<SlotWrite, StoreError> {
+        let partition = partition.to_owned();
+        let docs: Vec<(u64, Vec<u8>)> = records
+            .iter()
+            .map(|r| Ok((r.start.0, encode_record(r)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let head = encode_head(head)?;
+        self.segment_txn(move |txn| {
+            if !claim(txn, &partition, version)? {
+                return Ok(SlotWrite::HeadMoved);
+            }
+            let mut table = txn.open_table(SEGMENTS).map_err(backend)?;
+            for (start, doc) in &docs {
+                table
+                    .insert((partition.as_str(), *start), doc.as_slice())
+                    .map_err(backend)?;
+            }
+            let mut heads = txn.open_table(HEADS).map_err(backend)?;
+            heads.insert(partition.as_str(), head.as_slice()).map_err(backend)?;
+            Ok(SlotWrite::Written)
+        })
+        .await
     }
 
     async fn latest_segments(&self, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, StoreError> {

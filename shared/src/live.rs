@@ -1,0 +1,4 @@
+//! Pure live-edge rules: records and `now` in, decisions out. No I/O, no clock.
+//! Ingest and playback call them through the flows that own the storage calls.
+
+pub mod publish;

@@ -1,0 +1,139 @@
+//! When an indexed segment is numbered and listed ("published").
+//!
+//! Uploads of one rendition overlap (a slow upload and the next one, MediaLive's several
+//! connections, a retry, every upload its own Lambda), so segments reach the index out of
+//! media-time order. Ingest indexes each one unpublished; publishing walks the unpublished
+//! records after the published edge in media-time order and numbers each one that is
+//! settled:
+//!
+//! - a segment that continues the published edge (its start within half a segment of the
+//!   edge's end) is published at once;
+//! - a segment after a hole, and the first segment of a rendition, wait for the
+//!   **publish horizon**: one segment duration since the segment arrived, at least
+//!   [`MIN_HORIZON_MS`]. A missing segment that arrives within it is put in its place; after
+//!   it, the hole is published as an `EXT-X-DISCONTINUITY` before the next segment, and
+//!   the missing segment, if it still comes, is refused (409) rather than acknowledged and
+//!   dropped.
+//!
+//! Sequence numbers therefore follow media time, increase by one per listed segment, and
+//! never change once published.
+
+use crate::model::SegmentRecord;
+use crate::store::PublishedEdge;
+use crate::time::UnixMillis;
+
+/// Shortest time a segment after a hole (or a rendition's first) waits for earlier ones.
+pub const MIN_HORIZON_MS: i64 = 2_000;
+
+/// How long `record` waits for the segments before it, after it arrived.
+pub fn horizon_ms(record: &SegmentRecord) -> i64 {
+    record.duration.as_millis().max(MIN_HORIZON_MS)
+}
+
+/// Whether `record` continues `edge` without a hole: it starts within half a segment
+/// (the shorter of the two) of the edge's end.
+pub fn continues(edge: &PublishedEdge, record: &SegmentRecord) -> bool {
+    let gap = i128::from(record.start.0) - i128::from(edge.end.0);
+    let shorter = (edge.end.0.saturating_sub(edge.start.0)).min(record.duration.0);
+    gap.abs() * 2 <= i128::from(shorter)
+}
+
+/// Whether `record` may be published past a hole before it (or as a first segment) at `now`.
+pub fn settled(record: &SegmentRecord, now: UnixMillis) -> bool {
+    now.0 - record.received_at.0 >= horizon_ms(record)
+}
+
+/// The records of `pending` (unpublished, in media-time order, all after `edge`) that can
+/// be published at `now`, numbered and marked published, at most `limit`. Stops at the
+/// first one that must still wait.
+pub fn publishable(
+    edge: Option<PublishedEdge>,
+    pending: &[SegmentRecord],
+    now: UnixMillis,
+    limit: usize,
+) -> Vec<SegmentRecord> {
+    let mut edge = edge;
+    let mut out = Vec::new();
+    for record in pending.iter().take(limit) {
+        let continuous = edge.as_ref().is_some_and(|e| continues(e, record));
+        if !continuous && !settled(record, now) {
+            break;
+        }
+        // `record.discontinuity` is ingest's word that the encoder's timestamps were reset
+        // here (a restart placed after the edge); a hole is one too.
+        let discontinuity = record.discontinuity || (edge.is_some() && !continuous);
+        let published = SegmentRecord {
+            sequence: edge.map_or(0, |e| e.sequence + 1),
+            discontinuity,
+            discontinuity_sequence: edge.map_or(0, |e| e.discontinuity_sequence) + u64::from(discontinuity),
+            published: true,
+            ..record.clone()
+        };
+        edge = Some(PublishedEdge::of(&published));
+        out.push(published);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Ticks;
+
+    fn pending(start: u64, received: i64) -> SegmentRecord {
+        SegmentRecord {
+            received_at: UnixMillis(received),
+            ..crate::store::contract::record("r", start, 0)
+        }
+    }
+
+    const S: u64 = 180_000; // 2 s
+
+    #[test]
+    fn a_first_segment_waits_for_the_horizon() {
+        let first = [pending(0, 10_000)];
+        assert!(publishable(None, &first, UnixMillis(11_999), 50).is_empty());
+        let out = publishable(None, &first, UnixMillis(12_000), 50);
+        assert_eq!(
+            (out[0].sequence, out[0].discontinuity, out[0].published),
+            (0, false, true)
+        );
+    }
+
+    #[test]
+    fn continuous_segments_publish_at_once_in_media_time_order() {
+        let edge = PublishedEdge {
+            start: Ticks(0),
+            end: Ticks(S),
+            sequence: 7,
+            discontinuity_sequence: 1,
+        };
+        let run = [pending(S, 10_000), pending(2 * S + 900, 10_000), pending(4 * S, 10_000)];
+        let out = publishable(Some(edge), &run, UnixMillis(10_000), 50);
+        // The third follows a hole (3S missing): it waits.
+        assert_eq!(out.iter().map(|r| r.sequence).collect::<Vec<_>>(), [8, 9]);
+        assert!(out.iter().all(|r| !r.discontinuity && r.discontinuity_sequence == 1));
+        // Once settled, the hole is published as a discontinuity.
+        let out = publishable(Some(edge), &run, UnixMillis(12_000), 50);
+        assert_eq!(out.iter().map(|r| r.sequence).collect::<Vec<_>>(), [8, 9, 10]);
+        assert!(out[2].discontinuity);
+        assert_eq!(out[2].discontinuity_sequence, 2);
+        assert_eq!(publishable(Some(edge), &run, UnixMillis(12_000), 1).len(), 1);
+    }
+
+    #[test]
+    fn an_encoder_restart_is_a_discontinuity_even_when_continuous() {
+        let edge = PublishedEdge {
+            start: Ticks(0),
+            end: Ticks(S),
+            sequence: 0,
+            discontinuity_sequence: 0,
+        };
+        let restarted = SegmentRecord {
+            discontinuity: true,
+            ..pending(S, 0)
+        };
+        let out = publishable(Some(edge), &[restarted], UnixMillis(0), 50);
+        assert_eq!((out[0].sequence, out[0].discontinuity_sequence), (1, 1));
+    }
+}

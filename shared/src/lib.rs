@@ -1,10 +1,11 @@
 //! Sluice: a live video packager and origin (the job of AWS Elemental MediaPackage) for
 //! AWS Lambda, S3 and DynamoDB, or one local process.
 //!
-//! Data flow: encoder → [`ingest`] (auth, store bytes, index) → [`store`] ports →
-//! [`origin`] (manifests from the index via [`manifest`], segments from objects) → player.
-//! Operators use [`api`], the MediaPackage classic control API. [`media`] and
-//! [`manifest`] are pure functions; I/O lives at the edges.
+//! Data flow: encoder → [`ingest`] (auth, store bytes, index unpublished) → [`publish`]
+//! (number settled segments, by the rules of [`live::publish`]) → [`store`] ports →
+//! [`origin`] (manifests from the published index via [`manifest`], segments from objects)
+//! → player. Operators use [`api`], the MediaPackage classic control API. [`media`],
+//! [`live`] and [`manifest`] are pure functions; I/O lives at the edges.
 
 pub mod access_log;
 pub mod alarms;

@@ -184,3 +184,36 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestInfo {
         })
     }
 }
+
+/// `s` with every control character (`\n`, `\r`, ESC, NUL, DEL, C1…) written as a Rust
+/// escape (`\n`, `\u{1b}`), for text logs: request paths are percent-decoded client input,
+/// and a raw newline or terminal escape there would forge log lines or recolour a terminal.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_is_kept() {
+        assert_eq!(escape_controls("a/b ü.ts"), "a/b ü.ts");
+        assert_eq!(
+            escape_controls("a\nfake\u{1b}[31m\r\0\u{7f}\u{9b}.ts"),
+            "a\\nfake\\u{1b}[31m\\r\\u{0}\\u{7f}\\u{9b}.ts"
+        );
+        assert!(!escape_controls("x\n\t\u{1b}").chars().any(char::is_control));
+    }
+}

@@ -269,11 +269,15 @@ async fn asset(dir: &Path, file: &str) -> Response {
     }
     match tokio::fs::read(dir.join(file)).await {
         Ok(bytes) => ([(http::header::CONTENT_TYPE, "text/javascript")], bytes).into_response(),
-        Err(_) => (
-            http::StatusCode::NOT_FOUND,
-            format!("asset {file} is missing from {}", dir.display()),
-        )
-            .into_response(),
+        Err(e) => {
+            // The folder is named in the server's log only: responses carry no local paths.
+            tracing::warn!(asset = %file, folder = %dir.display(), error = %e, "demo asset missing");
+            (
+                http::StatusCode::NOT_FOUND,
+                format!("asset {file:?} is missing from the --assets-dir folder"),
+            )
+                .into_response()
+        }
     }
 }
 

@@ -58,9 +58,18 @@ struct Args {
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets"))]
     assets_dir: PathBuf,
     /// Require SigV4-signed control requests from these keys (`AKID:SECRET[,...]`);
-    /// a wrong signature gets 403. Off by default.
-    #[arg(long, env = "SLUICE_CONTROL_CREDENTIALS")]
+    /// a wrong signature gets 403. Off by default. On the command line the secret shows in
+    /// `ps`: prefer the environment variable or --control-credentials-file.
+    #[arg(long, env = "SLUICE_CONTROL_CREDENTIALS", hide_env_values = true)]
     control_credentials: Option<String>,
+    /// Read --control-credentials (`AKID:SECRET[,...]`, surrounding whitespace ignored)
+    /// from this file instead.
+    #[arg(
+        long,
+        env = "SLUICE_CONTROL_CREDENTIALS_FILE",
+        conflicts_with = "control_credentials"
+    )]
+    control_credentials_file: Option<PathBuf>,
     /// Region that ARNs name.
     #[arg(long, env = "SLUICE_REGION", default_value = "us-east-1")]
     region: String,
@@ -239,7 +248,19 @@ async fn run_server(args: Args, open_files: Option<u64>) -> anyhow::Result<()> {
     config.max_endpoints_per_channel = args.max_endpoints_per_channel;
     config.stale_after_target_durations = args.stale_after_target_durations;
     config.secret_cache_seconds = args.secret_cache_seconds;
-    if let Some(credentials) = &args.control_credentials {
+    let control_credentials = match &args.control_credentials_file {
+        Some(file) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("reading --control-credentials-file {}", file.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => args.control_credentials.clone(),
+    };
+    if let Some(credentials) = &control_credentials {
+        if args.control_credentials_file.is_some() && credentials.is_empty() {
+            anyhow::bail!("--control-credentials-file is empty; write ACCESS_KEY_ID:SECRET[,...] into it");
+        }
         config.control_credentials = sluice::config::parse_credentials(credentials)?;
     }
     if let (StoreConfig::Aws(aws), true) = (&config.store, args.create_aws_resources) {
@@ -267,7 +288,7 @@ async fn run_server(args: Args, open_files: Option<u64>) -> anyhow::Result<()> {
 
     println!("sluice-local listening on http://{addr} (storage: {store_kind})");
     let server = tokio::spawn(conn::serve(listener, router, limits));
-    if args.demo && args.control_credentials.is_some() {
+    if args.demo && control_credentials.is_some() {
         anyhow::bail!(
             "--demo creates its channel through the control API unsigned; run it without --control-credentials"
         );
@@ -310,6 +331,22 @@ fn init_logging() {
     if std::env::var("SLUICE_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
-        builder.init();
+        // Text logs: every field value (and the message) with its control characters
+        // escaped, so a client-sent `%0A` or `%1B` in a request path can neither forge a
+        // log line nor send terminal escapes (JSON logs are escaped by serde already).
+        use tracing_subscriber::field::MakeExt;
+        let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+            let value = format!("{value:?}");
+            let value = sluice::http::escape_controls(&value);
+            if field.name() == "message" {
+                write!(writer, "{value}")
+            } else {
+                write!(writer, "{}={value}", field.name())
+            }
+        })
+        .delimited(" ");
+        // Colours only on a terminal: a log file gets no escape codes at all.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        builder.with_ansi(ansi).fmt_fields(fields).init();
     }
 }

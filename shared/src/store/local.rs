@@ -34,13 +34,42 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Creates the data folder (if missing) and its objects folder owner-only (0700), and the
+/// database owner-read/write (0600) before redb opens it: `index.redb` holds ingest
+/// passwords. Existing objects folders and databases are narrowed to the same modes; an
+/// existing data folder is left as it is (it may be a folder the operator shares).
+fn private_files(objects_dir: &Path, db_path: &Path) -> Result<(), StoreError> {
+    let failed = |what: &Path, e: std::io::Error| StoreError::Backend(format!("cannot create {}: {e}", what.display()));
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        dirs.mode(0o700);
+    }
+    dirs.create(objects_dir).map_err(|e| failed(objects_dir, e))?;
+    let mut file = std::fs::OpenOptions::new();
+    file.read(true).write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        file.mode(0o600);
+        file.open(db_path).map_err(|e| failed(db_path, e))?;
+        std::fs::set_permissions(objects_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| failed(objects_dir, e))?;
+        std::fs::set_permissions(db_path, std::fs::Permissions::from_mode(0o600)).map_err(|e| failed(db_path, e))?;
+    }
+    #[cfg(not(unix))]
+    file.open(db_path).map_err(|e| failed(db_path, e))?;
+    Ok(())
+}
+
 impl LocalStore {
     /// Opens (creating if needed) the store under `data_dir`.
     pub fn open(data_dir: &Path) -> Result<LocalStore, StoreError> {
         let objects_dir = data_dir.join("objects");
-        std::fs::create_dir_all(&objects_dir)
-            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", objects_dir.display())))?;
         let db_path = data_dir.join("index.redb");
+        private_files(&objects_dir, &db_path)?;
         let db = Database::create(&db_path).map_err(|e| {
             let hint = match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => {
@@ -386,5 +415,24 @@ mod tests {
         assert_eq!(store.get("ch/ie/360p/1.ts").await.unwrap(), None);
         assert_eq!(store.latest_segments("ch#360p", 10).await.unwrap().len(), 4);
         assert!(store.put("../escape", Bytes::new(), "x").await.is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn data_folder_and_database_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        drop(LocalStore::open(&data).unwrap());
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("objects")), 0o700);
+        assert_eq!(mode(&data.join("index.redb")), 0o600);
+        // Files left readable by an older version are narrowed on the next open.
+        std::fs::set_permissions(data.join("index.redb"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(data.join("objects"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(LocalStore::open(&data).unwrap());
+        assert_eq!(mode(&data.join("objects")), 0o700);
+        assert_eq!(mode(&data.join("index.redb")), 0o600);
     }
 }

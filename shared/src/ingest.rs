@@ -550,6 +550,10 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
                 touch_input(app, &up, &rendition).await?;
                 if !takes_back(&up, &existing) {
                     tracing::info!(path = %up.path, "segment already indexed (re-sent or sent by the other ingest endpoint)");
+                    if !existing.published {
+                        // Perhaps a retry after a failed publish: publish now.
+                        crate::publish::advance(index, &partition, up.now).await?;
+                    }
                     return Ok(StatusCode::NO_CONTENT.into_response());
                 }
                 let iframes = iframes_of(existing.start, &info, &keyframes, psi_size);
@@ -615,7 +619,15 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
         ));
     };
     update_rendition(app, &record, &info).await?;
-    let published = crate::publish::advance(index, &partition, up.now).await?;
+    // The record is durable: if publishing fails here, the next upload or a playlist
+    // request publishes it (playback does once it is past the horizon).
+    let published = match crate::publish::advance(index, &partition, up.now).await {
+        Ok(published) => published,
+        Err(e) => {
+            tracing::warn!(path = %up.path, error = %e, "segment indexed, publishing left to the next writer");
+            Vec::new()
+        }
+    };
     let sequence = published.iter().find(|r| r.start == record.start).map(|r| r.sequence);
     tracing::info!(
         channel = %record.channel, ingest_endpoint = %record.ingest_endpoint, path = %up.path,

@@ -394,18 +394,15 @@ pub(crate) async fn live_window(
     Ok(window.to_vec())
 }
 
-/// The newest `limit` published records of a partition, oldest first. When the newest
-/// unpublished one is settled and nobody published it (a hole's horizon passed with no
-/// upload after it, or the stream stopped there), publishes first.
+/// The newest `limit` published records of a partition, oldest first. When some are
+/// unpublished, runs the publish step first: their own upload's publish may have failed
+/// (the upload was answered 2xx once its record was durable), or a hole's horizon passed
+/// with no upload after it.
 async fn published_segments(app: &App, partition: &str, limit: usize) -> Result<Vec<SegmentRecord>, EdgeError> {
     let index = app.stores.index.as_ref();
     let mut records = index.latest_segments(partition, limit).await?;
-    let now = UnixMillis::now();
-    let waiting = records
-        .iter()
-        .any(|r| !r.published && crate::live::publish::settled(r, now));
-    if waiting {
-        crate::publish::advance(index, partition, now).await?;
+    if records.iter().any(|r| !r.published) {
+        crate::publish::advance(index, partition, UnixMillis::now()).await?;
         records = index.latest_segments(partition, limit).await?;
     }
     records.retain(|r| r.published);

@@ -694,9 +694,10 @@ async fn slot_of(
     Err(EdgeError::new(
         StatusCode::CONFLICT,
         format!(
-            "segment {} (media time {:.3} s) arrived after the segments that follow it were published \
-             (they wait {horizon:.1} s for earlier ones); it is not indexed. Upload segments within \
-             the publish horizon of each other",
+            "segment {} (media time {:.3} s) arrived after a later segment of its rendition was \
+             published, so it is not indexed: a rendition's timeline starts at its first indexed \
+             segment, and a segment after a hole waits {horizon:.1} s (the publish horizon) for the \
+             ones before it. Upload segments in order or within the publish horizon of each other",
             up.path,
             start.as_secs_f64()
         ),

@@ -6,14 +6,15 @@
 //! records after the published edge in media-time order and numbers each one that is
 //! settled:
 //!
-//! - a segment that continues the published edge (its start within half a segment of the
-//!   edge's end) is published at once;
-//! - a segment after a hole, and the first segment of a rendition, wait for the
-//!   **publish horizon**: one segment duration since the segment arrived, at least
-//!   [`MIN_HORIZON_MS`]. A missing segment that arrives within it is put in its place; after
-//!   it, the hole is published as an `EXT-X-DISCONTINUITY` before the next segment, and
-//!   the missing segment, if it still comes, is refused (409) rather than acknowledged and
-//!   dropped.
+//! - the first segment of a rendition, and a segment that continues the published edge
+//!   (its start within half a segment of the edge's end), are published at once (a
+//!   rendition's timeline starts where its first indexed segment is; an earlier one that
+//!   arrives after it is refused with 409);
+//! - a segment after a hole waits for the **publish horizon**: one segment duration since
+//!   the segment arrived, at least [`MIN_HORIZON_MS`]. A missing segment that arrives within
+//!   it is put in its place; after it, the hole is published as an `EXT-X-DISCONTINUITY`
+//!   before the next segment, and the missing segment, if it still comes, is refused (409)
+//!   rather than acknowledged and dropped.
 //!
 //! Sequence numbers therefore follow media time, increase by one per listed segment, and
 //! never change once published.
@@ -55,7 +56,7 @@ pub fn publishable(
     let mut edge = edge;
     let mut out = Vec::new();
     for record in pending.iter().take(limit) {
-        let continuous = edge.as_ref().is_some_and(|e| continues(e, record));
+        let continuous = edge.as_ref().is_none_or(|e| continues(e, record));
         if !continuous && !settled(record, now) {
             break;
         }
@@ -90,14 +91,11 @@ mod tests {
     const S: u64 = 180_000; // 2 s
 
     #[test]
-    fn a_first_segment_waits_for_the_horizon() {
-        let first = [pending(0, 10_000)];
-        assert!(publishable(None, &first, UnixMillis(11_999), 50).is_empty());
-        let out = publishable(None, &first, UnixMillis(12_000), 50);
-        assert_eq!(
-            (out[0].sequence, out[0].discontinuity, out[0].published),
-            (0, false, true)
-        );
+    fn a_first_segment_is_published_at_once() {
+        let first = [pending(0, 10_000), pending(S, 10_000)];
+        let out = publishable(None, &first, UnixMillis(10_000), 50);
+        let numbered: Vec<_> = out.iter().map(|r| (r.sequence, r.discontinuity, r.published)).collect();
+        assert_eq!(numbered, [(0, false, true), (1, false, true)]);
     }
 
     #[test]

@@ -61,26 +61,7 @@ pub struct SegmentHead {
     pub published: Option<PublishedEdge>,
 }
 
-/// The newest published segment of a rendition, as the next one continues from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PublishedEdge {
-    pub start: Ticks,
-    pub end: Ticks,
-    pub sequence: u64,
-    pub discontinuity_sequence: u64,
-}
-
-impl PublishedEdge {
-    /// The edge a published record leaves behind it.
-    pub fn of(record: &SegmentRecord) -> PublishedEdge {
-        PublishedEdge {
-            start: record.start,
-            end: record.end(),
-            sequence: record.sequence,
-            discontinuity_sequence: record.discontinuity_sequence,
-        }
-    }
-}
+pub use crate::live::publish::PublishedEdge;
 
 /// The outcome of a write to a rendition's segment index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

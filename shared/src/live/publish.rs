@@ -20,8 +20,28 @@
 //! never change once published.
 
 use crate::model::SegmentRecord;
-use crate::store::PublishedEdge;
-use crate::time::UnixMillis;
+use crate::time::{Ticks, UnixMillis};
+
+/// The newest published segment of a rendition, as the next one continues from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublishedEdge {
+    pub start: Ticks,
+    pub end: Ticks,
+    pub sequence: u64,
+    pub discontinuity_sequence: u64,
+}
+
+impl PublishedEdge {
+    /// The edge a published record leaves behind it.
+    pub fn of(record: &SegmentRecord) -> PublishedEdge {
+        PublishedEdge {
+            start: record.start,
+            end: record.end(),
+            sequence: record.sequence,
+            discontinuity_sequence: record.discontinuity_sequence,
+        }
+    }
+}
 
 /// Shortest time a segment after a hole (or a rendition's first) waits for earlier ones.
 pub const MIN_HORIZON_MS: i64 = 2_000;
@@ -79,12 +99,26 @@ pub fn publishable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::Ticks;
 
     fn pending(start: u64, received: i64) -> SegmentRecord {
         SegmentRecord {
+            channel: "ch".into(),
+            rendition: "r".into(),
+            start: Ticks(start),
+            duration: Ticks(S),
+            sequence: 0,
+            ingest_endpoint: "ie".into(),
+            object_key: format!("ch/ie/r/{start}.ts"),
+            size: 1000,
+            program_date_time: UnixMillis(0),
             received_at: UnixMillis(received),
-            ..crate::store::contract::record("r", start, 0)
+            starts_with_keyframe: true,
+            source_name: String::new(),
+            pts_offset: 0,
+            discontinuity: false,
+            discontinuity_sequence: 0,
+            iframes: Vec::new(),
+            published: false,
         }
     }
 

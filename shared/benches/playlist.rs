@@ -61,6 +61,9 @@ fn rendition() -> Rendition {
         declared_bandwidth: None,
         declared_order: None,
         iframe_bandwidth: 0,
+        target_seconds: 2,
+        recent_bandwidth: Vec::new(),
+        recent_iframe_bandwidth: Vec::new(),
         inputs: Default::default(),
         updated_at: UnixMillis(0),
     }

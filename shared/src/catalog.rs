@@ -7,6 +7,7 @@
 //! - `stream#{channel}` / `master` → [`IngestMaster`] (the encoder's multivariant playlist)
 //! - `stream#{channel}` / `playlist#{path}` → [`IngestPlaylist`] (media playlist → rendition)
 //! - `stream#{channel}` / `anchor` → [`ClockAnchor`] (media time ↔ wall clock)
+//! - `stream#{channel}` / `target#{rendition}` → [`InputTarget`] (fixed by the first segment)
 
 use crate::model::{Channel, OriginEndpoint, Rendition};
 use crate::store::{Condition, Index, StoreError};
@@ -34,6 +35,13 @@ pub struct IngestMaster {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IngestPlaylist {
     pub rendition: String,
+}
+
+/// A rendition's input target duration, written once by whichever upload of its first
+/// segment gets there first and never changed (see [`crate::live::target`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputTarget {
+    pub seconds: u32,
 }
 
 /// Ties media time to wall-clock time for a channel, so every rendition gets the same
@@ -77,7 +85,7 @@ impl StreamDocs {
         out.sort_by(|a, b| {
             position(a)
                 .cmp(&position(b))
-                .then(b.peak_bandwidth.cmp(&a.peak_bandwidth))
+                .then(b.bandwidth().cmp(&a.bandwidth()))
                 .then(a.id.cmp(&b.id))
         });
         out

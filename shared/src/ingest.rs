@@ -8,7 +8,7 @@
 
 pub mod auth;
 
-use crate::catalog::{stream_partition, Catalog, ClockAnchor, IngestMaster, IngestPlaylist};
+use crate::catalog::{stream_partition, Catalog, ClockAnchor, IngestMaster, IngestPlaylist, InputTarget};
 use crate::http::EdgeError;
 use crate::media::{fmp4, iframes, ts, tsmux};
 use crate::model::{Channel, IFrame, IngestEndpoint, Rendition, SegmentRecord};
@@ -528,9 +528,14 @@ enum Slot {
 
 async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
     let info = ts::analyze(&up.body).map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
-    let keyframes = iframes::keyframes(&up.body);
-    let psi_size = iframes::leading_psi(&up.body);
     let rendition = rendition_id(up.path);
+    let target = input_target(app, &up.channel.id, &rendition, info.duration)
+        .await?
+        .map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
+    crate::live::target::check(info.duration, target)
+        .map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
+    let keyframes = iframes::bounded(iframes::keyframes(&up.body));
+    let psi_size = iframes::leading_psi(&up.body);
     let partition = SegmentRecord::partition_of(&up.channel.id, &rendition);
     let index = app.stores.index.as_ref();
     let size = up.body.len() as u64;
@@ -618,7 +623,7 @@ async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError
             ),
         ));
     };
-    update_rendition(app, &record, &info).await?;
+    update_rendition(app, &record, &info, target).await?;
     // The record is durable: if publishing fails here, the next upload or a playlist
     // request publishes it (playback does once it is past the horizon).
     let published = match crate::publish::advance(index, &partition, up.now).await {
@@ -800,7 +805,43 @@ async fn clock_anchor(
     }))
 }
 
-async fn update_rendition(app: &App, record: &SegmentRecord, info: &ts::SegmentInfo) -> Result<(), EdgeError> {
+/// The rendition's input target in seconds: the stored one, or the one this segment fixes
+/// when it is the rendition's first (the first writer wins; the others read its value).
+/// The inner error is a segment too long to be any rendition's first.
+async fn input_target(
+    app: &App,
+    channel: &str,
+    rendition: &str,
+    duration: Ticks,
+) -> Result<Result<u32, String>, EdgeError> {
+    let catalog = Catalog(app.stores.index.as_ref());
+    let sk = format!("target#{rendition}");
+    let mut refused = None;
+    let stored = catalog
+        .update::<InputTarget>(&stream_partition(channel), &sk, |current| match current {
+            Some(_) => None,
+            None => match crate::live::target::target_of_first(duration) {
+                Ok(seconds) => Some(InputTarget { seconds }),
+                Err(e) => {
+                    refused = Some(e);
+                    None
+                }
+            },
+        })
+        .await?;
+    Ok(match (stored, refused) {
+        (Some(target), _) => Ok(target.seconds),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err("no target duration".to_owned()),
+    })
+}
+
+async fn update_rendition(
+    app: &App,
+    record: &SegmentRecord,
+    info: &ts::SegmentInfo,
+    target_seconds: u32,
+) -> Result<(), EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&record.channel);
     let sk = format!("rendition#{}", record.rendition);
@@ -831,6 +872,15 @@ async fn update_rendition(app: &App, record: &SegmentRecord, info: &ts::SegmentI
             max_segment_duration: previous
                 .as_ref()
                 .map_or(record.duration, |p| p.max_segment_duration.max(record.duration)),
+            target_seconds,
+            recent_bandwidth: crate::live::target::push_recent(
+                previous.map_or(&[][..], |p| &p.recent_bandwidth),
+                bitrate,
+            ),
+            recent_iframe_bandwidth: crate::live::target::push_recent(
+                previous.map_or(&[][..], |p| &p.recent_iframe_bandwidth),
+                iframe_bits_per_second(record),
+            ),
             declared_bandwidth: previous.and_then(|p| p.declared_bandwidth),
             declared_order: previous.and_then(|p| p.declared_order),
             iframe_bandwidth: previous

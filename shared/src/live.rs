@@ -2,3 +2,4 @@
 //! Ingest and playback call them through the flows that own the storage calls.
 
 pub mod publish;
+pub mod target;

@@ -182,12 +182,22 @@ pub struct Rendition {
     pub resolution: Option<(u32, u32)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_rate: Option<f64>,
-    /// Highest segment bit rate seen, bits/s.
+    /// Highest segment bit rate seen, bits/s (statistics; `BANDWIDTH` uses [`Rendition::bandwidth`]).
     pub peak_bandwidth: u64,
     /// Running average bit rate, bits/s.
     pub average_bandwidth: u64,
-    /// Longest segment seen; drives `EXT-X-TARGETDURATION`.
+    /// Longest segment seen (statistics; output timing follows [`Rendition::target`]).
     pub max_segment_duration: Ticks,
+    /// Input target duration in whole seconds, fixed by the first segment and never
+    /// changed (see [`crate::live::target`]); 0 in documents written before it existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub target_seconds: u32,
+    /// Bit rates of the newest segments, bits/s, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_bandwidth: Vec<u64>,
+    /// Keyframe bit rates of the newest segments, bits/s, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_iframe_bandwidth: Vec<u64>,
     /// Bit rate the encoder declared in its multivariant playlist, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_bandwidth: Option<u64>,
@@ -214,7 +224,38 @@ pub struct InputState {
     pub ended: Option<UnixMillis>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Rendition {
+    /// The input target duration: fixed by the first segment, so grouping, target
+    /// durations, cache times and windows derived from it never change.
+    pub fn target(&self) -> Ticks {
+        match self.target_seconds {
+            0 => Ticks::from_secs((self.max_segment_duration.as_secs_f64().round() as u64).max(1)),
+            s => Ticks::from_secs(u64::from(s)),
+        }
+    }
+
+    /// The input target in whole seconds.
+    pub fn target_secs(&self) -> u32 {
+        (self.target().0 / crate::time::TICKS_PER_SECOND) as u32
+    }
+
+    /// `BANDWIDTH` and the rate stream selection compares: the peak of the newest segments
+    /// ignoring one outlier, or what the encoder declared if that is higher.
+    pub fn bandwidth(&self) -> u64 {
+        crate::live::target::robust_peak(&self.recent_bandwidth)
+            .unwrap_or(self.peak_bandwidth)
+            .max(self.declared_bandwidth.unwrap_or(0))
+    }
+
+    /// `BANDWIDTH` of the I-frame playlist, measured the same way over the keyframes.
+    pub fn iframe_bandwidth(&self) -> u64 {
+        crate::live::target::robust_peak(&self.recent_iframe_bandwidth).unwrap_or(self.iframe_bandwidth)
+    }
+
     /// The stream has ended at `now`: every input that delivered recently (within three
     /// segments of the newest delivery) sent `#EXT-X-ENDLIST` after its last segment, at
     /// least two segment durations ago. One encoder of a redundant pair ending is not the
@@ -229,7 +270,7 @@ impl Rendition {
         let Some(newest) = self.inputs.values().map(|i| i.last_segment.0).max() else {
             return false;
         };
-        let segment = self.max_segment_duration.as_millis().max(1000);
+        let segment = self.target().as_millis();
         let recent = newest - 3 * segment;
         self.inputs.values().filter(|i| i.last_segment.0 >= recent).all(|i| {
             i.ended
@@ -237,9 +278,9 @@ impl Rendition {
         })
     }
 
-    /// No input has delivered for `target_durations` times the longest segment at `now`.
+    /// No input has delivered for `target_durations` times the target duration at `now`.
     pub fn is_stale(&self, now: UnixMillis, target_durations: u32) -> bool {
-        let limit = i64::from(target_durations) * self.max_segment_duration.as_millis().max(1000);
+        let limit = i64::from(target_durations) * self.target().as_millis();
         target_durations > 0 && now.0 - self.updated_at.0 > limit
     }
 }
@@ -324,6 +365,30 @@ impl SegmentRecord {
         Self::partition_of(&self.channel, &self.rendition)
     }
 
+    /// A 2 s record at `start` (90 kHz) for tests of the pure rules.
+    #[cfg(test)]
+    pub fn example(rendition: &str, start: u64) -> SegmentRecord {
+        SegmentRecord {
+            channel: "ch".into(),
+            rendition: rendition.into(),
+            start: Ticks(start),
+            duration: Ticks(180_000),
+            sequence: 0,
+            ingest_endpoint: "ie".into(),
+            object_key: format!("ch/ie/{rendition}/{start}.ts"),
+            size: 1000,
+            program_date_time: UnixMillis(0),
+            received_at: UnixMillis(0),
+            starts_with_keyframe: true,
+            source_name: "seg_0.ts".into(),
+            pts_offset: 0,
+            discontinuity: false,
+            discontinuity_sequence: 0,
+            iframes: Vec::new(),
+            published: false,
+        }
+    }
+
     /// Bit rate of this segment in bits/s.
     pub fn bitrate(&self) -> u64 {
         let secs = self.duration.as_secs_f64();
@@ -348,6 +413,9 @@ mod tests {
             peak_bandwidth: 0,
             average_bandwidth: 0,
             max_segment_duration: Ticks(180_000),
+            target_seconds: 2,
+            recent_bandwidth: vec![],
+            recent_iframe_bandwidth: vec![],
             declared_bandwidth: None,
             declared_order: None,
             iframe_bandwidth: 0,

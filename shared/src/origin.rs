@@ -253,14 +253,14 @@ async fn serve(
                 .collect();
             let max_input = variants
                 .iter()
-                .map(|v| v.rendition.max_segment_duration)
+                .map(|v| v.rendition.target())
                 .max()
                 .unwrap_or_default();
             let k = hls::group_size(package.segment_duration_seconds, max_input);
             let max_age = playlist_max_age(max_input, k);
             let iframe_variants: Vec<Variant> = variants
                 .iter()
-                .filter(|v| package.include_iframe_only_stream && v.rendition.iframe_bandwidth > 0)
+                .filter(|v| package.include_iframe_only_stream && v.rendition.iframe_bandwidth() > 0)
                 .map(|v| Variant {
                     rendition: v.rendition,
                     uri: format!("{}_{}_iframes.m3u8", endpoint.manifest_name, v.rendition.id),
@@ -286,11 +286,11 @@ async fn serve(
                 )));
             }
             let rendition = rendition_of(&rendition)?;
-            let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
+            let k = hls::group_size(package.segment_duration_seconds, rendition.target());
             let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
             let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
-            let body = hls::iframe_playlist(&window, name);
-            let max_age = playlist_max_age(rendition.max_segment_duration, k);
+            let body = hls::iframe_playlist(&window, hls::target_duration(&window, rendition, k), name);
+            let max_age = playlist_max_age(rendition.target(), k);
             Ok(with_last_updated(
                 playlist_response(body, max_age, window.last().map(|s| s.sequence)),
                 Some(rendition.updated_at),
@@ -334,7 +334,7 @@ async fn media_playlist(
     package: &HlsPackage,
     rendition: &Rendition,
 ) -> Result<Response, EdgeError> {
-    let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
+    let k = hls::group_size(package.segment_duration_seconds, rendition.target());
     let end_list = live_or_ended(app, rendition, k)?;
     let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
     let target = hls::target_duration(&window, rendition, k);
@@ -344,7 +344,7 @@ async fn media_playlist(
         ..package.into()
     };
     let body = hls::media_playlist(&window, &settings, target, name);
-    let max_age = playlist_max_age(rendition.max_segment_duration, k);
+    let max_age = playlist_max_age(rendition.target(), k);
     Ok(with_last_updated(
         playlist_response(body, max_age, window.last().map(|s| s.sequence)),
         Some(rendition.updated_at),
@@ -379,7 +379,7 @@ pub(crate) async fn live_window(
     k: u64,
     window_seconds: u32,
 ) -> Result<Vec<OutputSegment>, EdgeError> {
-    let input_secs = rendition.max_segment_duration.as_secs_f64().max(0.5);
+    let input_secs = rendition.target().as_secs_f64().max(0.5);
     let wanted = (f64::from(window_seconds) / input_secs).ceil() as usize + 2 * k as usize + 2;
     let partition = SegmentRecord::partition_of(channel, &rendition.id);
     let records = published_segments(app, &partition, wanted.min(20_000)).await?;
@@ -449,7 +449,7 @@ async fn segment(
     rendition: &Rendition,
     start: Ticks,
 ) -> Result<Response, EdgeError> {
-    let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
+    let k = hls::group_size(package.segment_duration_seconds, rendition.target());
     let (_, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
     let active = active_input(inputs.iter().map(|(record, _)| record));
     // The input segments go out one after the other as they were stored: never joined

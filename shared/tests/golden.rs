@@ -50,6 +50,9 @@ fn rendition(id: &str, size: (u32, u32), bandwidth: u64, codecs: &[&str]) -> Ren
         declared_bandwidth: None,
         declared_order: None,
         iframe_bandwidth: 0,
+        target_seconds: 2,
+        recent_bandwidth: Vec::new(),
+        recent_iframe_bandwidth: Vec::new(),
         inputs: Default::default(),
         updated_at: UnixMillis(0),
     }

@@ -106,10 +106,12 @@ pub fn live_window(segments: &[OutputSegment], window: Ticks) -> &[OutputSegment
     &segments[first..]
 }
 
-/// `EXT-X-TARGETDURATION`: no EXTINF may round above it (RFC 8216 §4.3.3.1). Uses the
-/// rendition's longest input segment so the value does not change between reloads.
+/// `EXT-X-TARGETDURATION`: no EXTINF may round above it (RFC 8216 §4.3.3.1), and it never
+/// changes (§6.2.1): fixed by the rendition's input target, which ingest holds every
+/// segment to (see [`crate::live::target`]). Longer segments can only come from
+/// documents written before the target was fixed; the value then still covers them.
 pub fn target_duration(segments: &[OutputSegment], rendition: &Rendition, k: u64) -> u64 {
-    let nominal = (rendition.max_segment_duration.as_secs_f64() * k as f64).round() as u64;
+    let nominal = crate::live::target::output_target(rendition.target_secs(), k);
     segments
         .iter()
         .map(|s| s.duration.as_secs_f64().round() as u64)
@@ -198,7 +200,9 @@ pub fn media_playlist(
 /// Writes the I-frame-only playlist of a TS rendition (RFC 8216 §4.3.3.6): one entry per
 /// keyframe, lasting until the next one, as a byte range of its output segment. The media
 /// sequence is the first segment's, exact when segments hold one keyframe each.
-pub fn iframe_playlist(segments: &[OutputSegment], uri: impl Fn(&OutputSegment) -> String) -> String {
+/// `target` is the media playlist's target duration: an entry lasts no longer than its
+/// segment unless a segment has no keyframe at all.
+pub fn iframe_playlist(segments: &[OutputSegment], target: u64, uri: impl Fn(&OutputSegment) -> String) -> String {
     let mut entries: Vec<MediaSegment> = Vec::new();
     let mut longest = 0f64;
     let needs_map = segments.iter().flat_map(|s| &s.iframes).any(|f| !f.self_contained);
@@ -248,7 +252,7 @@ pub fn iframe_playlist(segments: &[OutputSegment], uri: impl Fn(&OutputSegment) 
     let playlist = MediaPlaylist {
         // EXT-X-MAP in an I-frame playlist needs version 5 (RFC 8216 §7).
         version: Some(if needs_map { 5 } else { 4 }),
-        target_duration: (longest.round() as u64).max(1),
+        target_duration: (longest.round() as u64).max(target).max(1),
         media_sequence: segments.first().map_or(0, |s| s.sequence),
         discontinuity_sequence: segments
             .first()
@@ -321,7 +325,7 @@ fn multivariant_full(
                 let r = v.rendition;
                 VariantStream {
                     uri: v.uri.clone(),
-                    bandwidth: r.peak_bandwidth.max(r.declared_bandwidth.unwrap_or(0)),
+                    bandwidth: r.bandwidth(),
                     average_bandwidth: Some(r.average_bandwidth),
                     codecs: Some(v.codecs.as_ref().unwrap_or(&r.codecs))
                         .filter(|c| !c.is_empty())
@@ -340,7 +344,7 @@ fn multivariant_full(
                 VariantStream {
                     is_i_frame: true,
                     uri: v.uri.clone(),
-                    bandwidth: r.iframe_bandwidth.max(1),
+                    bandwidth: r.iframe_bandwidth().max(1),
                     codecs: r
                         .codecs
                         .iter()

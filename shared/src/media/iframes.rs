@@ -60,6 +60,34 @@ pub fn leading_psi(data: &[u8]) -> u64 {
     }
 }
 
+/// Closest two indexed keyframes of a segment may be: a quarter second of media.
+pub const MIN_KEYFRAME_SPACING: u64 = 22_500;
+
+/// Most keyframes indexed per segment: four a second of the longest segment accepted
+/// (30 s), and the first.
+pub const MAX_KEYFRAMES: usize = 121;
+
+/// The keyframes worth an I-frame playlist entry: the first, then each one at least
+/// [`MIN_KEYFRAME_SPACING`] after the last one kept, at most [`MAX_KEYFRAMES`]. A
+/// segment of thousands of tiny keyframes would otherwise make every playlist of its
+/// rendition slow and its I-frame playlist huge; players trick-play at a few per second.
+pub fn bounded(frames: Vec<KeyFrame>) -> Vec<KeyFrame> {
+    let mut kept: Vec<KeyFrame> = Vec::new();
+    for frame in frames {
+        if kept.len() == MAX_KEYFRAMES {
+            break;
+        }
+        let far_enough = kept.last().is_none_or(|last| {
+            let delta = frame.pts.wrapping_sub(last.pts) & (crate::time::PTS_WRAP - 1);
+            (MIN_KEYFRAME_SPACING..crate::time::PTS_WRAP / 2).contains(&delta)
+        });
+        if far_enough {
+            kept.push(frame);
+        }
+    }
+    kept
+}
+
 /// The keyframes of a TS segment, in stream order. Empty when it has no video.
 pub fn keyframes(data: &[u8]) -> Vec<KeyFrame> {
     let mut pmt_pids: Vec<u16> = Vec::new();
@@ -172,6 +200,23 @@ mod tests {
         assert_eq!(leading_psi(bytes), 3 * PACKET_SIZE as u64);
         // Without a PAT nothing counts as PSI.
         assert_eq!(leading_psi(&bytes[3 * PACKET_SIZE..]), 0);
+    }
+
+    #[test]
+    fn keyframes_closer_than_a_quarter_second_are_not_indexed() {
+        let at = |pts: u64| KeyFrame { pts, offset: pts, size: 188 };
+        // Every 40 ms (25 fps, all keyframes) for 2 s: one in every seven kept (280 ms).
+        let frames: Vec<KeyFrame> = (0..50).map(|i| at(1_000 + i * 3_600)).collect();
+        let kept = bounded(frames);
+        assert_eq!(kept.iter().map(|k| (k.pts - 1_000) / 3_600).collect::<Vec<_>>(), [0, 7, 14, 21, 28, 35, 42, 49]);
+        // Across the 33-bit wrap.
+        let wrap = crate::time::PTS_WRAP;
+        assert_eq!(bounded(vec![at(wrap - 100), at(wrap - 50), at(22_400)]).len(), 2);
+        // Never more than the bound, whatever the timestamps say.
+        let many: Vec<KeyFrame> = (0..20_000).map(|i| at(i * 22_500)).collect();
+        assert_eq!(bounded(many).len(), MAX_KEYFRAMES);
+        // A keyframe that goes back in time is not an entry of its own.
+        assert_eq!(bounded(vec![at(90_000), at(45_000), at(180_000)]).len(), 2);
     }
 
     #[test]

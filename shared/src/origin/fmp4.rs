@@ -82,7 +82,7 @@ fn is_video_codec(codec: &str) -> bool {
 /// Renditions with video, filtered and ordered by `streamSelection` (video bit rate).
 pub fn select<'a>(renditions: Vec<&'a Rendition>, selection: Option<&StreamSelection>) -> Vec<&'a Rendition> {
     let Some(selection) = selection else { return renditions };
-    let rate = |r: &Rendition| r.peak_bandwidth.max(r.declared_bandwidth.unwrap_or(0));
+    let rate = |r: &Rendition| r.bandwidth();
     let mut out: Vec<&Rendition> = renditions
         .into_iter()
         .filter(|r| selection.min_video_bits_per_second.is_none_or(|min| rate(r) >= min))
@@ -171,7 +171,7 @@ pub async fn serve_cmaf(
         .and_then(TrackRef::parse)
         .ok_or_else(|| not_a_file(endpoint, file))?;
     let rendition = rendition_of(&docs, endpoint, &track.rendition)?;
-    let k = hls::group_size(package.segment_duration_seconds, rendition.max_segment_duration);
+    let k = hls::group_size(package.segment_duration_seconds, rendition.target());
     let end_list = live_or_ended(app, rendition, k)?;
     let window = live_window(
         app,
@@ -191,7 +191,7 @@ pub async fn serve_cmaf(
     };
     let name = |s: &OutputSegment| format!("../{prefix}_{}_{}.mp4", track.name(), s.start.0);
     let body = hls::media_playlist(&window, &settings, target, name);
-    let max_age = playlist_max_age(rendition.max_segment_duration, k);
+    let max_age = playlist_max_age(rendition.target(), k);
     Ok(with_last_updated(
         playlist_response(body, max_age, window.last().map(|s| s.sequence)),
         Some(rendition.updated_at),
@@ -238,7 +238,7 @@ fn cmaf_multivariant(
         .collect();
     let max_input = renditions
         .iter()
-        .map(|r| r.max_segment_duration)
+        .map(|r| r.target())
         .max()
         .unwrap_or_default();
     let k = hls::group_size(package.segment_duration_seconds, max_input);
@@ -290,13 +290,13 @@ async fn dash_manifest(
     })?;
     let max_input = renditions
         .iter()
-        .map(|r| r.max_segment_duration)
+        .map(|r| r.target())
         .max()
         .unwrap_or_default();
     let k = hls::group_size(package.segment_duration_seconds, max_input);
     let mut windows = Vec::new();
     for r in &renditions {
-        let k = hls::group_size(package.segment_duration_seconds, r.max_segment_duration);
+        let k = hls::group_size(package.segment_duration_seconds, r.target());
         windows.push(live_window(app, &endpoint.channel_id, r, k, package.manifest_window_seconds).await?);
     }
     let window_of = |id: &str| renditions.iter().position(|r| r.id == id).map(|i| &windows[i][..]);
@@ -310,7 +310,7 @@ async fn dash_manifest(
                     rendition: r.id.clone(),
                 }
                 .name(),
-                bandwidth: r.peak_bandwidth.max(r.declared_bandwidth.unwrap_or(0)),
+                bandwidth: r.bandwidth(),
                 codecs: video_codec(r)?.clone(),
                 resolution: r.resolution,
                 frame_rate: r.frame_rate,
@@ -395,7 +395,7 @@ async fn serve_segment(
         SegmentFile::Init(t) | SegmentFile::Media(t, _) => t.clone(),
     };
     let rendition = rendition_of(docs, endpoint, &track.rendition)?;
-    let k = hls::group_size(segment_duration_seconds, rendition.max_segment_duration);
+    let k = hls::group_size(segment_duration_seconds, rendition.target());
     match request {
         SegmentFile::Init(_) => {
             let partition = SegmentRecord::partition_of(&endpoint.channel_id, &rendition.id);

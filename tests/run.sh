@@ -47,6 +47,9 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "layout rules (tests/layout.sh)"
+bash tests/layout.sh
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 

@@ -16,6 +16,7 @@
 //! `v` either writes against exactly that state or hears [`SlotWrite::HeadMoved`].
 
 pub mod aws;
+#[cfg(feature = "faults")]
 pub mod faulty;
 pub mod local;
 pub mod memory;

@@ -14,4 +14,18 @@ done
 cargo tree -p sluice-local -e features --prefix none | grep -q 'sluice feature "faults"' ||
   fail "sluice-local is built without the fault injector (--faults would not exist)"
 
+cd shared/src
+# Nothing on the lower floors (media core, writers, pure live rules) does I/O or speaks HTTP.
+lower=$(grep -rlE "tokio|crate::store|StatusCode" media media.rs manifest manifest.rs live live.rs || true)
+[ -z "$lower" ] || fail "tokio, the store or HTTP status on a lower floor: $lower"
+# Only the AWS adapters name the AWS SDK.
+aws=$(grep -rlE "aws_sdk_|aws_config" . | grep -vxE "./store/aws.rs|./secrets.rs|./alarms.rs" || true)
+[ -z "$aws" ] || fail "the AWS SDK outside the AWS adapters: $aws"
+# The data plane does not import the control plane.
+api=$(grep -rn "crate::api" ingest* origin* access_log.rs || true)
+[ -z "$api" ] || fail "the data plane imports crate::api: $api"
+# Every key layout is in store/keys.rs.
+keys=$(grep -rnE 'format!\("[a-z0-9_]*#|format!\("\{[^}]*\}#|"(rendition|playlist|target|stream|fmp4init)#' . | grep -v "^./store/keys.rs:" || true)
+[ -z "$keys" ] || fail "a key format outside store/keys.rs: $keys"
+
 exit "$failed"

@@ -160,7 +160,7 @@ impl EgressSettings {
             .ok()
             .flatten();
         let settings = channel.and_then(|c| {
-            let arn = crate::api::channel_arn(&app.config, &c);
+            let arn = c.arn(&app.config.region, &app.config.account_id);
             Some((c.egress_log_group?, arn))
         });
         self.cache

@@ -26,7 +26,7 @@ mod packages;
 pub mod sigv4;
 mod tags;
 
-pub use access::parse_cidr;
+pub use crate::model::parse_cidr;
 use base64::Engine;
 use channels::*;
 pub use channels::{channel_arn, channel_json};

@@ -1,6 +1,6 @@
 //! Typed access to the catalog documents over the [`Index`] port.
 //!
-//! Layout (partition key / sort key):
+//! Layout (partition key / sort key; the formats are in [`crate::store::keys`]):
 //! - `channel` / `{id}` → [`Channel`]
 //! - `endpoint` / `{id}` → [`OriginEndpoint`]
 //! - `stream#{channel}` / `rendition#{id}` → [`Rendition`]
@@ -15,12 +15,12 @@ use crate::time::{Ticks, UnixMillis};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub const CHANNELS: &str = "channel";
-pub const ENDPOINTS: &str = "endpoint";
+pub use crate::store::keys::{CHANNELS, ENDPOINTS};
+use crate::store::keys;
 
 /// Partition of a channel's stream documents.
 pub fn stream_partition(channel: &str) -> String {
-    format!("stream#{channel}")
+    keys::stream(channel)
 }
 
 /// The encoder's multivariant playlist, reduced to what playback needs.
@@ -182,13 +182,13 @@ impl Catalog<'_> {
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             for (sk, bytes) in &page {
-                if sk.starts_with("rendition#") {
+                if sk.starts_with(keys::RENDITION_PREFIX) {
                     docs.renditions.push(decode(sk, bytes)?);
-                } else if let Some(path) = sk.strip_prefix("playlist#") {
+                } else if let Some(path) = sk.strip_prefix(keys::PLAYLIST_PREFIX) {
                     docs.playlists.push((path.to_owned(), decode(sk, bytes)?));
-                } else if sk == "master" {
+                } else if sk == keys::MASTER {
                     docs.master = Some(decode(sk, bytes)?);
-                } else if sk == "anchor" {
+                } else if sk == keys::ANCHOR {
                     docs.anchor = Some(decode(sk, bytes)?);
                 }
             }

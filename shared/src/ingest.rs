@@ -121,7 +121,7 @@ async fn handle(
                 user_agent: crate::access_log::user_agent(&headers),
                 account: &config.account_id,
                 channel_id: &channel,
-                channel_arn: &crate::api::channel_arn(config, reached.as_ref().expect("checked above")),
+                channel_arn: &reached.as_ref().expect("checked above").arn(&config.region, &config.account_id),
                 domain_name: "",
                 request_id: &request_id,
                 endpoint_id: &ingest_id,
@@ -188,7 +188,7 @@ async fn ingest(
         }
     }
     let path = clean_path(path)?;
-    let key_bytes = channel.id.len() + endpoint.id.len() + path.len() + 2;
+    let key_bytes = crate::store::keys::upload_object_len(&channel.id, &endpoint.id, &path);
     if key_bytes > MAX_KEY_BYTES {
         return Err(EdgeError::bad_request(format!(
             "channel id, ingest endpoint id and ingest path make a {key_bytes}-byte object key, \
@@ -211,7 +211,7 @@ async fn ingest(
         }
         "m3u8" => playlist::ingest_playlist(app, upload).await,
         _ => {
-            let key = format!("{}/{}/{}", channel.id, endpoint.id, path);
+            let key = crate::store::keys::upload_object(&channel.id, &endpoint.id, &path);
             app.stores
                 .objects
                 .put(&key, upload.body, "application/octet-stream")

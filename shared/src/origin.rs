@@ -128,7 +128,7 @@ async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: Strin
             domain_name: "",
             request_id: &request_id,
             endpoint_id: &endpoint_id,
-            endpoint_arn: &crate::api::endpoint_arn(config, &endpoint),
+            endpoint_arn: &endpoint.arn(&config.region, &config.account_id),
         }
         .write();
     }

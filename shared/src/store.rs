@@ -18,6 +18,7 @@
 pub mod aws;
 #[cfg(feature = "faults")]
 pub mod faulty;
+pub mod keys;
 pub mod local;
 pub mod memory;
 
@@ -198,7 +199,7 @@ pub(crate) mod contract {
             duration: Ticks(180_000),
             sequence,
             ingest_endpoint: "ie".into(),
-            object_key: format!("ch/ie/{rendition}/{start}.ts"),
+            object_key: keys::segment_object("ch", "ie", rendition, start),
             size: 1000,
             program_date_time: UnixMillis(0),
             received_at: UnixMillis(0),

@@ -97,16 +97,6 @@ pub(super) fn access(map: &Map<String, Value>, current: Access) -> Result<Access
     Ok(out)
 }
 
-/// An IPv4 CIDR block (`a.b.c.d/n`, or an address alone for /32) as (network, mask).
-pub fn parse_cidr(text: &str) -> Option<(u32, u32)> {
-    let (address, bits) = match text.split_once('/') {
-        Some((a, b)) => (a, b.parse::<u32>().ok().filter(|b| *b <= 32)?),
-        None => (text, 32),
-    };
-    let address: std::net::Ipv4Addr = address.parse().ok()?;
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-    Some((u32::from(address) & mask, mask))
-}
 
 /// The wire form of the three settings, for Describe/List responses.
 pub(super) fn access_json(endpoint: &OriginEndpoint, v: &mut Value) {

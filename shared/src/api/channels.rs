@@ -5,10 +5,7 @@ use super::*;
 
 /// The channel's ARN (MediaPackage v1 shape).
 pub fn channel_arn(config: &Config, channel: &Channel) -> String {
-    format!(
-        "arn:aws:mediapackage:{}:{}:channels/{}",
-        config.region, config.account_id, channel.guid
-    )
+    channel.arn(&config.region, &config.account_id)
 }
 
 /// The `Channel` wire shape.

@@ -5,10 +5,7 @@ use super::*;
 
 /// The origin endpoint's ARN (MediaPackage v1 shape).
 pub fn endpoint_arn(config: &Config, endpoint: &OriginEndpoint) -> String {
-    format!(
-        "arn:aws:mediapackage:{}:{}:origin_endpoints/{}",
-        config.region, config.account_id, endpoint.guid
-    )
+    endpoint.arn(&config.region, &config.account_id)
 }
 
 /// The `OriginEndpoint` wire shape.

@@ -7,7 +7,7 @@
 
 use super::*;
 
-const JOBS: &str = "harvest";
+use crate::store::keys::HARVEST_JOBS as JOBS;
 /// What every job says until harvesting exists.
 const CANNOT_RUN: &str =
     "Sluice cannot run harvest jobs yet (live-to-VOD is not implemented); the job was recorded as FAILED";

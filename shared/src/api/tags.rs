@@ -5,7 +5,7 @@
 use super::*;
 use std::collections::BTreeMap;
 
-const ARNS: &str = "arn";
+use crate::store::keys::ARNS;
 /// MediaPackage's tag limits (per resource).
 const MAX_TAGS: usize = 50;
 

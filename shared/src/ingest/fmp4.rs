@@ -5,17 +5,11 @@ use super::Upload;
 use crate::catalog::Catalog;
 use crate::http::EdgeError;
 use crate::media::{fmp4, tsmux};
-use crate::store::Condition;
+use crate::store::{keys, Condition};
 use crate::time::UnixMillis;
 use crate::App;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-
-/// Partition of a channel's fMP4 init segments, kept apart from the stream documents that
-/// every manifest request reads.
-fn init_partition(channel: &str) -> String {
-    format!("fmp4init#{channel}")
-}
 
 /// An encoder's fMP4 init segment (`EXT-X-MAP`), kept whole: it is small (about 1 KB).
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -32,7 +26,7 @@ pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Response, E
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let catalog = Catalog(app.stores.index.as_ref());
-    let pk = init_partition(&up.channel.id);
+    let pk = keys::init_partition(&up.channel.id);
     if fmp4::is_init(&up.body) {
         let init =
             fmp4::parse_init(&up.body).map_err(|e| EdgeError::bad_request(format!("init segment {}: {e}", up.path)))?;
@@ -41,12 +35,12 @@ pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Response, E
             received_at: up.now,
         };
         catalog
-            .put(&pk, &format!("{}/{}", up.endpoint.id, up.path), &doc, Condition::Always)
+            .put(&pk, &keys::init(&up.endpoint.id, up.path), &doc, Condition::Always)
             .await?;
         tracing::info!(path = %up.path, tracks = init.tracks.len(), "fMP4 init segment stored");
         return Ok(StatusCode::CREATED.into_response());
     }
-    let prefix = format!("{}/", up.endpoint.id);
+    let prefix = keys::init_prefix(&up.endpoint.id);
     // ffmpeg sends the init segment and, without waiting for that answer, the first media
     // segment on another connection: give the init's handler a moment (bounded) to store it.
     let mut inits: Vec<(String, InitSegment)> = Vec::new();

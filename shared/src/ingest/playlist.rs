@@ -8,7 +8,7 @@ use crate::http::EdgeError;
 use crate::live::naming::rendition_id;
 use crate::media::ts;
 use crate::model::Rendition;
-use crate::store::Condition;
+use crate::store::{keys, Condition};
 use crate::App;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 async fn end_of_stream(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
-    let sk = format!("rendition#{rendition}");
+    let sk = keys::rendition(rendition);
     catalog
         .update::<Rendition>(&pk, &sk, |doc| {
             let mut doc = doc?.clone();
@@ -87,8 +87,8 @@ pub(super) async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Respons
                 .map(|v| (resolve(&v.uri), v.bandwidth))
                 .collect();
             let master = IngestMaster { variants };
-            if catalog.get::<IngestMaster>(&pk, "master").await?.as_ref() != Some(&master) {
-                catalog.put(&pk, "master", &master, Condition::Always).await?;
+            if catalog.get::<IngestMaster>(&pk, keys::MASTER).await?.as_ref() != Some(&master) {
+                catalog.put(&pk, keys::MASTER, &master, Condition::Always).await?;
             }
         }
         m3u8_rs::Playlist::MediaPlaylist(media) => {
@@ -96,7 +96,7 @@ pub(super) async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Respons
                 let mapping = IngestPlaylist {
                     rendition: rendition_id(&resolve(&first.uri)),
                 };
-                let sk = format!("playlist#{}", up.path);
+                let sk = keys::playlist(up.path);
                 if catalog.get::<IngestPlaylist>(&pk, &sk).await?.as_ref() != Some(&mapping) {
                     catalog.put(&pk, &sk, &mapping, Condition::Always).await?;
                 }
@@ -106,7 +106,7 @@ pub(super) async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Respons
             }
         }
     }
-    let key = format!("{}/{}/{}", up.channel.id, up.endpoint.id, up.path);
+    let key = keys::upload_object(&up.channel.id, &up.endpoint.id, up.path);
     app.stores
         .objects
         .put(&key, up.body, "application/vnd.apple.mpegurl")

@@ -9,7 +9,7 @@ use crate::live::placement::{place, Placement};
 use crate::live::stats::{iframe_bits_per_second, snap_frame_rate};
 use crate::media::{iframes, ts};
 use crate::model::{IFrame, Rendition, SegmentRecord};
-use crate::store::{PublishedEdge, SlotWrite};
+use crate::store::{keys, PublishedEdge, SlotWrite};
 use crate::time::{Ticks, UnixMillis};
 use crate::App;
 use axum::http::StatusCode;
@@ -85,7 +85,7 @@ pub(super) async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response
                 restart,
             } => (start, pts_offset, restart),
         };
-        let object_key = format!("{}/{}/{}/{}.ts", up.channel.id, up.endpoint.id, rendition, start.0);
+        let object_key = keys::segment_object(&up.channel.id, &up.endpoint.id, &rendition, start.0);
         if stored_key.as_deref() != Some(object_key.as_str()) {
             // Bytes first, durable, then the index.
             app.stores
@@ -257,10 +257,7 @@ async fn take_back(
     iframes: Vec<IFrame>,
     version: u64,
 ) -> Result<bool, EdgeError> {
-    let object_key = format!(
-        "{}/{}/{}/{}.ts",
-        up.channel.id, up.endpoint.id, existing.rendition, existing.start.0
-    );
+    let object_key = keys::segment_object(&up.channel.id, &up.endpoint.id, &existing.rendition, existing.start.0);
     let size = up.body.len() as u64;
     app.stores
         .objects
@@ -300,7 +297,7 @@ async fn clock_anchor(
     let pk = stream_partition(channel);
     let expected = UnixMillis(now.0 - duration.as_millis());
     let anchor = catalog
-        .update::<ClockAnchor>(&pk, "anchor", |current| match current {
+        .update::<ClockAnchor>(&pk, keys::ANCHOR, |current| match current {
             Some(anchor) if (anchor.wall_clock_of(start).0 - expected.0).abs() <= 10_000 => None,
             _ => Some(ClockAnchor {
                 media: start,
@@ -324,7 +321,7 @@ async fn input_target(
     duration: Ticks,
 ) -> Result<Result<u32, String>, EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
-    let sk = format!("target#{rendition}");
+    let sk = keys::target(rendition);
     let mut refused = None;
     let stored = catalog
         .update::<InputTarget>(&stream_partition(channel), &sk, |current| match current {
@@ -353,7 +350,7 @@ async fn update_rendition(
 ) -> Result<(), EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&record.channel);
-    let sk = format!("rendition#{}", record.rendition);
+    let sk = keys::rendition(&record.rendition);
     let bitrate = record.bitrate();
     let video = info.video.as_ref();
     let frame_rate = video.and_then(|v| {
@@ -413,7 +410,7 @@ async fn update_rendition(
 pub(super) async fn touch_input(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), EdgeError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
-    let sk = format!("rendition#{rendition}");
+    let sk = keys::rendition(rendition);
     catalog
         .update::<Rendition>(&pk, &sk, |doc| {
             let mut doc = doc?.clone();

@@ -108,7 +108,7 @@ mod tests {
             duration: Ticks(S),
             sequence: 0,
             ingest_endpoint: "ie".into(),
-            object_key: format!("ch/ie/r/{start}.ts"),
+            object_key: String::new(),
             size: 1000,
             program_date_time: UnixMillis(0),
             received_at: UnixMillis(received),

@@ -373,10 +373,14 @@ fn write(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract::record;
 
     fn records(n: u64) -> Vec<SegmentRecord> {
-        (0..n).map(|i| record("360p", i * 180_000, i)).collect()
+        (0..n)
+            .map(|i| SegmentRecord {
+                sequence: i,
+                ..SegmentRecord::example("360p", i * 180_000)
+            })
+            .collect()
     }
 
     #[test]

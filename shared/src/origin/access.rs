@@ -60,7 +60,7 @@ pub(crate) async fn check(app: &App, endpoint: &OriginEndpoint, viewer: &Viewer)
             endpoint
                 .whitelist
                 .iter()
-                .filter_map(|c| crate::api::parse_cidr(c))
+                .filter_map(|c| crate::model::parse_cidr(c))
                 .any(|(network, mask)| u32::from(ip) & mask == network)
         });
         if !allowed {

@@ -1,0 +1,233 @@
+//! Golden HLS playlists per feature, written by the pure writers of `manifest::hls` from
+//! index records numbered by the publish rule (`live::publish`): TS live, discontinuities
+//! over two reloads, I-frame-only playlists, and CMAF HLS with an audio rendition group.
+//! Compared byte for byte with `tests/golden/{hls,cmaf}_*.m3u8` (reviewed by a person) and
+//! cross-checked against RFC 8216 by the independent Python `m3u8` parser in
+//! tests/e2e/test_golden.py. Regenerate with
+//! `UPDATE_GOLDEN=1 cargo test -p sluice --test golden_hls` and review the diff.
+
+use sluice::live::publish::publishable;
+use sluice::manifest::hls::{self, AudioRendition, OutputSegment, PlaylistSettings, Variant};
+use sluice::model::{IFrame, PlaylistType, Rendition, SegmentRecord};
+use sluice::time::{Ticks, UnixMillis};
+
+/// 2.002 s inputs (60 frames at 29.97 fps), ffmpeg's default first PTS of 1.4 s.
+const INPUT: u64 = 180_180;
+const FIRST: u64 = 126_000;
+/// Wall clock of media time zero: 2025-11-24T16:00:00Z.
+const EPOCH_MS: i64 = 1_764_000_000_000;
+
+/// An encoder's input segment as ingest indexes it (unpublished), arriving as it ends.
+fn input(rendition: &str, start: u64) -> SegmentRecord {
+    let pdt = EPOCH_MS + (start / 90) as i64;
+    SegmentRecord {
+        channel: "golden".into(),
+        rendition: rendition.into(),
+        start: Ticks(start),
+        duration: Ticks(INPUT),
+        sequence: 0,
+        ingest_endpoint: "ie".into(),
+        object_key: sluice::store::keys::segment_object("golden", "ie", rendition, start),
+        size: 400_000,
+        program_date_time: UnixMillis(pdt),
+        received_at: UnixMillis(pdt + (INPUT / 90) as i64),
+        starts_with_keyframe: true,
+        source_name: format!("{rendition}/seg_{start}.ts"),
+        pts_offset: 0,
+        discontinuity: false,
+        discontinuity_sequence: 0,
+        iframes: Vec::new(),
+        published: false,
+    }
+}
+
+/// Inputs `from..to` of one continuous encoder run.
+fn run(rendition: &str, from: u64, to: u64) -> Vec<SegmentRecord> {
+    (from..to).map(|i| input(rendition, FIRST + i * INPUT)).collect()
+}
+
+/// Numbers the inputs as the publish step does once every hole's horizon has passed.
+fn publish(inputs: &[SegmentRecord]) -> Vec<SegmentRecord> {
+    let out = publishable(None, inputs, UnixMillis(EPOCH_MS + 86_400_000), usize::MAX);
+    assert_eq!(out.len(), inputs.len(), "every input is published");
+    out
+}
+
+/// A rendition in its stored (JSON) form, so only what the writers read is spelled out.
+fn rendition(id: &str, size: (u32, u32), bandwidth: u64, codecs: &[&str]) -> Rendition {
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "codecs": codecs,
+        "resolution": [size.0, size.1],
+        "frameRate": 29.97,
+        "peakBandwidth": bandwidth,
+        "averageBandwidth": bandwidth * 9 / 10,
+        "maxSegmentDuration": INPUT,
+        "targetSeconds": 2,
+        "iframeBandwidth": bandwidth / 6,
+        "updatedAt": 0,
+    }))
+    .expect("a rendition document")
+}
+
+/// Output segments of `segment_seconds` and the live window of `window_seconds`, as the
+/// origin computes them from a rendition's newest records.
+fn window(records: &[SegmentRecord], segment_seconds: u32, window_seconds: u64) -> (u64, Vec<OutputSegment>) {
+    let k = hls::group_size(segment_seconds, Ticks(INPUT));
+    let grouped = hls::group_segments(records, k);
+    (k, hls::live_window(&grouped, Ticks::from_secs(window_seconds)).to_vec())
+}
+
+fn settings(pdt_seconds: u32, version: usize, map_uri: Option<String>) -> PlaylistSettings {
+    PlaylistSettings {
+        program_date_time_interval_seconds: pdt_seconds,
+        playlist_type: PlaylistType::None,
+        version,
+        map_uri,
+        end_list: false,
+    }
+}
+
+fn ts_name(rendition: &str) -> impl Fn(&OutputSegment) -> String + '_ {
+    move |s| format!("index_{rendition}_{}.ts", s.start.0)
+}
+
+fn compare(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
+    assert_eq!(actual, expected, "{name} differs from the golden file");
+}
+
+/// TS live: 6 s outputs of three 2.002 s inputs, a 30 s window that has slid (the newest,
+/// incomplete output segment is not listed yet), a program date time every 12 s.
+#[test]
+fn ts_live() {
+    let r = rendition("720p", (1280, 720), 3_000_000, &["avc1.64001f", "mp4a.40.2"]);
+    let records = publish(&run("720p", 0, 40));
+    // The origin reads the newest records: the oldest ones here start mid-group.
+    let (k, window) = window(&records[5..], 6, 30);
+    let target = hls::target_duration(&window, &r, k);
+    let body = hls::media_playlist(&window, &settings(12, 3, None), target, ts_name("720p"));
+    compare("hls_ts_live.m3u8", &body);
+}
+
+/// A lost input (a hole, published as a discontinuity once its horizon passed) and an
+/// encoder restart (its new timestamps placed after the edge), seen by two reloads of
+/// the same live playlist: the first discontinuity slides out between them.
+#[test]
+fn ts_discontinuities_over_two_reloads() {
+    let r = rendition("720p", (1280, 720), 3_000_000, &["avc1.64001f", "mp4a.40.2"]);
+    let mut inputs = run("720p", 0, 5); // input 5 never arrives
+    inputs.extend(run("720p", 6, 10));
+    for (n, restarted) in run("720p", 10, 15).into_iter().enumerate() {
+        // The restarted encoder starts again at 1.4 s; ingest maps it onto the timeline.
+        let pts_offset = (restarted.start.0 - FIRST - n as u64 * INPUT) as i64;
+        inputs.push(SegmentRecord {
+            pts_offset,
+            discontinuity: n == 0,
+            ..restarted
+        });
+    }
+    let records = publish(&inputs);
+    for (reload, upto) in [(1, 11), (2, records.len())] {
+        let (k, window) = window(&records[..upto], 2, 16);
+        let target = hls::target_duration(&window, &r, k);
+        let body = hls::media_playlist(&window, &settings(0, 3, None), target, ts_name("720p"));
+        compare(&format!("hls_ts_discontinuity_{reload}.m3u8"), &body);
+    }
+}
+
+/// I-frame-only playlist of 6 s outputs whose inputs each hold two keyframes: the first
+/// at the input's start (its range begins with the PAT/PMT), the second mid-input (its
+/// PAT/PMT comes from `EXT-X-MAP`); two reloads, the media playlist of the first and the
+/// multivariant playlist that names both.
+#[test]
+fn ts_iframes() {
+    let r = rendition("720p", (1280, 720), 3_000_000, &["avc1.64001f", "mp4a.40.2"]);
+    let inputs: Vec<SegmentRecord> = run("720p", 0, 15)
+        .into_iter()
+        .map(|record| {
+            let start = record.start.0;
+            let keyframe = |time: u64, offset: u64, size: u64| IFrame {
+                time: Ticks(time),
+                offset,
+                size,
+                psi_size: 376,
+            };
+            SegmentRecord {
+                iframes: vec![keyframe(start, 0, 60_000), keyframe(start + 90_090, 200_000, 55_000)],
+                ..record
+            }
+        })
+        .collect();
+    let records = publish(&inputs);
+    for (reload, upto) in [(1, 12), (2, records.len())] {
+        let (k, window) = window(&records[..upto], 6, 18);
+        let target = hls::target_duration(&window, &r, k);
+        if reload == 1 {
+            let media = hls::media_playlist(&window, &settings(0, 3, None), target, ts_name("720p"));
+            compare("hls_iframes_media.m3u8", &media);
+        }
+        let body = hls::iframe_playlist(&window, target, ts_name("720p"));
+        compare(&format!("hls_iframes_{reload}.m3u8"), &body);
+    }
+    let variant = |uri: &str| Variant {
+        rendition: &r,
+        uri: uri.into(),
+        codecs: None,
+        audio_group: None,
+    };
+    let multivariant =
+        hls::multivariant_with_iframes(&[variant("index_720p.m3u8")], &[variant("index_720p_iframes.m3u8")]);
+    compare("hls_iframes_multivariant.m3u8", &multivariant);
+}
+
+/// CMAF HLS (`cmafPackage`): two video variants sharing one audio rendition group, and
+/// their fMP4 media playlists (`EXT-X-MAP`, version 6) across an encoder restart, named as
+/// the origin names them (segments at the endpoint root, playlists one folder down).
+#[test]
+fn cmaf_with_audio_group() {
+    let high = rendition("720p", (1280, 720), 3_000_000, &["avc1.64001f", "mp4a.40.2"]);
+    let low = rendition("360p", (640, 360), 800_000, &["avc1.4d401e", "mp4a.40.2"]);
+    let mut inputs = run("720p", 0, 27);
+    for (n, restarted) in run("720p", 27, 36).into_iter().enumerate() {
+        inputs.push(SegmentRecord {
+            pts_offset: (restarted.start.0 - FIRST - n as u64 * INPUT) as i64,
+            discontinuity: n == 0,
+            ..restarted
+        });
+    }
+    let records = publish(&inputs);
+    let (k, window) = window(&records, 6, 30);
+    let target = hls::target_duration(&window, &high, k);
+    for track in ["video_720p", "video_360p", "audio_720p"] {
+        let map = Some(format!("../golden_{track}_init.mp4"));
+        let name = |s: &OutputSegment| format!("../golden_{track}_{}.mp4", s.start.0);
+        let body = hls::media_playlist(&window, &settings(6, 6, map), target, name);
+        compare(&format!("cmaf_{track}.m3u8"), &body);
+    }
+    fn variant(r: &Rendition) -> Variant<'_> {
+        Variant {
+            rendition: r,
+            uri: format!("index_video_{}.m3u8", r.id),
+            codecs: Some(vec![r.codecs[0].clone(), "mp4a.40.2".into()]),
+            audio_group: Some("audio".into()),
+        }
+    }
+    let variants = [variant(&high), variant(&low)];
+    let audio = [AudioRendition {
+        group: "audio".into(),
+        name: "mp4a.40.2 (720p)".into(),
+        uri: "index_audio_720p.m3u8".into(),
+        default: true,
+    }];
+    compare(
+        "cmaf_multivariant.m3u8",
+        &hls::multivariant_with_audio(&variants, &audio, 6),
+    );
+}

@@ -6,6 +6,8 @@
 //! can act on; playback errors carry a short `Cache-Control` so a CDN does not pin a 404
 //! for a segment that is about to exist.
 
+pub mod ingest;
+
 use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,16 +1,12 @@
-//! Ingest: an encoder's WebDAV-style PUT/POST under `/in/v2/{channel}/{ingest}/…`
-//! becomes stored bytes and, for TS segments, an index record.
-//!
-//! Order per request: find channel and ingest endpoint (404), authenticate from headers
-//! alone (401 before `100 Continue` is ever sent, because the body is not polled), check
-//! the declared size (413), read the body with the same cap, then store bytes durably and
-//! only then index them.
-
+//! Ingest: an encoder's upload (an [`Upload`], already authenticated and read by the edge
+//! in `http::ingest`) becomes stored bytes and, for TS segments, an index record; bytes
+//! are stored durably before they are indexed.
 //!
 //! One file per upload kind: [`segment`] (TS: placement, index, publish), [`fmp4`] (init
 //! and media segments, rewritten as TS), [`playlist`] (the encoder's playlists); [`path`]
 //! checks names, [`auth`] the credentials. The pure rules they apply (placement, naming,
-//! statistics, publishing, target duration) are in [`crate::live`].
+//! statistics, publishing, target duration) are in [`crate::live`]. Nothing here names an
+//! HTTP type: the flow answers [`Accepted`] or [`IngestError`].
 
 pub mod auth;
 mod fmp4;
@@ -18,18 +14,11 @@ mod path;
 mod playlist;
 mod segment;
 
-use crate::catalog::Catalog;
-use crate::http::EdgeError;
 use crate::media::fmp4 as mp4;
 use crate::model::{Channel, IngestEndpoint};
+use crate::store::{keys, StoreError};
 use crate::time::UnixMillis;
 use crate::App;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
 use bytes::Bytes;
 use path::{clean_path, extension, MAX_KEY_BYTES};
 
@@ -37,251 +26,74 @@ pub use crate::live::naming::rendition_id;
 pub use crate::live::placement::{place, Placement};
 pub use crate::live::stats::snap_frame_rate;
 
-/// The ingest routes.
-pub fn router(app: App) -> Router {
-    Router::new()
-        .route("/in/v2/{channel}/{ingest}/{*path}", any(handle))
-        .with_state(app)
+/// One upload, authenticated and read.
+pub struct Upload<'a> {
+    pub channel: &'a Channel,
+    pub endpoint: &'a IngestEndpoint,
+    /// The path under the ingest endpoint, checked by [`check_path`].
+    pub path: &'a str,
+    pub body: Bytes,
+    pub now: UnixMillis,
 }
 
-async fn handle(
-    State(app): State<App>,
-    Path((channel, ingest_id, path)): Path<(String, String, String)>,
-    request: crate::http::RequestInfo,
-    body: Body,
-) -> Response {
-    let crate::http::RequestInfo {
-        method,
-        uri,
-        version,
-        headers,
-        peer,
-    } = request;
-    use tracing::Instrument;
-    let span = tracing::info_span!("ingest", channel = %channel, ingest_endpoint = %ingest_id, path = %path);
-    // Run detached: encoders such as ffmpeg close the connection right after the last
-    // body byte without waiting for the response, and the server then drops this future.
-    // Once the body is complete the upload must still be stored and indexed.
-    let started = std::time::Instant::now();
-    let request_id = crate::model::random_hex();
-    let id = request_id.clone();
-    let work = async move {
-        let request_id = id;
-        let mut reached: Option<crate::model::Channel> = None;
-        let mut response = match ingest(
-            &app,
-            &channel,
-            &ingest_id,
-            &path,
-            &method,
-            &uri,
-            &headers,
-            body,
-            &mut reached,
-        )
-        .await
-        {
-            Ok(response) => response,
-            Err(e) => {
-                tracing::warn!(status = e.status.as_u16(), error = %e.message, "ingest rejected");
-                e.into_response()
-            }
-        };
-        // Metrics only for uploads a real ingest endpoint accepted.
-        let received = response.extensions_mut().remove::<IngressSize>();
-        let elapsed = started.elapsed().as_secs_f64();
-        let now = UnixMillis::now();
-        if let Some(IngressSize(bytes)) = received {
-            crate::metrics::emit(|| crate::metrics::ingress(now.0, &channel, &ingest_id, bytes, elapsed * 1000.0));
-        }
-        // Access logs for every request to a real channel that has them on.
-        if let Some(group) = reached.as_ref().and_then(|c| c.ingress_log_group.as_deref()) {
-            let declared = || headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok();
-            let config = &app.config;
-            crate::access_log::Entry {
-                log_group: group,
-                at: now,
-                processing_seconds: elapsed,
-                // X-Forwarded-For only where it is configured to be trusted, as for egress.
-                client_ip: if config.client_ip_from_forwarded_for {
-                    crate::access_log::client_ip(&headers, peer)
-                } else {
-                    peer
-                },
-                status: response.status().as_u16(),
-                received_bytes: received.map(|r| r.0).or_else(declared).unwrap_or(0),
-                sent_bytes: response
-                    .headers()
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse().ok())
-                    .unwrap_or(0),
-                method: method.as_str(),
-                request: crate::access_log::request_url(&headers, &uri),
-                protocol: crate::access_log::protocol(version),
-                user_agent: crate::access_log::user_agent(&headers),
-                account: &config.account_id,
-                channel_id: &channel,
-                channel_arn: &reached.as_ref().expect("checked above").arn(&config.region, &config.account_id),
-                domain_name: "",
-                request_id: &request_id,
-                endpoint_id: &ingest_id,
-                endpoint_arn: "-",
-            }
-            .write();
-        }
-        response
-    };
-    let mut response = match tokio::spawn(work.instrument(span)).await {
-        Ok(response) => response,
-        Err(e) => EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("ingest task failed: {e}")).into_response(),
-    };
-    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(crate::origin::REQUEST_ID, v);
-    }
-    response
+/// What became of an accepted upload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored (and indexed, for a segment).
+    Stored,
+    /// Already had: a re-sent segment, or the other ingest endpoint's copy of its slot.
+    Unchanged,
 }
 
-#[allow(clippy::too_many_arguments)] // the request's parts, and the channel it reached
-async fn ingest(
-    app: &App,
-    channel_id: &str,
-    ingest_id: &str,
-    path: &str,
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-    body: Body,
-    reached: &mut Option<crate::model::Channel>,
-) -> Result<Response, EdgeError> {
-    let catalog = Catalog(app.stores.index.as_ref());
-    let channel = catalog.channel(channel_id).await?.ok_or_else(|| {
-        EdgeError::not_found(format!("no channel {channel_id:?}; create it with CreateChannel first"))
-    })?;
-    *reached = Some(channel.clone());
-    let endpoint = channel.ingest_endpoint(ingest_id).ok_or_else(|| {
-        EdgeError::not_found(format!(
-            "channel {channel_id:?} has no ingest endpoint {ingest_id:?}; use a URL from DescribeChannel"
-        ))
-    })?;
-    let target = auth::Target::new(uri, &app.config.ingest_base_url);
-    authenticate(endpoint, method, target, headers)?;
+/// Why an upload was refused; each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The upload itself is wrong (not TS, too long, a name the store cannot hold…).
+    #[error("{0}")]
+    Invalid(String),
+    /// It conflicts with what is already published or still missing.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many writers at once: the encoder should retry.
+    #[error("{0}")]
+    Busy(String),
+    /// What is stored cannot be read back.
+    #[error("{0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
-    match *method {
-        Method::PUT | Method::POST => {}
-        Method::OPTIONS => {
-            return Ok((
-                StatusCode::OK,
-                [
-                    (header::ALLOW, "OPTIONS, PUT, POST, DELETE, MKCOL"),
-                    (header::HeaderName::from_static("dav"), "1"),
-                ],
-            )
-                .into_response())
-        }
-        Method::DELETE => return Ok(StatusCode::NO_CONTENT.into_response()),
-        _ if method.as_str() == "MKCOL" => return Ok(StatusCode::CREATED.into_response()),
-        _ => {
-            return Err(EdgeError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("{method} is not supported on ingest; use PUT or POST"),
-            ))
-        }
-    }
+/// The ingest path of an upload, cleaned, if the stores can hold it.
+pub fn check_path(channel: &Channel, endpoint: &IngestEndpoint, path: &str) -> Result<String, IngestError> {
     let path = clean_path(path)?;
-    let key_bytes = crate::store::keys::upload_object_len(&channel.id, &endpoint.id, &path);
+    let key_bytes = keys::upload_object_len(&channel.id, &endpoint.id, &path);
     if key_bytes > MAX_KEY_BYTES {
-        return Err(EdgeError::bad_request(format!(
+        return Err(IngestError::Invalid(format!(
             "channel id, ingest endpoint id and ingest path make a {key_bytes}-byte object key, \
              more than the {MAX_KEY_BYTES} the store can hold; use shorter names"
         )));
     }
-    let body = read_body(headers, body, app.config.max_segment_bytes).await?;
-    let upload = Upload {
-        channel: &channel,
-        endpoint,
-        path: &path,
-        body,
-        now: UnixMillis::now(),
-    };
-    let size = upload.body.len() as u64;
-    let mut response = match extension(&path) {
+    Ok(path)
+}
+
+/// Stores (and for segments indexes) one upload, by kind.
+pub async fn accept(app: &App, upload: Upload<'_>) -> Result<Accepted, IngestError> {
+    let (channel, endpoint, path) = (upload.channel, upload.endpoint, upload.path);
+    match extension(path) {
         "ts" => segment::ingest_segment(app, upload).await,
         "mp4" | "m4s" | "m4v" | "m4a" | "cmfv" | "cmfa" | "cmfi" if mp4::looks_like_mp4(&upload.body) => {
             fmp4::ingest_fmp4(app, upload).await
         }
         "m3u8" => playlist::ingest_playlist(app, upload).await,
         _ => {
-            let key = crate::store::keys::upload_object(&channel.id, &endpoint.id, &path);
+            let key = keys::upload_object(&channel.id, &endpoint.id, path);
             app.stores
                 .objects
                 .put(&key, upload.body, "application/octet-stream")
                 .await?;
             tracing::warn!(path = %path, "stored but not indexed: only TS segments, fMP4 init and media segments and .m3u8 playlists are packaged");
-            Ok(StatusCode::CREATED.into_response())
-        }
-    }?;
-    response.extensions_mut().insert(IngressSize(size));
-    Ok(response)
-}
-
-/// Body bytes of an accepted upload, for the `IngressBytes` metric.
-#[derive(Clone, Copy)]
-struct IngressSize(u64);
-
-fn authenticate(
-    endpoint: &IngestEndpoint,
-    method: &Method,
-    target: auth::Target,
-    headers: &HeaderMap,
-) -> Result<(), EdgeError> {
-    let now = UnixMillis::now().as_secs();
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let stale = match auth::check(authorization, method.as_str(), &target, endpoint, now) {
-        auth::AuthResult::Ok => return Ok(()),
-        auth::AuthResult::Stale => true,
-        auth::AuthResult::Denied => false,
-    };
-    let message = if authorization.is_some() && !stale {
-        "wrong ingest credentials: use the username and password of this ingest endpoint from DescribeChannel"
-    } else {
-        "ingest needs HTTP Digest or Basic authentication with this ingest endpoint's username and password"
-    };
-    Err(EdgeError::new(StatusCode::UNAUTHORIZED, message).with_challenges(auth::challenges(endpoint, now, stale)))
-}
-
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, EdgeError> {
-    let too_large = || {
-        EdgeError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the ingest limit of {limit} bytes; use shorter segments or a lower bit rate"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(bytes),
-        Err(e) => {
-            let source_is_limit =
-                std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if source_is_limit || e.to_string().contains("length limit") {
-                Err(too_large())
-            } else {
-                Err(EdgeError::bad_request(format!("could not read the request body: {e}")))
-            }
+            Ok(Accepted::Stored)
         }
     }
 }
-
-struct Upload<'a> {
-    channel: &'a Channel,
-    endpoint: &'a IngestEndpoint,
-    path: &'a str,
-    body: Bytes,
-    now: UnixMillis,
-}
-

@@ -8,5 +8,5 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = sluice::config::Config::from_env()?;
     let app = sluice::App::from_config(config).await?;
-    run(sluice::ingest::router(app).fallback(sluice::http::no_route)).await
+    run(sluice::http::ingest::router(app).fallback(sluice::http::no_route)).await
 }

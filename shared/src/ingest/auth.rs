@@ -81,7 +81,7 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     /// From the request URI and the configured ingest base URL.
-    pub fn new(uri: &'a axum::http::Uri, ingest_base_url: &'a str) -> Target<'a> {
+    pub fn new(uri: &'a http::Uri, ingest_base_url: &'a str) -> Target<'a> {
         let after_scheme = ingest_base_url
             .split_once("://")
             .map_or(ingest_base_url, |(_, rest)| rest);
@@ -381,7 +381,7 @@ mod tests {
     fn digest_behind_api_gateway_names_the_stage_the_handler_does_not_see() {
         let e = endpoint();
         let nonce = make_nonce(&e, 1000);
-        let uri: axum::http::Uri = "https://abc.execute-api.us-east-1.amazonaws.com/in/v2/ch/ie1/channel.m3u8"
+        let uri: http::Uri = "https://abc.execute-api.us-east-1.amazonaws.com/in/v2/ch/ie1/channel.m3u8"
             .parse()
             .unwrap();
         let target = Target::new(&uri, "https://abc.execute-api.us-east-1.amazonaws.com/v1/");
@@ -406,7 +406,7 @@ mod tests {
             true,
         );
         assert_eq!(check(Some(&other_stage), "PUT", &target, &e, 1010), AuthResult::Denied);
-        let local_uri: axum::http::Uri = "/in/v2/ch/ie1/channel.m3u8".parse().unwrap();
+        let local_uri: http::Uri = "/in/v2/ch/ie1/channel.m3u8".parse().unwrap();
         assert_eq!(Target::new(&local_uri, "http://127.0.0.1:8080").base_path, "");
     }
 

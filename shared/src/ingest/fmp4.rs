@@ -3,13 +3,11 @@
 
 use super::Upload;
 use crate::catalog::Catalog;
-use crate::http::EdgeError;
+use super::{Accepted, IngestError};
 use crate::media::{fmp4, tsmux};
 use crate::store::{keys, Condition};
 use crate::time::UnixMillis;
 use crate::App;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
 /// An encoder's fMP4 init segment (`EXT-X-MAP`), kept whole: it is small (about 1 KB).
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -22,14 +20,14 @@ struct InitSegment {
 /// CMAF / fMP4 ingest (ffmpeg `-hls_segment_type fmp4`): init segments are remembered;
 /// each media segment is rewritten as TS with the init segment of its rendition and then
 /// indexed exactly like a TS segment, so every output (HLS TS, CMAF, DASH) serves it.
-pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
+pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Accepted, IngestError> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = keys::init_partition(&up.channel.id);
     if fmp4::is_init(&up.body) {
         let init =
-            fmp4::parse_init(&up.body).map_err(|e| EdgeError::bad_request(format!("init segment {}: {e}", up.path)))?;
+            fmp4::parse_init(&up.body).map_err(|e| IngestError::Invalid(format!("init segment {}: {e}", up.path)))?;
         let doc = InitSegment {
             bytes: b64.encode(&up.body),
             received_at: up.now,
@@ -38,7 +36,7 @@ pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Response, E
             .put(&pk, &keys::init(&up.endpoint.id, up.path), &doc, Condition::Always)
             .await?;
         tracing::info!(path = %up.path, tracks = init.tracks.len(), "fMP4 init segment stored");
-        return Ok(StatusCode::CREATED.into_response());
+        return Ok(Accepted::Stored);
     }
     let prefix = keys::init_prefix(&up.endpoint.id);
     // ffmpeg sends the init segment and, without waiting for that answer, the first media
@@ -49,7 +47,7 @@ pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Response, E
         for (sk, bytes) in app.stores.index.list_docs(&pk, None, 1000).await? {
             if let Some(path) = sk.strip_prefix(&prefix) {
                 let doc: InitSegment = serde_json::from_slice(&bytes)
-                    .map_err(|e| EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("init record {sk}: {e}")))?;
+                    .map_err(|e| IngestError::Corrupt(format!("init record {sk}: {e}")))?;
                 inits.push((path.to_owned(), doc));
             }
         }
@@ -59,9 +57,7 @@ pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Response, E
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let Some(init) = init_for(up.path, &inits) else {
-        return Err(EdgeError::new(
-            StatusCode::CONFLICT,
-            format!(
+        return Err(IngestError::Conflict(format!(
                 "fMP4 segment {} arrived before any init segment in its folder; send the init segment (EXT-X-MAP) first",
                 up.path
             ),
@@ -69,11 +65,11 @@ pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Response, E
     };
     let init_bytes = b64
         .decode(&init.bytes)
-        .map_err(|e| EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("init record: {e}")))?;
+        .map_err(|e| IngestError::Corrupt(format!("init record: {e}")))?;
     let init = fmp4::parse_init(&init_bytes)
-        .map_err(|e| EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("stored init segment: {e}")))?;
+        .map_err(|e| IngestError::Corrupt(format!("stored init segment: {e}")))?;
     let ts_bytes =
-        tsmux::to_ts(&init, &up.body).map_err(|e| EdgeError::bad_request(format!("fMP4 segment {}: {e}", up.path)))?;
+        tsmux::to_ts(&init, &up.body).map_err(|e| IngestError::Invalid(format!("fMP4 segment {}: {e}", up.path)))?;
     super::segment::ingest_segment(
         app,
         Upload {

@@ -1,7 +1,7 @@
 //! Ingest paths: what a name may be, so the stores can hold it and nothing escapes the
 //! ingest folder.
 
-use crate::http::EdgeError;
+use super::IngestError;
 
 /// Longest ingest path, in bytes.
 const MAX_PATH_BYTES: usize = 512;
@@ -13,20 +13,20 @@ const MAX_NAME_BYTES: usize = 255;
 /// Rejects paths that could escape the ingest folder.
 /// Also refuses names the stores cannot hold (S3 keys are at most 1,024 bytes, file names
 /// 255), so the encoder gets a 400 naming the problem rather than a 503 it would retry.
-pub(super) fn clean_path(path: &str) -> Result<String, EdgeError> {
+pub(super) fn clean_path(path: &str) -> Result<String, IngestError> {
     if path.chars().any(char::is_control) {
-        return Err(EdgeError::bad_request(format!(
+        return Err(IngestError::Invalid(format!(
             "ingest path {path:?} contains a control character (NUL, newline, escape…); use printable file names"
         )));
     }
     if path.len() > MAX_PATH_BYTES {
-        return Err(EdgeError::bad_request(format!(
+        return Err(IngestError::Invalid(format!(
             "ingest path is {} bytes long, more than the {MAX_PATH_BYTES} the store can hold; use shorter names",
             path.len()
         )));
     }
     if let Some(long) = path.split('/').find(|p| p.len() > MAX_NAME_BYTES) {
-        return Err(EdgeError::bad_request(format!(
+        return Err(IngestError::Invalid(format!(
             "ingest path segment of {} bytes is longer than {MAX_NAME_BYTES} bytes (\"{}…\"); use shorter names",
             long.len(),
             long.chars().take(32).collect::<String>()
@@ -34,7 +34,7 @@ pub(super) fn clean_path(path: &str) -> Result<String, EdgeError> {
     }
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     if parts.is_empty() || parts.iter().any(|p| *p == "." || *p == ".." || p.contains('\\')) {
-        return Err(EdgeError::bad_request(format!(
+        return Err(IngestError::Invalid(format!(
             "ingest path {path:?} is not a plain relative file path"
         )));
     }
@@ -49,7 +49,13 @@ pub(super) fn extension(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
+
+    fn invalid(e: IngestError) -> String {
+        match e {
+            IngestError::Invalid(m) => m,
+            other => panic!("not Invalid: {other:?}"),
+        }
+    }
 
     #[test]
     fn paths_cannot_escape() {
@@ -57,19 +63,16 @@ mod tests {
         assert!(clean_path("a/./x.ts").is_err());
         assert_eq!(clean_path("a//b.ts").unwrap(), "a/b.ts");
         for bad in ["a/b\0.ts", "a\nfake.ts", "a/\u{1b}[31m.ts", "a\r.ts", "a/\u{7f}.ts"] {
-            let e = clean_path(bad).unwrap_err();
-            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad:?}");
-            assert!(e.message.contains("control character"), "{}", e.message);
+            let e = invalid(clean_path(bad).unwrap_err());
+            assert!(e.contains("control character"), "{bad:?}: {e}");
         }
         let long_name = format!("a/{}.ts", "x".repeat(253));
-        let e = clean_path(&long_name).unwrap_err();
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(e.message.contains("longer than 255 bytes"), "{}", e.message);
+        let e = invalid(clean_path(&long_name).unwrap_err());
+        assert!(e.contains("longer than 255 bytes"), "{e}");
         assert!(clean_path(&format!("a/{}.ts", "x".repeat(252))).is_ok());
         let long_path = format!("{}x.ts", "abcdefgh/".repeat(60));
-        let e = clean_path(&long_path).unwrap_err();
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(e.message.contains("more than the 512"), "{}", e.message);
+        let e = invalid(clean_path(&long_path).unwrap_err());
+        assert!(e.contains("more than the 512"), "{e}");
         assert_eq!(clean_path("360p/segment_00001.ts").unwrap(), "360p/segment_00001.ts");
     }
 }

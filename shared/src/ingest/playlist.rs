@@ -4,18 +4,16 @@
 
 use super::Upload;
 use crate::catalog::{stream_partition, Catalog, IngestMaster, IngestPlaylist};
-use crate::http::EdgeError;
+use super::{Accepted, IngestError};
 use crate::live::naming::rendition_id;
 use crate::media::ts;
 use crate::model::Rendition;
 use crate::store::{keys, Condition};
 use crate::App;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
 /// The encoder ended this input's stream (`#EXT-X-ENDLIST`): recorded on the rendition,
 /// whose playlists end once every recently active input has ended.
-async fn end_of_stream(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), EdgeError> {
+async fn end_of_stream(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), IngestError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
     let sk = keys::rendition(rendition);
@@ -59,10 +57,10 @@ fn check_playlist(playlist: &m3u8_rs::Playlist) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
+pub(super) async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Accepted, IngestError> {
     let playlist = m3u8_rs::parse_playlist_res(&up.body)
-        .map_err(|_| EdgeError::bad_request(format!("playlist {}: not a valid HLS playlist (RFC 8216)", up.path)))?;
-    check_playlist(&playlist).map_err(|e| EdgeError::bad_request(format!("playlist {}: {e}", up.path)))?;
+        .map_err(|_| IngestError::Invalid(format!("playlist {}: not a valid HLS playlist (RFC 8216)", up.path)))?;
+    check_playlist(&playlist).map_err(|e| IngestError::Invalid(format!("playlist {}: {e}", up.path)))?;
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
     let dir = up.path.rsplit_once('/').map_or("", |(d, _)| d);
@@ -112,5 +110,5 @@ pub(super) async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Respons
         .put(&key, up.body, "application/vnd.apple.mpegurl")
         .await?;
     tracing::debug!(path = %up.path, "playlist stored");
-    Ok(StatusCode::CREATED.into_response())
+    Ok(Accepted::Stored)
 }

@@ -3,7 +3,7 @@
 
 use super::Upload;
 use crate::catalog::{stream_partition, Catalog, ClockAnchor, InputTarget};
-use crate::http::EdgeError;
+use super::{Accepted, IngestError};
 use crate::live::naming::rendition_id;
 use crate::live::placement::{place, Placement};
 use crate::live::stats::{iframe_bits_per_second, snap_frame_rate};
@@ -12,8 +12,6 @@ use crate::model::{IFrame, Rendition, SegmentRecord};
 use crate::store::{keys, PublishedEdge, SlotWrite};
 use crate::time::{Ticks, UnixMillis};
 use crate::App;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
 /// How often one upload re-reads the index when other writers of its rendition got there
 /// first (each attempt is two reads and one conditional write).
@@ -35,14 +33,14 @@ enum Slot {
     Existing(SegmentRecord),
 }
 
-pub(super) async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response, EdgeError> {
-    let info = ts::analyze(&up.body).map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
+pub(super) async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Accepted, IngestError> {
+    let info = ts::analyze(&up.body).map_err(|e| IngestError::Invalid(format!("segment {}: {e}", up.path)))?;
     let rendition = rendition_id(up.path);
     let target = input_target(app, &up.channel.id, &rendition, info.duration)
         .await?
-        .map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
+        .map_err(|e| IngestError::Invalid(format!("segment {}: {e}", up.path)))?;
     crate::live::target::check(info.duration, target)
-        .map_err(|e| EdgeError::bad_request(format!("segment {}: {e}", up.path)))?;
+        .map_err(|e| IngestError::Invalid(format!("segment {}: {e}", up.path)))?;
     let keyframes = iframes::bounded(iframes::keyframes(&up.body));
     let psi_size = iframes::leading_psi(&up.body);
     let partition = SegmentRecord::partition_of(&up.channel.id, &rendition);
@@ -68,11 +66,11 @@ pub(super) async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response
                         // Perhaps a retry after a failed publish: publish now.
                         crate::publish::advance(index, &partition, up.now).await?;
                     }
-                    return Ok(StatusCode::NO_CONTENT.into_response());
+                    return Ok(Accepted::Unchanged);
                 }
                 let iframes = iframes_of(existing.start, &info, &keyframes, psi_size);
                 match take_back(app, &up, existing, &info, iframes, version).await? {
-                    true => return Ok(StatusCode::CREATED.into_response()),
+                    true => return Ok(Accepted::Stored),
                     false => {
                         crate::publish::back_off(attempt).await;
                         continue;
@@ -124,9 +122,7 @@ pub(super) async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response
         }
     }
     let Some(record) = indexed else {
-        return Err(EdgeError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
+        return Err(IngestError::Busy(format!(
                 "segment {}: too many concurrent writers on rendition {rendition:?}; retry the upload",
                 up.path
             ),
@@ -150,7 +146,7 @@ pub(super) async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Response
         restart = record.discontinuity, published = published.len(),
         "segment indexed"
     );
-    Ok(StatusCode::CREATED.into_response())
+    Ok(Accepted::Stored)
 }
 
 /// Decides where an upload goes, given the newest indexed record and the published edge
@@ -162,7 +158,7 @@ async fn slot_of(
     info: &ts::SegmentInfo,
     latest: Option<&SegmentRecord>,
     edge: Option<PublishedEdge>,
-) -> Result<Slot, EdgeError> {
+) -> Result<Slot, IngestError> {
     let (start, far) = match place(info.start_pts, latest) {
         Placement::Next { start, pts_offset, .. } => {
             return Ok(Slot::New {
@@ -205,9 +201,7 @@ async fn slot_of(
         });
     }
     let horizon = crate::live::publish::horizon_ms(last) as f64 / 1000.0;
-    Err(EdgeError::new(
-        StatusCode::CONFLICT,
-        format!(
+    Err(IngestError::Conflict(format!(
             "segment {} (media time {:.3} s) arrived after a later segment of its rendition was \
              published, so it is not indexed: a rendition's timeline starts at its first indexed \
              segment, and a segment after a hole waits {horizon:.1} s (the publish horizon) for the \
@@ -256,7 +250,7 @@ async fn take_back(
     info: &ts::SegmentInfo,
     iframes: Vec<IFrame>,
     version: u64,
-) -> Result<bool, EdgeError> {
+) -> Result<bool, IngestError> {
     let object_key = keys::segment_object(&up.channel.id, &up.endpoint.id, &existing.rendition, existing.start.0);
     let size = up.body.len() as u64;
     app.stores
@@ -292,7 +286,7 @@ async fn clock_anchor(
     start: Ticks,
     duration: Ticks,
     now: UnixMillis,
-) -> Result<ClockAnchor, EdgeError> {
+) -> Result<ClockAnchor, IngestError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(channel);
     let expected = UnixMillis(now.0 - duration.as_millis());
@@ -319,7 +313,7 @@ async fn input_target(
     channel: &str,
     rendition: &str,
     duration: Ticks,
-) -> Result<Result<u32, String>, EdgeError> {
+) -> Result<Result<u32, String>, IngestError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let sk = keys::target(rendition);
     let mut refused = None;
@@ -347,7 +341,7 @@ async fn update_rendition(
     record: &SegmentRecord,
     info: &ts::SegmentInfo,
     target_seconds: u32,
-) -> Result<(), EdgeError> {
+) -> Result<(), IngestError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&record.channel);
     let sk = keys::rendition(&record.rendition);
@@ -407,7 +401,7 @@ async fn update_rendition(
 }
 
 /// Records that this ingest endpoint delivered a segment of `rendition` just now.
-pub(super) async fn touch_input(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), EdgeError> {
+pub(super) async fn touch_input(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), IngestError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
     let sk = keys::rendition(rendition);

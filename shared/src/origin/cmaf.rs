@@ -1,0 +1,137 @@
+//! CMAF HLS (`cmafPackage`): multivariant and media playlists from the index; the
+//! segments are served by [`super::segments`].
+//!
+//! File names (under `/out/v1/{endpoint}/`):
+//! - CMAF: `{hlsManifestId}/{manifestName}.m3u8` (multivariant),
+//!   `{hlsManifestId}/{manifestName}_{track}.m3u8` (media), segments at the endpoint root
+//!   `{segmentPrefix}_{track}_init.mp4` and `{segmentPrefix}_{track}_{startTicks}.mp4`
+//! - DASH: `{manifestName}.mpd`, `{manifestName}_{track}_init.mp4`,
+//!   `{manifestName}_{track}_{n}.mp4` with `n` the segment number or its start time
+//!
+//! where `{track}` is `video_{rendition}` or `audio_{rendition}`.
+
+use super::reply::*;
+use super::segments::serve_segment;
+use super::select::*;
+use super::window::*;
+use crate::catalog::{Catalog, StreamDocs};
+use crate::http::EdgeError;
+use crate::manifest::hls::{self, AudioRendition, OutputSegment, PlaylistSettings, Variant};
+use crate::model::{CmafHlsManifest, CmafPackage, OriginEndpoint};
+use crate::App;
+use axum::response::Response;
+
+/// Serves a CMAF endpoint file: `dir` is the HLS manifest id for playlists, `None` for
+/// segments at the endpoint root.
+pub async fn serve_cmaf(
+    app: &App,
+    endpoint: &OriginEndpoint,
+    package: &CmafPackage,
+    dir: Option<&str>,
+    file: &str,
+) -> Result<Response, EdgeError> {
+    let docs = Catalog(app.stores.index.as_ref())
+        .stream_docs(&endpoint.channel_id)
+        .await?;
+    let prefix = package
+        .segment_prefix
+        .clone()
+        .unwrap_or_else(|| endpoint.channel_id.clone());
+    let Some(dir) = dir else {
+        let request = parse_segment_file(&prefix, file).ok_or_else(|| not_a_file(endpoint, file))?;
+        return serve_segment(
+            app,
+            endpoint,
+            &docs,
+            package.segment_duration_seconds,
+            request,
+            false,
+            0,
+        )
+        .await;
+    };
+    let manifest = package
+        .hls_manifests
+        .iter()
+        .find(|m| m.id == dir)
+        .ok_or_else(|| not_a_file(endpoint, &format!("{dir}/{file}")))?;
+    let stem = file.strip_suffix(".m3u8").ok_or_else(|| not_a_file(endpoint, file))?;
+    if stem == manifest.manifest_name {
+        return cmaf_multivariant(endpoint, package, manifest, &docs);
+    }
+    let track = stem
+        .strip_prefix(manifest.manifest_name.as_str())
+        .and_then(|s| s.strip_prefix('_'))
+        .and_then(TrackRef::parse)
+        .ok_or_else(|| not_a_file(endpoint, file))?;
+    let rendition = rendition_of(&docs, endpoint, &track.rendition)?;
+    let k = hls::group_size(package.segment_duration_seconds, rendition.target());
+    let end_list = live_or_ended(app, rendition, k)?;
+    let window = live_window(
+        app,
+        &endpoint.channel_id,
+        rendition,
+        k,
+        manifest.playlist_window_seconds,
+    )
+    .await?;
+    let target = hls::target_duration(&window, rendition, k);
+    let settings = PlaylistSettings {
+        program_date_time_interval_seconds: manifest.program_date_time_interval_seconds,
+        playlist_type: manifest.playlist_type,
+        version: 6,
+        map_uri: Some(format!("../{prefix}_{}_init.mp4", track.name())),
+        end_list,
+    };
+    let name = |s: &OutputSegment| format!("../{prefix}_{}_{}.mp4", track.name(), s.start.0);
+    let body = hls::media_playlist(&window, &settings, target, name);
+    let max_age = playlist_max_age(rendition.target(), k);
+    Ok(with_last_updated(
+        playlist_response(body, max_age, window.last().map(|s| s.sequence)),
+        Some(rendition.updated_at),
+    ))
+}
+
+pub(crate) fn cmaf_multivariant(
+    endpoint: &OriginEndpoint,
+    package: &CmafPackage,
+    manifest: &CmafHlsManifest,
+    docs: &StreamDocs,
+) -> Result<Response, EdgeError> {
+    let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
+    let audio = audio_sources(&renditions);
+    let audio_codecs: Vec<String> = audio.iter().map(|(_, c)| c.clone()).collect();
+    let media = |track: TrackRef| format!("{}_{}.m3u8", manifest.manifest_name, track.name());
+    let groups: Vec<AudioRendition> = audio
+        .iter()
+        .enumerate()
+        .map(|(i, (r, codec))| AudioRendition {
+            group: "audio".into(),
+            name: format!("{codec} ({})", r.id),
+            uri: media(TrackRef {
+                audio: true,
+                rendition: r.id.clone(),
+            }),
+            default: i == 0,
+        })
+        .collect();
+    let variants: Vec<Variant> = renditions
+        .iter()
+        .filter_map(|r| {
+            let video = video_codec(r)?.clone();
+            Some(Variant {
+                rendition: r,
+                uri: media(TrackRef {
+                    audio: false,
+                    rendition: r.id.clone(),
+                }),
+                codecs: Some(std::iter::once(video).chain(audio_codecs.iter().cloned()).collect()),
+                audio_group: (!groups.is_empty()).then(|| "audio".to_owned()),
+            })
+        })
+        .collect();
+    let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
+    let k = hls::group_size(package.segment_duration_seconds, max_input);
+    let body = hls::multivariant_with_audio(&variants, &groups, 6);
+    Ok(playlist_response(body, playlist_max_age(max_input, k), None))
+}

@@ -1,0 +1,154 @@
+//! DASH (`dashPackage`): the MPD from the index, its segments (by number or time) and the
+//! UTC timing endpoint.
+
+use super::reply::*;
+use super::segments::serve_segment;
+use super::select::*;
+use super::window::*;
+use crate::catalog::{Catalog, StreamDocs};
+use crate::http::EdgeError;
+use crate::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
+use crate::manifest::hls::{self};
+use crate::model::{DashPackage, OriginEndpoint, SegmentTemplateFormat};
+use crate::time::UnixMillis;
+use crate::App;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Serves a DASH endpoint file.
+pub async fn serve_dash(
+    app: &App,
+    endpoint: &OriginEndpoint,
+    package: &DashPackage,
+    file: &str,
+) -> Result<Response, EdgeError> {
+    let docs = Catalog(app.stores.index.as_ref())
+        .stream_docs(&endpoint.channel_id)
+        .await?;
+    if file == format!("{}.mpd", endpoint.manifest_name) {
+        return dash_manifest(app, endpoint, package, &docs).await;
+    }
+    let request = parse_segment_file(&endpoint.manifest_name, file).ok_or_else(|| not_a_file(endpoint, file))?;
+    let by_number = package.segment_template_format != SegmentTemplateFormat::TimeWithTimeline;
+    // Numbers are looked up in the manifest window plus what a slow player may still ask for.
+    let lookup = package.manifest_window_seconds + 4 * package.segment_duration_seconds;
+    serve_segment(
+        app,
+        endpoint,
+        &docs,
+        package.segment_duration_seconds,
+        request,
+        by_number,
+        lookup,
+    )
+    .await
+}
+
+pub(crate) async fn dash_manifest(
+    app: &App,
+    endpoint: &OriginEndpoint,
+    package: &DashPackage,
+    docs: &StreamDocs,
+) -> Result<Response, EdgeError> {
+    let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
+    let anchor = docs.anchor.ok_or_else(|| {
+        EdgeError::not_found(format!(
+            "channel {:?} has not received any segments yet",
+            endpoint.channel_id
+        ))
+    })?;
+    let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
+    let k = hls::group_size(package.segment_duration_seconds, max_input);
+    let mut windows = Vec::new();
+    for r in &renditions {
+        let k = hls::group_size(package.segment_duration_seconds, r.target());
+        windows.push(live_window(app, &endpoint.channel_id, r, k, package.manifest_window_seconds).await?);
+    }
+    let window_of = |id: &str| renditions.iter().position(|r| r.id == id).map(|i| &windows[i][..]);
+    let video: Vec<Representation> = renditions
+        .iter()
+        .zip(&windows)
+        .filter_map(|(r, w)| {
+            Some(Representation {
+                id: TrackRef {
+                    audio: false,
+                    rendition: r.id.clone(),
+                }
+                .name(),
+                bandwidth: r.bandwidth(),
+                codecs: video_codec(r)?.clone(),
+                resolution: r.resolution,
+                frame_rate: r.frame_rate,
+                segments: w,
+            })
+        })
+        .collect();
+    let audio: Vec<Representation> = audio_sources(&renditions)
+        .into_iter()
+        .map(|(r, codec)| Representation {
+            id: TrackRef {
+                audio: true,
+                rendition: r.id.clone(),
+            }
+            .name(),
+            // Ingest measures whole TS segments, not tracks: a typical stereo AAC rate.
+            bandwidth: 128_000,
+            codecs: codec,
+            resolution: None,
+            frame_rate: None,
+            segments: window_of(&r.id).unwrap_or_default(),
+        })
+        .collect();
+    let mut adaptations = Vec::new();
+    if !video.is_empty() {
+        adaptations.push(Adaptation {
+            content_type: ContentType::Video,
+            representations: video,
+        });
+    }
+    if !audio.is_empty() {
+        adaptations.push(Adaptation {
+            content_type: ContentType::Audio,
+            representations: audio,
+        });
+    }
+    // Media time zero on the wall clock: constant while the channel's clock anchor holds.
+    let availability_start = UnixMillis(anchor.wall.0 - (anchor.media.0 / 90) as i64);
+    let presentation = Presentation {
+        package,
+        prefix: &endpoint.manifest_name,
+        availability_start,
+        now: UnixMillis::now(),
+        default_utc_uri: format!("{}/out/v1/utc", app.config.playback_base_url),
+        ended: false,
+    };
+    let body = dash::mpd(&presentation, &adaptations);
+    let last = windows.iter().filter_map(|w| w.last()).map(|s| s.sequence).max();
+    // DASH: the rendition updated least recently, as MediaPackage reports the lowest.
+    let updated = renditions.iter().map(|r| r.updated_at).min_by_key(|t| t.0);
+    let mut response = with_last_updated(playlist_response(body, playlist_max_age(max_input, k), last), updated);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/dash+xml"),
+    );
+    Ok(response)
+}
+
+/// `GET /out/v1/utc`: the server's clock for DASH `UTCTiming` (ISO 8601, also in `Date`).
+pub async fn utc_time() -> Response {
+    let now = UnixMillis::now();
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/plain".to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
+            (
+                header::DATE,
+                now.to_datetime().format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            ),
+        ],
+        now.to_datetime().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+    )
+        .into_response()
+}

@@ -1,0 +1,208 @@
+//! HLS with MPEG-TS segments (`hlsPackage`): multivariant, media and I-frame playlists
+//! from the index, and output segments concatenated from the stored inputs.
+//!
+//! File names under an HLS endpoint with manifest name `index`:
+//! - `index.m3u8` — multivariant playlist
+//! - `index_{rendition}.m3u8` — media playlist of one rendition
+//! - `index_{rendition}_iframes.m3u8` — its I-frame playlist (`includeIframeOnlyStream`)
+//! - `index_{rendition}_{start}.ts` — one output segment, named by its start in 90 kHz ticks
+
+use super::reply::*;
+use super::select::*;
+use super::window::*;
+use crate::catalog::Catalog;
+use crate::http::EdgeError;
+use crate::manifest::hls::{self, OutputSegment, Variant};
+use crate::model::{HlsPackage, OriginEndpoint, Rendition};
+use crate::time::Ticks;
+use crate::App;
+use axum::response::Response;
+
+/// What a playback file name asks for.
+#[derive(Debug, PartialEq)]
+pub enum PlaybackRequest {
+    Multivariant,
+    Media { rendition: String },
+    IFrames { rendition: String },
+    Segment { rendition: String, start: Ticks },
+}
+
+/// Parses a file name under an endpoint with manifest name `manifest`.
+pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
+    if let Some(stem) = file.strip_suffix(".m3u8") {
+        if stem == manifest {
+            return Some(PlaybackRequest::Multivariant);
+        }
+        let rendition = stem.strip_prefix(manifest)?.strip_prefix('_')?;
+        if let Some(rendition) = rendition.strip_suffix("_iframes").filter(|r| !r.is_empty()) {
+            return Some(PlaybackRequest::IFrames {
+                rendition: rendition.to_owned(),
+            });
+        }
+        return (!rendition.is_empty()).then(|| PlaybackRequest::Media {
+            rendition: rendition.to_owned(),
+        });
+    }
+    let stem = file.strip_suffix(".ts")?;
+    let rest = stem.strip_prefix(manifest)?.strip_prefix('_')?;
+    let (rendition, start) = rest.rsplit_once('_')?;
+    let start = start.parse().ok()?;
+    (!rendition.is_empty()).then(|| PlaybackRequest::Segment {
+        rendition: rendition.to_owned(),
+        start: Ticks(start),
+    })
+}
+
+/// Serves a file of an HLS (TS) endpoint.
+pub(crate) async fn serve_hls(
+    app: &App,
+    endpoint: &OriginEndpoint,
+    package: &HlsPackage,
+    file: &str,
+) -> Result<Response, EdgeError> {
+    let endpoint_id = &endpoint.id;
+    let catalog = Catalog(app.stores.index.as_ref());
+    let request = parse_file(&endpoint.manifest_name, file).ok_or_else(|| {
+        EdgeError::not_found(format!(
+            "{file:?} is not a file of endpoint {endpoint_id:?}; its manifest is {}.m3u8",
+            endpoint.manifest_name
+        ))
+    })?;
+    let docs = catalog.stream_docs(&endpoint.channel_id).await?;
+    let rendition_of = |id: &str| {
+        docs.renditions
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| EdgeError::not_found(format!("channel {:?} has no rendition {id:?}", endpoint.channel_id)))
+    };
+    match request {
+        PlaybackRequest::Multivariant => {
+            let renditions = select(docs.ordered_renditions(), package.stream_selection.as_ref());
+            if renditions.is_empty() {
+                return Err(EdgeError::not_found(format!(
+                    "channel {:?} has not received any segments yet; start the encoder",
+                    endpoint.channel_id
+                )));
+            }
+            let variants: Vec<Variant> = renditions
+                .into_iter()
+                .map(|r| Variant {
+                    rendition: r,
+                    uri: format!("{}_{}.m3u8", endpoint.manifest_name, r.id),
+                    codecs: None,
+                    audio_group: None,
+                })
+                .collect();
+            let max_input = variants.iter().map(|v| v.rendition.target()).max().unwrap_or_default();
+            let k = hls::group_size(package.segment_duration_seconds, max_input);
+            let max_age = playlist_max_age(max_input, k);
+            let iframe_variants: Vec<Variant> = variants
+                .iter()
+                .filter(|v| package.include_iframe_only_stream && v.rendition.iframe_bandwidth() > 0)
+                .map(|v| Variant {
+                    rendition: v.rendition,
+                    uri: format!("{}_{}_iframes.m3u8", endpoint.manifest_name, v.rendition.id),
+                    codecs: None,
+                    audio_group: None,
+                })
+                .collect();
+            let body = if iframe_variants.is_empty() {
+                hls::multivariant_playlist(&variants)
+            } else {
+                hls::multivariant_with_iframes(&variants, &iframe_variants)
+            };
+            Ok(playlist_response(body, max_age, None))
+        }
+        PlaybackRequest::Media { rendition } => {
+            let rendition = rendition_of(&rendition)?;
+            media_playlist(app, endpoint, package, rendition).await
+        }
+        PlaybackRequest::IFrames { rendition } => {
+            if !package.include_iframe_only_stream {
+                return Err(EdgeError::not_found(format!(
+                    "endpoint {endpoint_id:?} has no I-frame playlists; set hlsPackage.includeIframeOnlyStream"
+                )));
+            }
+            let rendition = rendition_of(&rendition)?;
+            let k = hls::group_size(package.segment_duration_seconds, rendition.target());
+            let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
+            let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
+            let body = hls::iframe_playlist(&window, hls::target_duration(&window, rendition, k), name);
+            let max_age = playlist_max_age(rendition.target(), k);
+            Ok(with_last_updated(
+                playlist_response(body, max_age, window.last().map(|s| s.sequence)),
+                Some(rendition.updated_at),
+            ))
+        }
+        PlaybackRequest::Segment { rendition, start } => {
+            let rendition = rendition_of(&rendition)?;
+            segment(app, endpoint, package, rendition, start).await
+        }
+    }
+}
+
+pub(crate) async fn media_playlist(
+    app: &App,
+    endpoint: &OriginEndpoint,
+    package: &HlsPackage,
+    rendition: &Rendition,
+) -> Result<Response, EdgeError> {
+    let k = hls::group_size(package.segment_duration_seconds, rendition.target());
+    let end_list = live_or_ended(app, rendition, k)?;
+    let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
+    let target = hls::target_duration(&window, rendition, k);
+    let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
+    let settings = hls::PlaylistSettings {
+        end_list,
+        ..package.into()
+    };
+    let body = hls::media_playlist(&window, &settings, target, name);
+    let max_age = playlist_max_age(rendition.target(), k);
+    Ok(with_last_updated(
+        playlist_response(body, max_age, window.last().map(|s| s.sequence)),
+        Some(rendition.updated_at),
+    ))
+}
+
+pub(crate) async fn segment(
+    app: &App,
+    endpoint: &OriginEndpoint,
+    package: &HlsPackage,
+    rendition: &Rendition,
+    start: Ticks,
+) -> Result<Response, EdgeError> {
+    let k = hls::group_size(package.segment_duration_seconds, rendition.target());
+    let (_, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
+    let active = active_input(inputs.iter().map(|(record, _)| record));
+    // The input segments go out one after the other as they were stored: never joined
+    // into a second copy of the output segment.
+    let mut response = chunked_segment("video/mp2t", inputs.into_iter().map(|(_, bytes)| bytes));
+    response.headers_mut().insert(ACTIVE_INPUT, active);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playback_file_names_parse() {
+        assert_eq!(parse_file("index", "index.m3u8"), Some(PlaybackRequest::Multivariant));
+        assert_eq!(
+            parse_file("index", "index_360p-seg.m3u8"),
+            Some(PlaybackRequest::Media {
+                rendition: "360p-seg".into()
+            })
+        );
+        assert_eq!(
+            parse_file("index", "index_channel_1_900000.ts"),
+            Some(PlaybackRequest::Segment {
+                rendition: "channel_1".into(),
+                start: Ticks(900_000)
+            })
+        );
+        assert_eq!(parse_file("index", "other.m3u8"), None);
+        assert_eq!(parse_file("index", "index_.m3u8"), None);
+        assert_eq!(parse_file("index", "index_360p_x.ts"), None);
+    }
+}

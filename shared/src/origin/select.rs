@@ -1,0 +1,148 @@
+//! Which renditions and tracks an fMP4 endpoint offers (`streamSelection`, the audio
+//! tracks), and how its file names name them.
+
+use crate::catalog::StreamDocs;
+use crate::http::EdgeError;
+use crate::model::{OriginEndpoint, Rendition, StreamOrder, StreamSelection};
+
+/// A video or audio track of one rendition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackRef {
+    pub audio: bool,
+    pub rendition: String,
+}
+
+impl TrackRef {
+    /// `video_{rendition}` or `audio_{rendition}`.
+    pub fn name(&self) -> String {
+        format!("{}_{}", if self.audio { "audio" } else { "video" }, self.rendition)
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<TrackRef> {
+        let (kind, rendition) = name.split_once('_')?;
+        let audio = match kind {
+            "video" => false,
+            "audio" => true,
+            _ => return None,
+        };
+        (!rendition.is_empty()).then(|| TrackRef {
+            audio,
+            rendition: rendition.to_owned(),
+        })
+    }
+}
+
+/// What an fMP4 segment file name asks for.
+#[derive(Debug, PartialEq)]
+pub enum SegmentFile {
+    Init(TrackRef),
+    /// A media segment by number or start time (which one depends on the package).
+    Media(TrackRef, u64),
+}
+
+/// Parses `{prefix}_{track}_{init|n}.mp4`.
+pub fn parse_segment_file(prefix: &str, file: &str) -> Option<SegmentFile> {
+    let stem = file.strip_suffix(".mp4")?.strip_prefix(prefix)?.strip_prefix('_')?;
+    let (track, last) = stem.rsplit_once('_')?;
+    let track = TrackRef::parse(track)?;
+    if last == "init" {
+        return Some(SegmentFile::Init(track));
+    }
+    Some(SegmentFile::Media(track, last.parse().ok()?))
+}
+
+pub(crate) fn is_video_codec(codec: &str) -> bool {
+    ["avc1", "avc3", "hvc1", "hev1"].iter().any(|p| codec.starts_with(p))
+}
+
+/// Renditions with video, filtered and ordered by `streamSelection` (video bit rate).
+pub fn select<'a>(renditions: Vec<&'a Rendition>, selection: Option<&StreamSelection>) -> Vec<&'a Rendition> {
+    let Some(selection) = selection else { return renditions };
+    let rate = |r: &Rendition| r.bandwidth();
+    let mut out: Vec<&Rendition> = renditions
+        .into_iter()
+        .filter(|r| selection.min_video_bits_per_second.is_none_or(|min| rate(r) >= min))
+        .filter(|r| selection.max_video_bits_per_second.is_none_or(|max| rate(r) <= max))
+        .collect();
+    match selection.stream_order {
+        StreamOrder::Original => {}
+        StreamOrder::VideoBitrateAscending => out.sort_by_key(|r| rate(r)),
+        StreamOrder::VideoBitrateDescending => out.sort_by_key(|r| std::cmp::Reverse(rate(r))),
+    }
+    out
+}
+
+/// The audio tracks offered: the first rendition carrying each distinct audio codec.
+pub(crate) fn audio_sources<'a>(renditions: &[&'a Rendition]) -> Vec<(&'a Rendition, String)> {
+    let mut out: Vec<(&Rendition, String)> = Vec::new();
+    for r in renditions {
+        if let Some(codec) = r.codecs.iter().find(|c| !is_video_codec(c)) {
+            if !out.iter().any(|(_, c)| c == codec) {
+                out.push((r, codec.clone()));
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn video_codec(r: &Rendition) -> Option<&String> {
+    r.codecs.iter().find(|c| is_video_codec(c))
+}
+
+pub(crate) fn ordered_selection<'a>(
+    docs: &'a StreamDocs,
+    channel: &str,
+    selection: Option<&StreamSelection>,
+) -> Result<Vec<&'a Rendition>, EdgeError> {
+    let renditions = select(docs.ordered_renditions(), selection);
+    if renditions.is_empty() {
+        return Err(EdgeError::not_found(format!(
+            "channel {channel:?} has no rendition to offer yet (none ingested, or none inside streamSelection)"
+        )));
+    }
+    Ok(renditions)
+}
+
+pub(crate) fn not_a_file(endpoint: &OriginEndpoint, file: &str) -> EdgeError {
+    EdgeError::not_found(format!("{file:?} is not a file of origin endpoint {:?}", endpoint.id))
+}
+
+pub(crate) fn rendition_of<'a>(
+    docs: &'a StreamDocs,
+    endpoint: &OriginEndpoint,
+    id: &str,
+) -> Result<&'a Rendition, EdgeError> {
+    docs.renditions
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| EdgeError::not_found(format!("channel {:?} has no rendition {id:?}", endpoint.channel_id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_file_names_parse() {
+        assert_eq!(
+            parse_segment_file("live", "live_video_channel_1_init.mp4"),
+            Some(SegmentFile::Init(TrackRef {
+                audio: false,
+                rendition: "channel_1".into()
+            }))
+        );
+        assert_eq!(
+            parse_segment_file("live", "live_audio_360p_900000.mp4"),
+            Some(SegmentFile::Media(
+                TrackRef {
+                    audio: true,
+                    rendition: "360p".into()
+                },
+                900_000
+            ))
+        );
+        assert_eq!(parse_segment_file("live", "live_text_360p_1.mp4"), None);
+        assert_eq!(parse_segment_file("live", "other_video_360p_1.mp4"), None);
+        assert_eq!(parse_segment_file("live", "live_video_360p_x.mp4"), None);
+    }
+}

@@ -24,6 +24,11 @@ aws=$(grep -rlE "aws_sdk_|aws_config" . | grep -vxE "./store/aws.rs|./store/aws/
 # The data plane does not import the control plane.
 api=$(grep -rn "crate::api" ingest* origin* access_log.rs || true)
 [ -z "$api" ] || fail "the data plane imports crate::api: $api"
+# Only the HTTP edges (http/, api/) name axum; the flows below them name no HTTP status.
+axum=$(grep -rl "axum" . | grep -vE "^./(http|api)(/|\.rs$)" || true)
+[ -z "$axum" ] || fail "axum outside http/ and api/: $axum"
+status=$(grep -rn "StatusCode::" ingest* origin* live* || true)
+[ -z "$status" ] || fail "an HTTP status chosen in a flow: $status"
 # Every key layout is in store/keys.rs.
 keys=$(grep -rnE 'format!\("[a-z0-9_]*#|format!\("\{[^}]*\}#|"(rendition|playlist|target|stream|fmp4init)#' . | grep -v "^./store/keys.rs:" || true)
 [ -z "$keys" ] || fail "a key format outside store/keys.rs: $keys"

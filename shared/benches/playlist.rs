@@ -162,7 +162,7 @@ fn request(c: &mut Criterion) {
     ];
     for (name, store) in stores {
         let app = rt.block_on(populated_app(store, 1000));
-        let router = app.all_routes();
+        let router = sluice::http::all_routes(&app);
         let mut group = c.benchmark_group(format!("media_playlist/request/{name}"));
         for window in WINDOWS {
             let uri = format!("/out/v1/hls-{window}/index_720p.m3u8");

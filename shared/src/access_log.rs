@@ -90,9 +90,9 @@ impl Entry<'_> {
 }
 
 /// The full URL of a request as the client addressed it.
-pub fn request_url(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> String {
+pub fn request_url(headers: &http::HeaderMap, uri: &http::Uri) -> String {
     let host = headers
-        .get(axum::http::header::HOST)
+        .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| uri.authority().map(|a| a.as_str()))
         .unwrap_or("-");
@@ -106,7 +106,7 @@ pub fn request_url(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> St
 
 /// The client's address: the last `X-Forwarded-For` entry (the address the nearest proxy
 /// saw, as API Gateway and CloudFront append it), else the connection's peer.
-pub fn client_ip(headers: &axum::http::HeaderMap, peer: Option<std::net::IpAddr>) -> Option<std::net::IpAddr> {
+pub fn client_ip(headers: &http::HeaderMap, peer: Option<std::net::IpAddr>) -> Option<std::net::IpAddr> {
     headers
         .get_all("x-forwarded-for")
         .iter()
@@ -118,20 +118,20 @@ pub fn client_ip(headers: &axum::http::HeaderMap, peer: Option<std::net::IpAddr>
 }
 
 /// The user agent header, or `-`.
-pub fn user_agent(headers: &axum::http::HeaderMap) -> &str {
+pub fn user_agent(headers: &http::HeaderMap) -> &str {
     headers
-        .get(axum::http::header::USER_AGENT)
+        .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
 }
 
 /// The HTTP version as access logs spell it.
-pub fn protocol(version: axum::http::Version) -> &'static str {
+pub fn protocol(version: http::Version) -> &'static str {
     match version {
-        axum::http::Version::HTTP_09 => "HTTP/0.9",
-        axum::http::Version::HTTP_10 => "HTTP/1.0",
-        axum::http::Version::HTTP_2 => "HTTP/2.0",
-        axum::http::Version::HTTP_3 => "HTTP/3.0",
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
         _ => "HTTP/1.1",
     }
 }

@@ -15,8 +15,8 @@ use crate::time::{Ticks, UnixMillis};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use crate::store::keys::{CHANNELS, ENDPOINTS};
 use crate::store::keys;
+pub use crate::store::keys::{CHANNELS, ENDPOINTS};
 
 /// Partition of a channel's stream documents.
 pub fn stream_partition(channel: &str) -> String {

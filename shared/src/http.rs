@@ -7,6 +7,16 @@
 //! for a segment that is about to exist.
 
 pub mod ingest;
+pub mod playback;
+mod range;
+
+/// Control, ingest and playback on one router (the local server).
+pub fn all_routes(app: &crate::App) -> axum::Router {
+    crate::api::router(app.clone())
+        .merge(ingest::router(app.clone()))
+        .merge(playback::router(app.clone()))
+        .fallback(no_route)
+}
 
 use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -81,12 +81,4 @@ impl App {
             alarms,
         })
     }
-
-    /// Control, ingest and playback on one router (the local server).
-    pub fn all_routes(&self) -> axum::Router {
-        api::router(self.clone())
-            .merge(http::ingest::router(self.clone()))
-            .merge(origin::router(self.clone()))
-            .fallback(http::no_route)
-    }
 }

@@ -9,5 +9,5 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = sluice::config::Config::from_env()?;
     let app = sluice::App::from_config(config).await?;
-    run_with_streaming_response(sluice::origin::router(app).fallback(sluice::http::no_route)).await
+    run_with_streaming_response(sluice::http::playback::router(app).fallback(sluice::http::no_route)).await
 }

@@ -10,7 +10,7 @@ async fn sample_playback_event_reaches_the_origin() {
     let path = format!("{}/../../events/playback-multivariant.json", env!("CARGO_MANIFEST_DIR"));
     let request = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(request.uri().path(), "/out/v1/demo-hls/index.m3u8");
-    let response = sluice::origin::router(app).oneshot(request).await.unwrap();
+    let response = sluice::http::playback::router(app).oneshot(request).await.unwrap();
     // No endpoint exists in the empty store: the origin answers with its own 404 and a
     // short cache lifetime, which shows the route matched.
     assert_eq!(response.status(), 404);

@@ -284,7 +284,7 @@ async fn run_server(args: Args, open_files: Option<u64>) -> anyhow::Result<()> {
         app.stores = sluice::store::faulty::wrap(app.stores, settings.clone());
         eprintln!("storage faults injected as {} says", settings.display());
     }
-    let router = app.all_routes().merge(demo::page_routes(args.assets_dir.clone()));
+    let router = sluice::http::all_routes(&app).merge(demo::page_routes(args.assets_dir.clone()));
 
     println!("sluice-local listening on http://{addr} (storage: {store_kind})");
     let server = tokio::spawn(conn::serve(listener, router, limits));

@@ -97,7 +97,6 @@ pub(super) fn access(map: &Map<String, Value>, current: Access) -> Result<Access
     Ok(out)
 }
 
-
 /// The wire form of the three settings, for Describe/List responses.
 pub(super) fn access_json(endpoint: &OriginEndpoint, v: &mut Value) {
     v["origination"] = json!(endpoint.origination);

@@ -104,7 +104,10 @@ async fn handle(
                 user_agent: crate::access_log::user_agent(&headers),
                 account: &config.account_id,
                 channel_id: &channel,
-                channel_arn: &reached.as_ref().expect("checked above").arn(&config.region, &config.account_id),
+                channel_arn: &reached
+                    .as_ref()
+                    .expect("checked above")
+                    .arn(&config.region, &config.account_id),
                 domain_name: "",
                 request_id: &request_id,
                 endpoint_id: &ingest_id,
@@ -119,7 +122,7 @@ async fn handle(
         Err(e) => EdgeError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("ingest task failed: {e}")).into_response(),
     };
     if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(crate::origin::REQUEST_ID, v);
+        response.headers_mut().insert(super::playback::REQUEST_ID, v);
     }
     response
 }

@@ -2,8 +2,8 @@
 //! as TS with their rendition's init segment and then take the TS path.
 
 use super::Upload;
-use crate::catalog::Catalog;
 use super::{Accepted, IngestError};
+use crate::catalog::Catalog;
 use crate::media::{fmp4, tsmux};
 use crate::store::{keys, Condition};
 use crate::time::UnixMillis;
@@ -58,16 +58,14 @@ pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Accepted, I
     }
     let Some(init) = init_for(up.path, &inits) else {
         return Err(IngestError::Conflict(format!(
-                "fMP4 segment {} arrived before any init segment in its folder; send the init segment (EXT-X-MAP) first",
-                up.path
-            ),
-        ));
+            "fMP4 segment {} arrived before any init segment in its folder; send the init segment (EXT-X-MAP) first",
+            up.path
+        )));
     };
     let init_bytes = b64
         .decode(&init.bytes)
         .map_err(|e| IngestError::Corrupt(format!("init record: {e}")))?;
-    let init = fmp4::parse_init(&init_bytes)
-        .map_err(|e| IngestError::Corrupt(format!("stored init segment: {e}")))?;
+    let init = fmp4::parse_init(&init_bytes).map_err(|e| IngestError::Corrupt(format!("stored init segment: {e}")))?;
     let ts_bytes =
         tsmux::to_ts(&init, &up.body).map_err(|e| IngestError::Invalid(format!("fMP4 segment {}: {e}", up.path)))?;
     super::segment::ingest_segment(

@@ -3,8 +3,8 @@
 //! ends its input.
 
 use super::Upload;
-use crate::catalog::{stream_partition, Catalog, IngestMaster, IngestPlaylist};
 use super::{Accepted, IngestError};
+use crate::catalog::{stream_partition, Catalog, IngestMaster, IngestPlaylist};
 use crate::live::naming::rendition_id;
 use crate::media::ts;
 use crate::model::Rendition;

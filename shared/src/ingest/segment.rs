@@ -2,8 +2,8 @@
 //! under optimistic concurrency, then published (see [`crate::live::publish`]).
 
 use super::Upload;
-use crate::catalog::{stream_partition, Catalog, ClockAnchor, InputTarget};
 use super::{Accepted, IngestError};
+use crate::catalog::{stream_partition, Catalog, ClockAnchor, InputTarget};
 use crate::live::naming::rendition_id;
 use crate::live::placement::{place, Placement};
 use crate::live::stats::{iframe_bits_per_second, snap_frame_rate};
@@ -123,10 +123,9 @@ pub(super) async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Accepted
     }
     let Some(record) = indexed else {
         return Err(IngestError::Busy(format!(
-                "segment {}: too many concurrent writers on rendition {rendition:?}; retry the upload",
-                up.path
-            ),
-        ));
+            "segment {}: too many concurrent writers on rendition {rendition:?}; retry the upload",
+            up.path
+        )));
     };
     update_rendition(app, &record, &info, target).await?;
     // The record is durable: if publishing fails here, the next upload or a playlist
@@ -202,14 +201,13 @@ async fn slot_of(
     }
     let horizon = crate::live::publish::horizon_ms(last) as f64 / 1000.0;
     Err(IngestError::Conflict(format!(
-            "segment {} (media time {:.3} s) arrived after a later segment of its rendition was \
+        "segment {} (media time {:.3} s) arrived after a later segment of its rendition was \
              published, so it is not indexed: a rendition's timeline starts at its first indexed \
              segment, and a segment after a hole waits {horizon:.1} s (the publish horizon) for the \
              ones before it. Upload segments in order or within the publish horizon of each other",
-            up.path,
-            start.as_secs_f64()
-        ),
-    ))
+        up.path,
+        start.as_secs_f64()
+    )))
 }
 
 /// The keyframes of a segment placed at `start`, on the rendition's timeline.
@@ -425,4 +423,3 @@ fn pts_delta(earlier: u64, later: u64) -> i64 {
         d
     }
 }
-

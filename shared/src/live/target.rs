@@ -103,7 +103,10 @@ mod tests {
         assert!(check(secs(1.2), 2).is_ok(), "shorter is always fine");
         assert!(check(secs(2.08), 2).is_ok(), "two frames late at 25 fps");
         let e = check(secs(3.0), 2).unwrap_err();
-        assert!(e.contains("3.000 s") && e.contains("target duration is 2 s") && e.contains("2.1 s"), "{e}");
+        assert!(
+            e.contains("3.000 s") && e.contains("target duration is 2 s") && e.contains("2.1 s"),
+            "{e}"
+        );
         assert!(check(secs(2.1), 2).is_err(), "the limit itself is out");
     }
 
@@ -119,7 +122,11 @@ mod tests {
             for k in 1..=30u64 {
                 let longest = k * (u64::from(t) * HZ + TOLERANCE.0 - 1);
                 let rounded = Ticks(longest).as_secs_f64().round() as u64;
-                assert!(rounded <= output_target(t, k), "t={t} k={k}: {rounded} > {}", output_target(t, k));
+                assert!(
+                    rounded <= output_target(t, k),
+                    "t={t} k={k}: {rounded} > {}",
+                    output_target(t, k)
+                );
                 assert!(output_target(t, k) >= k * u64::from(t));
             }
         }
@@ -131,7 +138,11 @@ mod tests {
         assert_eq!(robust_peak(&[500]), Some(500));
         assert_eq!(robust_peak(&[500, 12_500]), Some(500));
         assert_eq!(robust_peak(&[500, 520, 12_500, 480]), Some(520));
-        assert_eq!(robust_peak(&[500, 12_500, 12_000]), Some(12_000), "two high ones are a real peak");
+        assert_eq!(
+            robust_peak(&[500, 12_500, 12_000]),
+            Some(12_000),
+            "two high ones are a real peak"
+        );
     }
 
     #[test]

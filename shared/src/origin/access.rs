@@ -4,17 +4,17 @@
 //! `X-MediaPackage-CDNIdentifier` (current or previous version of the secret). Every
 //! refusal is 403 with the reason; a secret that cannot be read also refuses (fail closed).
 
-use crate::http::EdgeError;
+use super::reply::*;
 use crate::model::{OriginEndpoint, Origination};
 use crate::App;
-use axum::http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// The CDN identifier header (v1).
 pub const CDN_IDENTIFIER: &str = "x-mediapackage-cdnidentifier";
 
 /// What access control looks at in a request.
-pub(crate) struct Viewer {
+pub struct Viewer {
     pub cdn_identifier: Option<String>,
     pub ip: Option<Ipv4Addr>,
 }
@@ -43,12 +43,12 @@ impl Viewer {
     }
 }
 
-fn forbidden(message: String) -> EdgeError {
-    EdgeError::new(StatusCode::FORBIDDEN, message)
+fn forbidden(message: String) -> PlaybackError {
+    PlaybackError::Forbidden(message)
 }
 
 /// Refuses the request unless the endpoint's access settings allow `viewer`.
-pub(crate) async fn check(app: &App, endpoint: &OriginEndpoint, viewer: &Viewer) -> Result<(), EdgeError> {
+pub(crate) async fn check(app: &App, endpoint: &OriginEndpoint, viewer: &Viewer) -> Result<(), PlaybackError> {
     if endpoint.origination == Origination::Deny {
         return Err(forbidden(format!(
             "origin endpoint {:?} does not allow playback (origination is DENY)",

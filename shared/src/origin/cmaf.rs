@@ -15,11 +15,9 @@ use super::segments::serve_segment;
 use super::select::*;
 use super::window::*;
 use crate::catalog::{Catalog, StreamDocs};
-use crate::http::EdgeError;
 use crate::manifest::hls::{self, AudioRendition, OutputSegment, PlaylistSettings, Variant};
 use crate::model::{CmafHlsManifest, CmafPackage, OriginEndpoint};
 use crate::App;
-use axum::response::Response;
 
 /// Serves a CMAF endpoint file: `dir` is the HLS manifest id for playlists, `None` for
 /// segments at the endpoint root.
@@ -29,7 +27,7 @@ pub async fn serve_cmaf(
     package: &CmafPackage,
     dir: Option<&str>,
     file: &str,
-) -> Result<Response, EdgeError> {
+) -> Result<Reply, PlaybackError> {
     let docs = Catalog(app.stores.index.as_ref())
         .stream_docs(&endpoint.channel_id)
         .await?;
@@ -97,7 +95,7 @@ pub(crate) fn cmaf_multivariant(
     package: &CmafPackage,
     manifest: &CmafHlsManifest,
     docs: &StreamDocs,
-) -> Result<Response, EdgeError> {
+) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
     let audio = audio_sources(&renditions);
     let audio_codecs: Vec<String> = audio.iter().map(|(_, c)| c.clone()).collect();

@@ -6,14 +6,11 @@ use super::segments::serve_segment;
 use super::select::*;
 use super::window::*;
 use crate::catalog::{Catalog, StreamDocs};
-use crate::http::EdgeError;
 use crate::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
 use crate::manifest::hls::{self};
 use crate::model::{DashPackage, OriginEndpoint, SegmentTemplateFormat};
 use crate::time::UnixMillis;
 use crate::App;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 
 /// Serves a DASH endpoint file.
 pub async fn serve_dash(
@@ -21,7 +18,7 @@ pub async fn serve_dash(
     endpoint: &OriginEndpoint,
     package: &DashPackage,
     file: &str,
-) -> Result<Response, EdgeError> {
+) -> Result<Reply, PlaybackError> {
     let docs = Catalog(app.stores.index.as_ref())
         .stream_docs(&endpoint.channel_id)
         .await?;
@@ -49,10 +46,10 @@ pub(crate) async fn dash_manifest(
     endpoint: &OriginEndpoint,
     package: &DashPackage,
     docs: &StreamDocs,
-) -> Result<Response, EdgeError> {
+) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
     let anchor = docs.anchor.ok_or_else(|| {
-        EdgeError::not_found(format!(
+        PlaybackError::not_found(format!(
             "channel {:?} has not received any segments yet",
             endpoint.channel_id
         ))
@@ -126,29 +123,7 @@ pub(crate) async fn dash_manifest(
     let last = windows.iter().filter_map(|w| w.last()).map(|s| s.sequence).max();
     // DASH: the rendition updated least recently, as MediaPackage reports the lowest.
     let updated = renditions.iter().map(|r| r.updated_at).min_by_key(|t| t.0);
-    let mut response = with_last_updated(playlist_response(body, playlist_max_age(max_input, k), last), updated);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/dash+xml"),
-    );
-    Ok(response)
-}
-
-/// `GET /out/v1/utc`: the server's clock for DASH `UTCTiming` (ISO 8601, also in `Date`).
-pub async fn utc_time() -> Response {
-    let now = UnixMillis::now();
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/plain".to_owned()),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
-            (
-                header::DATE,
-                now.to_datetime().format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
-            ),
-        ],
-        now.to_datetime().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-    )
-        .into_response()
+    let mut reply = with_last_updated(playlist_response(body, playlist_max_age(max_input, k), last), updated);
+    reply.content_type = DASH_TYPE;
+    Ok(reply)
 }

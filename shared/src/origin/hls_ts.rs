@@ -11,12 +11,10 @@ use super::reply::*;
 use super::select::*;
 use super::window::*;
 use crate::catalog::Catalog;
-use crate::http::EdgeError;
 use crate::manifest::hls::{self, OutputSegment, Variant};
 use crate::model::{HlsPackage, OriginEndpoint, Rendition};
 use crate::time::Ticks;
 use crate::App;
-use axum::response::Response;
 
 /// What a playback file name asks for.
 #[derive(Debug, PartialEq)]
@@ -59,11 +57,11 @@ pub(crate) async fn serve_hls(
     endpoint: &OriginEndpoint,
     package: &HlsPackage,
     file: &str,
-) -> Result<Response, EdgeError> {
+) -> Result<Reply, PlaybackError> {
     let endpoint_id = &endpoint.id;
     let catalog = Catalog(app.stores.index.as_ref());
     let request = parse_file(&endpoint.manifest_name, file).ok_or_else(|| {
-        EdgeError::not_found(format!(
+        PlaybackError::not_found(format!(
             "{file:?} is not a file of endpoint {endpoint_id:?}; its manifest is {}.m3u8",
             endpoint.manifest_name
         ))
@@ -73,13 +71,13 @@ pub(crate) async fn serve_hls(
         docs.renditions
             .iter()
             .find(|r| r.id == id)
-            .ok_or_else(|| EdgeError::not_found(format!("channel {:?} has no rendition {id:?}", endpoint.channel_id)))
+            .ok_or_else(|| PlaybackError::not_found(format!("channel {:?} has no rendition {id:?}", endpoint.channel_id)))
     };
     match request {
         PlaybackRequest::Multivariant => {
             let renditions = select(docs.ordered_renditions(), package.stream_selection.as_ref());
             if renditions.is_empty() {
-                return Err(EdgeError::not_found(format!(
+                return Err(PlaybackError::not_found(format!(
                     "channel {:?} has not received any segments yet; start the encoder",
                     endpoint.channel_id
                 )));
@@ -119,7 +117,7 @@ pub(crate) async fn serve_hls(
         }
         PlaybackRequest::IFrames { rendition } => {
             if !package.include_iframe_only_stream {
-                return Err(EdgeError::not_found(format!(
+                return Err(PlaybackError::not_found(format!(
                     "endpoint {endpoint_id:?} has no I-frame playlists; set hlsPackage.includeIframeOnlyStream"
                 )));
             }
@@ -146,7 +144,7 @@ pub(crate) async fn media_playlist(
     endpoint: &OriginEndpoint,
     package: &HlsPackage,
     rendition: &Rendition,
-) -> Result<Response, EdgeError> {
+) -> Result<Reply, PlaybackError> {
     let k = hls::group_size(package.segment_duration_seconds, rendition.target());
     let end_list = live_or_ended(app, rendition, k)?;
     let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
@@ -170,15 +168,15 @@ pub(crate) async fn segment(
     package: &HlsPackage,
     rendition: &Rendition,
     start: Ticks,
-) -> Result<Response, EdgeError> {
+) -> Result<Reply, PlaybackError> {
     let k = hls::group_size(package.segment_duration_seconds, rendition.target());
     let (_, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
     let active = active_input(inputs.iter().map(|(record, _)| record));
     // The input segments go out one after the other as they were stored: never joined
     // into a second copy of the output segment.
-    let mut response = chunked_segment("video/mp2t", inputs.into_iter().map(|(_, bytes)| bytes));
-    response.headers_mut().insert(ACTIVE_INPUT, active);
-    Ok(response)
+    let mut reply = chunked_segment("video/mp2t", inputs.into_iter().map(|(_, bytes)| bytes));
+    reply.active_input = Some(active);
+    Ok(reply)
 }
 
 #[cfg(test)]

@@ -5,15 +5,12 @@ use super::reply::*;
 use super::select::*;
 use super::window::*;
 use crate::catalog::StreamDocs;
-use crate::http::EdgeError;
 use crate::manifest::hls::{self};
 use crate::media::cmaf::{self, Timeline, TrackRun};
 use crate::media::mp4;
 use crate::model::{OriginEndpoint, SegmentRecord};
 use crate::time::Ticks;
 use crate::App;
-use axum::http::StatusCode;
-use axum::response::Response;
 
 /// An init or media segment. `by_number`: the number in a media segment's name is an
 /// output sequence number (DASH `$Number$`) rather than a start time.
@@ -25,7 +22,7 @@ pub(crate) async fn serve_segment(
     request: SegmentFile,
     by_number: bool,
     lookup_window_seconds: u32,
-) -> Result<Response, EdgeError> {
+) -> Result<Reply, PlaybackError> {
     let track = match &request {
         SegmentFile::Init(t) | SegmentFile::Media(t, _) => t.clone(),
     };
@@ -37,12 +34,9 @@ pub(crate) async fn serve_segment(
             let newest = app.stores.index.latest_segments(&partition, 1).await?;
             let record = newest
                 .first()
-                .ok_or_else(|| EdgeError::not_found(format!("rendition {:?} has no segments yet", rendition.id)))?;
+                .ok_or_else(|| PlaybackError::not_found(format!("rendition {:?} has no segments yet", rendition.id)))?;
             let bytes = app.stores.objects.get(&record.object_key).await?.ok_or_else(|| {
-                EdgeError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "segment bytes are not available; retry",
-                )
+                PlaybackError::Unavailable("segment bytes are not available; retry".into())
             })?;
             let run = pick(
                 cmaf::runs_from_ts(&bytes, Timeline::of(record)).map_err(repackaging)?,
@@ -59,7 +53,7 @@ pub(crate) async fn serve_segment(
                     .find(|s| s.sequence == n)
                     .map(|s| s.start)
                     .ok_or_else(|| {
-                        EdgeError::not_found(format!(
+                        PlaybackError::not_found(format!(
                             "segment number {n} of rendition {:?} is not in the live window",
                             rendition.id
                         ))
@@ -79,7 +73,7 @@ pub(crate) async fn serve_segment(
                     None => joined = Some(run),
                 }
             }
-            let run = joined.ok_or_else(|| EdgeError::not_found("empty segment"))?;
+            let run = joined.ok_or_else(|| PlaybackError::not_found("empty segment"))?;
             // Header, then the samples where they already are (not copied behind it).
             let header = mp4::fragment_header(
                 &run.track,
@@ -89,14 +83,12 @@ pub(crate) async fn serve_segment(
                 run.data.len(),
             )
             .map_err(|e| repackaging(e.into()))?;
-            let mut response = chunked_segment(
+            let mut reply = chunked_segment(
                 content_type(&track),
                 [bytes::Bytes::from(header), bytes::Bytes::from(run.data)],
             );
-            response
-                .headers_mut()
-                .insert(ACTIVE_INPUT, active_input(inputs.iter().map(|(record, _)| record)));
-            Ok(response)
+            reply.active_input = Some(active_input(inputs.iter().map(|(record, _)| record)));
+            Ok(reply)
         }
     }
 }
@@ -109,11 +101,11 @@ pub(crate) fn content_type(track: &TrackRef) -> &'static str {
     }
 }
 
-pub(crate) fn pick(runs: Vec<TrackRun>, track: &TrackRef) -> Result<TrackRun, EdgeError> {
+pub(crate) fn pick(runs: Vec<TrackRun>, track: &TrackRef) -> Result<TrackRun, PlaybackError> {
     runs.into_iter()
         .find(|r| r.track.is_video() != track.audio)
         .ok_or_else(|| {
-            EdgeError::not_found(format!(
+            PlaybackError::not_found(format!(
                 "rendition {:?} has no {} track",
                 track.rendition,
                 if track.audio { "audio" } else { "video" }
@@ -121,10 +113,7 @@ pub(crate) fn pick(runs: Vec<TrackRun>, track: &TrackRef) -> Result<TrackRun, Ed
         })
 }
 
-pub(crate) fn repackaging(e: cmaf::CmafError) -> EdgeError {
+pub(crate) fn repackaging(e: cmaf::CmafError) -> PlaybackError {
     tracing::error!(error = %e, "TS → CMAF repackaging failed");
-    EdgeError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("cannot repackage the segment as CMAF: {e}"),
-    )
+    PlaybackError::Internal(format!("cannot repackage the segment as CMAF: {e}"))
 }

@@ -1,8 +1,8 @@
 //! Which renditions and tracks an fMP4 endpoint offers (`streamSelection`, the audio
 //! tracks), and how its file names name them.
 
+use super::reply::*;
 use crate::catalog::StreamDocs;
-use crate::http::EdgeError;
 use crate::model::{OriginEndpoint, Rendition, StreamOrder, StreamSelection};
 
 /// A video or audio track of one rendition.
@@ -93,29 +93,29 @@ pub(crate) fn ordered_selection<'a>(
     docs: &'a StreamDocs,
     channel: &str,
     selection: Option<&StreamSelection>,
-) -> Result<Vec<&'a Rendition>, EdgeError> {
+) -> Result<Vec<&'a Rendition>, PlaybackError> {
     let renditions = select(docs.ordered_renditions(), selection);
     if renditions.is_empty() {
-        return Err(EdgeError::not_found(format!(
+        return Err(PlaybackError::not_found(format!(
             "channel {channel:?} has no rendition to offer yet (none ingested, or none inside streamSelection)"
         )));
     }
     Ok(renditions)
 }
 
-pub(crate) fn not_a_file(endpoint: &OriginEndpoint, file: &str) -> EdgeError {
-    EdgeError::not_found(format!("{file:?} is not a file of origin endpoint {:?}", endpoint.id))
+pub(crate) fn not_a_file(endpoint: &OriginEndpoint, file: &str) -> PlaybackError {
+    PlaybackError::not_found(format!("{file:?} is not a file of origin endpoint {:?}", endpoint.id))
 }
 
 pub(crate) fn rendition_of<'a>(
     docs: &'a StreamDocs,
     endpoint: &OriginEndpoint,
     id: &str,
-) -> Result<&'a Rendition, EdgeError> {
+) -> Result<&'a Rendition, PlaybackError> {
     docs.renditions
         .iter()
         .find(|r| r.id == id)
-        .ok_or_else(|| EdgeError::not_found(format!("channel {:?} has no rendition {id:?}", endpoint.channel_id)))
+        .ok_or_else(|| PlaybackError::not_found(format!("channel {:?} has no rendition {id:?}", endpoint.channel_id)))
 }
 
 #[cfg(test)]

@@ -1,26 +1,25 @@
 //! The published segments a playlist or segment request is answered from: the live
 //! window of a rendition, the inputs of one output segment, whether the stream is live.
 
-use crate::http::EdgeError;
+use super::reply::*;
 use crate::manifest::hls::{self, OutputSegment};
 use crate::model::{Rendition, SegmentRecord};
 use crate::time::{Ticks, UnixMillis};
 use crate::App;
-use axum::http::StatusCode;
 use bytes::Bytes;
 
 /// Whether a rendition's media playlist ends (`#EXT-X-ENDLIST`): true once the encoder
 /// ended the stream. A live rendition whose inputs have stopped delivering is a 404 with
 /// a short cache rather than a stale 200, so CDNs and players fail over (issue: stale
 /// manifests served with 200 are a top complaint about live origins).
-pub(crate) fn live_or_ended(app: &App, rendition: &Rendition, k: u64) -> Result<bool, EdgeError> {
+pub(crate) fn live_or_ended(app: &App, rendition: &Rendition, k: u64) -> Result<bool, PlaybackError> {
     let now = crate::time::UnixMillis::now();
     if rendition.is_ended(now) {
         return Ok(true);
     }
     let durations = app.config.stale_after_target_durations;
     if rendition.is_stale(now, durations.saturating_mul(k as u32)) {
-        return Err(EdgeError::not_found(format!(
+        return Err(PlaybackError::not_found(format!(
             "rendition {:?} is stale: no input has delivered a segment for {} target durations; \
              the encoder may have stopped",
             rendition.id, durations
@@ -36,7 +35,7 @@ pub(crate) async fn live_window(
     rendition: &Rendition,
     k: u64,
     window_seconds: u32,
-) -> Result<Vec<OutputSegment>, EdgeError> {
+) -> Result<Vec<OutputSegment>, PlaybackError> {
     let input_secs = rendition.target().as_secs_f64().max(0.5);
     let wanted = (f64::from(window_seconds) / input_secs).ceil() as usize + 2 * k as usize + 2;
     let partition = SegmentRecord::partition_of(channel, &rendition.id);
@@ -44,7 +43,7 @@ pub(crate) async fn live_window(
     let grouped = hls::group_segments(&records, k);
     let window = hls::live_window(&grouped, Ticks::from_secs(u64::from(window_seconds)));
     if window.is_empty() {
-        return Err(EdgeError::not_found(format!(
+        return Err(PlaybackError::not_found(format!(
             "rendition {:?} has no complete output segment yet",
             rendition.id
         )));
@@ -60,7 +59,7 @@ pub(crate) async fn published_segments(
     app: &App,
     partition: &str,
     limit: usize,
-) -> Result<Vec<SegmentRecord>, EdgeError> {
+) -> Result<Vec<SegmentRecord>, PlaybackError> {
     let index = app.stores.index.as_ref();
     let mut records = index.latest_segments(partition, limit).await?;
     if records.iter().any(|r| !r.published) {
@@ -78,13 +77,13 @@ pub(crate) async fn segment_group(
     rendition: &Rendition,
     k: u64,
     start: Ticks,
-) -> Result<(OutputSegment, Vec<(SegmentRecord, Bytes)>), EdgeError> {
+) -> Result<(OutputSegment, Vec<(SegmentRecord, Bytes)>), PlaybackError> {
     let partition = SegmentRecord::partition_of(channel, &rendition.id);
     let mut records = app.stores.index.segments_from(&partition, start, k as usize).await?;
     records.retain(|r| r.published);
     let group = hls::group_segments(&records, k);
     let Some(first) = group.into_iter().next().filter(|g| g.start == start) else {
-        return Err(EdgeError::not_found(format!(
+        return Err(PlaybackError::not_found(format!(
             "no segment starting at {} in rendition {:?} (it may have left the window or not exist yet)",
             start.0, rendition.id
         )));
@@ -94,10 +93,7 @@ pub(crate) async fn segment_group(
     for (record, bytes) in records.into_iter().zip(fetched) {
         let bytes: Bytes = bytes?.ok_or_else(|| {
             tracing::error!(key = %record.object_key, "indexed segment has no stored bytes");
-            EdgeError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "segment bytes are not available; retry",
-            )
+            PlaybackError::Unavailable("segment bytes are not available; retry".into())
         })?;
         out.push((record, bytes));
     }

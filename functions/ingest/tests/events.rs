@@ -34,7 +34,10 @@ async fn sample_ingest_event_stores_the_master_playlist() {
     let path = format!("{}/../../events/ingest-put-master.json", env!("CARGO_MANIFEST_DIR"));
     let event = std::fs::read_to_string(path).unwrap();
     let request = lambda_http::request::from_str(&event).unwrap();
-    let response = sluice::http::ingest::router(app.clone()).oneshot(request).await.unwrap();
+    let response = sluice::http::ingest::router(app.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
     let stored = app
         .stores

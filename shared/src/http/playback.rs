@@ -145,7 +145,10 @@ fn render(reply: Reply) -> Response {
             // body does not carry.
             let length: usize = parts.iter().map(Bytes::len).sum();
             let parts: Vec<Result<Bytes, std::convert::Infallible>> = parts.into_iter().map(Ok).collect();
-            (axum::body::Body::from_stream(futures_util::stream::iter(parts)), Some(length))
+            (
+                axum::body::Body::from_stream(futures_util::stream::iter(parts)),
+                Some(length),
+            )
         }
     };
     let mut response = (StatusCode::OK, body).into_response();
@@ -161,10 +164,16 @@ fn render(reply: Reply) -> Response {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }
     if let Some(seq) = last_sequence {
-        headers.insert(HeaderName::from_static("x-mediapackage-manifest-last-sequence"), HeaderValue::from(seq));
+        headers.insert(
+            HeaderName::from_static("x-mediapackage-manifest-last-sequence"),
+            HeaderValue::from(seq),
+        );
     }
     if let Some(at) = last_updated {
-        headers.insert(HeaderName::from_static("x-mediapackage-manifest-last-updated"), HeaderValue::from(at.0));
+        headers.insert(
+            HeaderName::from_static("x-mediapackage-manifest-last-updated"),
+            HeaderValue::from(at.0),
+        );
     }
     if let Some(inputs) = active_input {
         let value = HeaderValue::from_str(&inputs).unwrap_or_else(|_| HeaderValue::from_static("unknown"));

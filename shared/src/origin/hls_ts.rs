@@ -68,10 +68,9 @@ pub(crate) async fn serve_hls(
     })?;
     let docs = catalog.stream_docs(&endpoint.channel_id).await?;
     let rendition_of = |id: &str| {
-        docs.renditions
-            .iter()
-            .find(|r| r.id == id)
-            .ok_or_else(|| PlaybackError::not_found(format!("channel {:?} has no rendition {id:?}", endpoint.channel_id)))
+        docs.renditions.iter().find(|r| r.id == id).ok_or_else(|| {
+            PlaybackError::not_found(format!("channel {:?} has no rendition {id:?}", endpoint.channel_id))
+        })
     };
     match request {
         PlaybackRequest::Multivariant => {

@@ -35,9 +35,12 @@ pub(crate) async fn serve_segment(
             let record = newest
                 .first()
                 .ok_or_else(|| PlaybackError::not_found(format!("rendition {:?} has no segments yet", rendition.id)))?;
-            let bytes = app.stores.objects.get(&record.object_key).await?.ok_or_else(|| {
-                PlaybackError::Unavailable("segment bytes are not available; retry".into())
-            })?;
+            let bytes = app
+                .stores
+                .objects
+                .get(&record.object_key)
+                .await?
+                .ok_or_else(|| PlaybackError::Unavailable("segment bytes are not available; retry".into()))?;
             let run = pick(
                 cmaf::runs_from_ts(&bytes, Timeline::of(record)).map_err(repackaging)?,
                 &track,

@@ -1,11 +1,19 @@
 //! Sluice: a live video packager and origin (the job of AWS Elemental MediaPackage) for
 //! AWS Lambda, S3 and DynamoDB, or one local process.
 //!
-//! Data flow: encoder → [`ingest`] (auth, store bytes, index unpublished) → [`publish`]
-//! (number settled segments, by the rules of [`live::publish`]) → [`store`] ports →
-//! [`origin`] (manifests from the published index via [`manifest`], segments from objects)
-//! → player. Operators use [`api`], the MediaPackage classic control API. [`media`],
-//! [`live`] and [`manifest`] are pure functions; I/O lives at the edges.
+//! Data flow: encoder → [`http::ingest`] (authenticate, read) → [`ingest`] (store bytes,
+//! index unpublished) → [`publish`] (number settled segments by the rules of
+//! [`live::publish`]) → [`store`] ports → [`origin`] (manifests from the published index
+//! via [`manifest`], segments from objects) → [`http::playback`] → player. Operators use
+//! [`api`], the MediaPackage classic control API.
+//!
+//! Module map, top floor first; no module imports from a floor above it:
+//! - HTTP: [`http`] (routes, edges, the error table), [`api`] — the only modules naming axum;
+//! - flows: [`ingest`], [`origin`], [`publish`], plus [`access_log`], [`metrics`],
+//!   [`alarms`], [`secrets`];
+//! - pure rules and writers: [`live`], [`manifest`];
+//! - ground: [`media`], [`model`], [`time`], [`catalog`] (typed documents), [`store`]
+//!   (ports, adapters, [`store::keys`]), [`config`].
 
 pub mod access_log;
 pub mod alarms;

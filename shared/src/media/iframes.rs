@@ -204,11 +204,18 @@ mod tests {
 
     #[test]
     fn keyframes_closer_than_a_quarter_second_are_not_indexed() {
-        let at = |pts: u64| KeyFrame { pts, offset: pts, size: 188 };
+        let at = |pts: u64| KeyFrame {
+            pts,
+            offset: pts,
+            size: 188,
+        };
         // Every 40 ms (25 fps, all keyframes) for 2 s: one in every seven kept (280 ms).
         let frames: Vec<KeyFrame> = (0..50).map(|i| at(1_000 + i * 3_600)).collect();
         let kept = bounded(frames);
-        assert_eq!(kept.iter().map(|k| (k.pts - 1_000) / 3_600).collect::<Vec<_>>(), [0, 7, 14, 21, 28, 35, 42, 49]);
+        assert_eq!(
+            kept.iter().map(|k| (k.pts - 1_000) / 3_600).collect::<Vec<_>>(),
+            [0, 7, 14, 21, 28, 35, 42, 49]
+        );
         // Across the 33-bit wrap.
         let wrap = crate::time::PTS_WRAP;
         assert_eq!(bounded(vec![at(wrap - 100), at(wrap - 50), at(22_400)]).len(), 2);

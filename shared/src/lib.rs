@@ -8,7 +8,7 @@
 //! [`api`], the MediaPackage classic control API.
 //!
 //! Module map, top floor first; no module imports from a floor above it:
-//! - HTTP: [`http`] (routes, edges, the error table), [`api`] — the only modules naming axum;
+//! - HTTP: [`http`] (routes, edges, the error table), [`api`] — the only modules that use the web framework;
 //! - flows: [`ingest`], [`origin`], [`publish`], plus [`access_log`], [`metrics`],
 //!   [`alarms`], [`secrets`];
 //! - pure rules and writers: [`live`], [`manifest`];

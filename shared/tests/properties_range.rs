@@ -186,7 +186,7 @@ async fn get(app: &App, uri: &str, range: &str) -> (u16, Option<String>, Vec<u8>
         .header("range", range)
         .body(axum::body::Body::empty())
         .unwrap();
-    let response = sluice::http::all_routes(&app).oneshot(req).await.unwrap();
+    let response = sluice::http::all_routes(app).oneshot(req).await.unwrap();
     let status = response.status().as_u16();
     let content_range = response
         .headers()

@@ -148,7 +148,7 @@ async fn app() -> App {
 
 async fn get(app: &App, uri: &str) -> (u16, String, String) {
     let req = axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
-    let response = sluice::http::all_routes(&app).oneshot(req).await.unwrap();
+    let response = sluice::http::all_routes(app).oneshot(req).await.unwrap();
     let status = response.status().as_u16();
     let cache = response
         .headers()

@@ -6,8 +6,12 @@
 //! that PES; for a keyframe at the start of a segment it starts at byte 0 so the PAT and
 //! PMT come with it. A keyframe is an H.264 IDR or an H.265 IRAP access unit, or one the
 //! encoder flagged with the adaptation field's random-access indicator.
+//!
+//! Both scans here run inside ingest's one analysis pass ([`crate::media::ts::analyze_segment`]);
+//! [`keyframes`] and [`leading_psi`] run one of them alone over a segment.
 
-use super::ts::{parse_pat, parse_pes_header, parse_pmt, StreamType, PACKET_SIZE, SYNC_BYTE};
+use super::ts::{packets, parse_pat, parse_pes_header, parse_pmt, Packet, StreamType, PACKET_SIZE};
+use memchr::memmem;
 
 /// How much of each video PES is searched for the keyframe NAL unit (parameter sets and
 /// SEI come first; a keyframe's slice starts well within this).
@@ -24,39 +28,52 @@ pub struct KeyFrame {
     pub size: u64,
 }
 
-struct OpenPes {
-    pts: Option<u64>,
-    start: usize,
-    end: usize,
-    random_access: bool,
-    head: Vec<u8>,
-}
-
 /// Length of the PSI packets (PAT, PMT, SDT) a segment starts with: the bytes a player needs before
 /// any keyframe range that does not start at byte 0 (an `EXT-X-MAP` byte range).
 pub fn leading_psi(data: &[u8]) -> u64 {
-    let mut pmt_pids: Vec<u16> = Vec::new();
-    let mut end = 0;
-    for packet in data.chunks_exact(PACKET_SIZE) {
-        let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
-        // PAT (0), DVB SI such as ffmpeg's SDT (0x10–0x1F), and the PMTs.
-        if packet[0] != SYNC_BYTE || !(pid < 0x20 || pmt_pids.contains(&pid)) {
+    let mut scan = LeadingPsi::default();
+    for packet in packets(data).map_while(Result::ok) {
+        scan.push(&packet);
+        if scan.done {
             break;
         }
-        if pid == 0 && packet[1] & 0x40 != 0 && packet[3] & 0x10 != 0 {
-            let offset = if packet[3] & 0x20 != 0 {
-                5 + usize::from(packet[4])
-            } else {
-                4
-            };
-            pmt_pids = packet.get(offset..).and_then(parse_pat).unwrap_or_default();
-        }
-        end += PACKET_SIZE;
     }
-    if pmt_pids.is_empty() {
-        0
-    } else {
-        end as u64
+    scan.finish()
+}
+
+/// The leading-PSI part of the analysis pass: counts packets until the first one that is
+/// not PAT, DVB SI or a PMT the PAT names.
+#[derive(Default)]
+pub(crate) struct LeadingPsi {
+    pmt_pids: Vec<u16>,
+    end: usize,
+    done: bool,
+}
+
+impl LeadingPsi {
+    /// Takes in the next packet of the segment (inlined into the pass loop, which calls it
+    /// for every packet).
+    #[inline(always)]
+    pub(crate) fn push(&mut self, packet: &Packet<'_>) {
+        let header = &packet.header;
+        // PAT (0), DVB SI such as ffmpeg's SDT (0x10–0x1F), and the PMTs.
+        if self.done || !(header.pid < 0x20 || self.pmt_pids.contains(&header.pid)) {
+            self.done = true;
+            return;
+        }
+        if header.pid == 0 && header.unit_start && header.has_payload {
+            self.pmt_pids = packet.payload.and_then(parse_pat).unwrap_or_default();
+        }
+        self.end += PACKET_SIZE;
+    }
+
+    /// The byte length of the leading PSI, zero when no PAT naming a PMT came first.
+    pub(crate) fn finish(self) -> u64 {
+        if self.pmt_pids.is_empty() {
+            0
+        } else {
+            self.end as u64
+        }
     }
 }
 
@@ -90,96 +107,134 @@ pub fn bounded(frames: Vec<KeyFrame>) -> Vec<KeyFrame> {
 
 /// The keyframes of a TS segment, in stream order. Empty when it has no video.
 pub fn keyframes(data: &[u8]) -> Vec<KeyFrame> {
-    let mut pmt_pids: Vec<u16> = Vec::new();
-    let mut video: Option<(u16, StreamType)> = None;
-    let mut open: Option<OpenPes> = None;
-    let mut out = Vec::new();
-    let mut first_pes = true;
-    for (index, packet) in data.chunks_exact(PACKET_SIZE).enumerate() {
-        if packet[0] != SYNC_BYTE {
-            break;
+    let mut scan = KeyframeScan::default();
+    for packet in packets(data).map_while(Result::ok) {
+        scan.push(&packet);
+    }
+    scan.finish()
+}
+
+struct OpenPes {
+    pts: Option<u64>,
+    start: usize,
+    end: usize,
+    random_access: bool,
+}
+
+/// The keyframe part of the analysis pass: the first video stream's PES packets, where
+/// each starts and ends, and the head of each to look for a keyframe in.
+pub(crate) struct KeyframeScan {
+    pmt_pids: Vec<u16>,
+    video: Option<(u16, StreamType)>,
+    open: Option<OpenPes>,
+    /// The first [`SCAN_BYTES`] of the open PES's payload (one buffer for all of them).
+    head: Vec<u8>,
+    /// The Annex B start code searcher, built once per segment.
+    start_code: memmem::Finder<'static>,
+    out: Vec<KeyFrame>,
+    first_pes: bool,
+}
+
+impl Default for KeyframeScan {
+    fn default() -> KeyframeScan {
+        KeyframeScan {
+            pmt_pids: Vec::new(),
+            video: None,
+            open: None,
+            head: Vec::new(),
+            start_code: memmem::Finder::new(&[0, 0, 1]),
+            out: Vec::new(),
+            first_pes: true,
         }
-        let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
-        let unit_start = packet[1] & 0x40 != 0;
-        let adaptation = (packet[3] >> 4) & 3;
-        let mut offset = 4;
-        let mut random_access = false;
-        if adaptation & 2 != 0 {
-            let len = usize::from(packet[4]);
-            random_access = len > 0 && packet[5] & 0x40 != 0;
-            offset += 1 + len;
-        }
-        if adaptation & 1 == 0 || offset >= PACKET_SIZE {
-            continue;
-        }
-        let payload = &packet[offset..];
+    }
+}
+
+impl KeyframeScan {
+    /// Takes in the next packet of the segment (inlined into the pass loop, which calls it
+    /// for every packet).
+    #[inline(always)]
+    pub(crate) fn push(&mut self, packet: &Packet<'_>) {
+        let Some(payload) = packet.payload else { return };
+        let (pid, unit_start) = (packet.header.pid, packet.header.unit_start);
         if pid == 0 && unit_start {
-            pmt_pids = parse_pat(payload).unwrap_or_default();
-            continue;
+            self.pmt_pids = parse_pat(payload).unwrap_or_default();
+            return;
         }
-        if unit_start && pmt_pids.contains(&pid) {
-            if video.is_none() {
-                video = parse_pmt(payload)
+        if unit_start && self.pmt_pids.contains(&pid) {
+            if self.video.is_none() {
+                self.video = parse_pmt(payload)
                     .unwrap_or_default()
                     .into_iter()
                     .find(|(_, ty)| ty.is_video());
             }
-            continue;
+            return;
         }
-        let Some((video_pid, ty)) = video else { continue };
+        let Some((video_pid, ty)) = self.video else { return };
         if pid != video_pid {
-            continue;
+            return;
         }
-        let at = index * PACKET_SIZE;
+        let at = packet.offset;
         if unit_start {
-            if let Some(pes) = open.take() {
-                finish(pes, ty, first_pes, &mut out);
-                first_pes = false;
+            if let Some(pes) = self.open.take() {
+                self.close(pes, ty);
+                self.first_pes = false;
             }
             let Some(header) = parse_pes_header(payload) else {
-                continue;
+                return;
             };
             let body = payload.get(header.data_offset..).unwrap_or_default();
-            open = Some(OpenPes {
+            self.head.clear();
+            self.head.extend_from_slice(&body[..body.len().min(SCAN_BYTES)]);
+            self.open = Some(OpenPes {
                 pts: header.pts,
                 start: at,
                 end: at + PACKET_SIZE,
-                random_access,
-                head: body[..body.len().min(SCAN_BYTES)].to_vec(),
+                random_access: packet.header.random_access,
             });
-        } else if let Some(pes) = open.as_mut() {
+        } else if let Some(pes) = self.open.as_mut() {
             pes.end = at + PACKET_SIZE;
-            if pes.head.len() < SCAN_BYTES {
-                let room = SCAN_BYTES - pes.head.len();
-                pes.head.extend_from_slice(&payload[..payload.len().min(room)]);
+            if self.head.len() < SCAN_BYTES {
+                let room = SCAN_BYTES - self.head.len();
+                self.head.extend_from_slice(&payload[..payload.len().min(room)]);
             }
         }
     }
-    if let (Some(pes), Some((_, ty))) = (open, video) {
-        finish(pes, ty, first_pes, &mut out);
-    }
-    out
-}
 
-fn finish(pes: OpenPes, ty: StreamType, first: bool, out: &mut Vec<KeyFrame>) {
-    let Some(pts) = pes.pts else { return };
-    if !(pes.random_access || is_keyframe(ty, &pes.head)) {
-        return;
+    /// The keyframes found, the last PES included.
+    pub(crate) fn finish(mut self) -> Vec<KeyFrame> {
+        if let (Some(pes), Some((_, ty))) = (self.open.take(), self.video) {
+            self.close(pes, ty);
+        }
+        self.out
     }
-    let start = if first { 0 } else { pes.start };
-    out.push(KeyFrame {
-        pts,
-        offset: start as u64,
-        size: (pes.end - start) as u64,
-    });
-}
 
-fn is_keyframe(ty: StreamType, es: &[u8]) -> bool {
-    super::ts::annexb_nal_units(es).any(|nal| match (ty, nal.first()) {
-        (StreamType::H265, Some(h)) => (16..=21).contains(&((h >> 1) & 0x3f)),
-        (_, Some(h)) => h & 0x1f == 5,
-        _ => false,
-    })
+    /// Ends a PES: a keyframe when flagged or when its head holds an IDR/IRAP NAL unit.
+    fn close(&mut self, pes: OpenPes, ty: StreamType) {
+        let Some(pts) = pes.pts else { return };
+        if !(pes.random_access || self.is_keyframe(ty)) {
+            return;
+        }
+        let start = if self.first_pes { 0 } else { pes.start };
+        self.out.push(KeyFrame {
+            pts,
+            offset: start as u64,
+            size: (pes.end - start) as u64,
+        });
+    }
+
+    /// Whether a NAL unit of an IDR (H.264) or IRAP (H.265) picture starts in the head.
+    /// Only the header byte after each start code is read, and the search stops at the
+    /// first keyframe one.
+    fn is_keyframe(&self, ty: StreamType) -> bool {
+        let es = &self.head[..];
+        // An empty NAL unit (a start code right after a start code, or only zeros before
+        // the next one) shows a zero byte here, which is no keyframe type in either codec.
+        self.start_code.find_iter(es).any(|at| match (ty, es.get(at + 3)) {
+            (StreamType::H265, Some(h)) => (16..=21).contains(&((h >> 1) & 0x3f)),
+            (_, Some(h)) => h & 0x1f == 5,
+            _ => false,
+        })
+    }
 }
 
 #[cfg(test)]

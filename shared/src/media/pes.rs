@@ -3,7 +3,7 @@
 //! an audio or video stream once the next one starts (or at [`Demuxer::finish`]), so a long
 //! input is processed with one access unit per stream in memory.
 
-use crate::media::ts::{self, StreamType, TsError, PACKET_SIZE, SYNC_BYTE};
+use crate::media::ts::{self, Packet, StreamType, TsError, PACKET_SIZE};
 
 /// One reassembled PES packet of an audio or video elementary stream.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,29 +45,12 @@ impl Demuxer {
     pub fn push(&mut self, packet: &[u8], out: &mut Vec<PesPacket>) -> Result<(), TsError> {
         let offset = self.packets * PACKET_SIZE;
         self.packets += 1;
-        if packet.first() != Some(&SYNC_BYTE) {
-            return Err(TsError::NoSync {
-                offset,
-                found: packet.first().copied().unwrap_or(0),
-            });
-        }
-        if packet.len() < PACKET_SIZE {
+        let Some(packet) = Packet::parse(offset, packet)? else {
             return Ok(());
-        }
-        let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
-        let unit_start = packet[1] & 0x40 != 0;
-        let adaptation = (packet[3] >> 4) & 3;
-        let mut start = 4;
-        let mut random_access = false;
-        if adaptation & 2 != 0 {
-            let len = usize::from(packet[4]);
-            random_access = len > 0 && packet[5] & 0x40 != 0;
-            start += 1 + len;
-        }
-        if adaptation & 1 == 0 || start >= PACKET_SIZE {
-            return Ok(());
-        }
-        let payload = &packet[start..];
+        };
+        let Some(payload) = packet.payload else { return Ok(()) };
+        let (pid, unit_start, random_access) =
+            (packet.header.pid, packet.header.unit_start, packet.header.random_access);
         if pid == 0 {
             if unit_start {
                 if let Some(pids) = ts::parse_pat(payload) {

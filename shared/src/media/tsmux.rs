@@ -153,7 +153,7 @@ fn annex_b(data: &[u8], nal_length: usize, parameter_sets: &[Vec<u8>], hevc: boo
 }
 
 /// The 7-byte ADTS header (no CRC) of a raw AAC frame of `len` bytes.
-fn adts_header(object_type: u8, frequency_index: u8, channels: u8, len: usize) -> [u8; 7] {
+pub(super) fn adts_header(object_type: u8, frequency_index: u8, channels: u8, len: usize) -> [u8; 7] {
     let frame = len + 7;
     let profile = object_type.saturating_sub(1) & 3;
     [
@@ -178,7 +178,7 @@ fn timestamp(prefix: u8, t: u64) -> [u8; 5] {
 }
 
 /// A PES packet. Video PES are unbounded (length 0), as TS allows for video.
-fn pes_packet(stream_id: u8, pts: u64, dts: Option<u64>, payload: &[u8], video: bool) -> Vec<u8> {
+pub(super) fn pes_packet(stream_id: u8, pts: u64, dts: Option<u64>, payload: &[u8], video: bool) -> Vec<u8> {
     let header_data = if dts.is_some() { 10 } else { 5 };
     let mut pes = Vec::with_capacity(payload.len() + 19);
     pes.extend_from_slice(&[0, 0, 1, stream_id]);
@@ -208,7 +208,7 @@ fn next_counter(counters: &mut std::collections::HashMap<u16, u8>, pid: u16) -> 
 
 /// Splits a PES into packets: PCR and random-access flag on the first when asked,
 /// adaptation-field stuffing on the last.
-fn write_pes(
+pub(super) fn write_pes(
     out: &mut Vec<u8>,
     pid: u16,
     pes: &[u8],
@@ -275,7 +275,12 @@ fn write_pes(
     }
 }
 
-fn write_section(out: &mut Vec<u8>, pid: u16, section: &[u8], counters: &mut std::collections::HashMap<u16, u8>) {
+pub(super) fn write_section(
+    out: &mut Vec<u8>,
+    pid: u16,
+    section: &[u8],
+    counters: &mut std::collections::HashMap<u16, u8>,
+) {
     let counter = next_counter(counters, pid);
     let start = out.len();
     out.extend_from_slice(&[0x47, 0x40 | ((pid >> 8) as u8 & 0x1f), pid as u8, 0x10 | counter, 0]);
@@ -309,7 +314,7 @@ fn pmt_body(tracks: &[&InitTrack], pcr_pid: u16, pid_of: impl Fn(u32) -> u16) ->
 }
 
 /// A PSI section (table id, id extension, version 0, one section) with its CRC.
-fn psi_section(table_id: u8, extension: u16, body: &[u8]) -> Vec<u8> {
+pub(super) fn psi_section(table_id: u8, extension: u16, body: &[u8]) -> Vec<u8> {
     let length = 5 + body.len() + 4;
     let mut section = vec![table_id, 0xB0 | ((length >> 8) as u8 & 0x0f), length as u8];
     section.extend_from_slice(&extension.to_be_bytes());

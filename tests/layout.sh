@@ -32,5 +32,8 @@ status=$(grep -rn "StatusCode::" ingest* origin* live* || true)
 # Every key layout is in store/keys.rs.
 keys=$(grep -rnE 'format!\("[a-z0-9_]*#|format!\("\{[^}]*\}#|"(rendition|playlist|target|stream|fmp4init)#' . | grep -v "^./store/keys.rs:" || true)
 [ -z "$keys" ] || fail "a key format outside store/keys.rs: $keys"
+# No file over 450 lines (tests included): split by concept.
+long=$(find . -name "*.rs" -exec wc -l {} + | awk '$2 != "total" && $1 > 450 {print $2 " (" $1 ")"}')
+[ -z "$long" ] || fail "files over 450 lines: $long"
 
 exit "$failed"

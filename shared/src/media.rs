@@ -1,5 +1,6 @@
 //! The media core: pure functions over segment bytes. No I/O, no clock.
-//! Ingest calls [`ts::analyze`] on every uploaded TS segment; [`codec`] turns
+//! Ingest calls [`ts::analyze_segment`] (one pass: segment info, keyframes, leading
+//! PSI) on every uploaded TS segment; [`codec`] turns
 //! parameter sets and audio headers into HLS `CODECS`/`RESOLUTION` values; [`pes`],
 //! [`cmaf`] and [`mp4`] repackage TS segments as CMAF fMP4 for CMAF HLS and DASH.
 

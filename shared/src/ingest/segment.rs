@@ -34,15 +34,19 @@ enum Slot {
 }
 
 pub(super) async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Accepted, IngestError> {
-    let info = ts::analyze(&up.body).map_err(|e| IngestError::Invalid(format!("segment {}: {e}", up.path)))?;
+    // One pass over the packets: segment info, keyframes and the leading PAT/PMT.
+    let ts::SegmentAnalysis {
+        info,
+        keyframes,
+        leading_psi: psi_size,
+    } = ts::analyze_segment(&up.body).map_err(|e| IngestError::Invalid(format!("segment {}: {e}", up.path)))?;
     let rendition = rendition_id(up.path);
     let target = input_target(app, &up.channel.id, &rendition, info.duration)
         .await?
         .map_err(|e| IngestError::Invalid(format!("segment {}: {e}", up.path)))?;
     crate::live::target::check(info.duration, target)
         .map_err(|e| IngestError::Invalid(format!("segment {}: {e}", up.path)))?;
-    let keyframes = iframes::bounded(iframes::keyframes(&up.body));
-    let psi_size = iframes::leading_psi(&up.body);
+    let keyframes = iframes::bounded(keyframes);
     let partition = SegmentRecord::partition_of(&up.channel.id, &rendition);
     let index = app.stores.index.as_ref();
     let size = up.body.len() as u64;

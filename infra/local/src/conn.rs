@@ -46,26 +46,27 @@ pub struct Limits {
 /// after the last chunk of a PUT, and the request must still be answered, not dropped.
 /// The body is only read when a handler reads it, so `Expect: 100-continue` uploads are
 /// still answered (401, 404, 413) before `100 Continue` is sent.
+/// Shortest time between two "connection limit reached" warnings.
+const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, limits: Limits) -> anyhow::Result<()> {
     let limits = Arc::new(limits);
     let router = TowerToHyperService::new(router);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let mut at_limit = false;
+    // One warning per minute at most: while a backlog drains, slots free and fill again
+    // many times, and a line per refill would be noise.
+    let mut warned: Option<std::time::Instant> = None;
     loop {
         let permit = match slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                at_limit = false;
-                permit
-            }
+            Ok(permit) => permit,
             Err(_) => {
-                if !at_limit {
-                    // Once per burst: cleared when a connection is next accepted without waiting.
+                if warned.is_none_or(|at| at.elapsed() >= LIMIT_WARNING_INTERVAL) {
                     tracing::warn!(
                         max_connections = limits.max_connections,
                         "connection limit ({}) reached; new connections wait until one closes (see --max-connections)",
                         limits.max_connections
                     );
-                    at_limit = true;
+                    warned = Some(std::time::Instant::now());
                 }
                 slots.clone().acquire_owned().await?
             }

@@ -189,27 +189,13 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<SegmentRecord, StoreError> {
 pub(crate) mod contract {
     //! The behaviour every `Index` adapter must show; run by each adapter's tests.
     use super::*;
-    use crate::time::UnixMillis;
 
+    /// [`SegmentRecord::example`] with its sequence number (and a file name that says it).
     pub fn record(rendition: &str, start: u64, sequence: u64) -> SegmentRecord {
         SegmentRecord {
-            channel: "ch".into(),
-            rendition: rendition.into(),
-            start: Ticks(start),
-            duration: Ticks(180_000),
             sequence,
-            ingest_endpoint: "ie".into(),
-            object_key: keys::segment_object("ch", "ie", rendition, start),
-            size: 1000,
-            program_date_time: UnixMillis(0),
-            received_at: UnixMillis(0),
-            starts_with_keyframe: true,
             source_name: format!("seg_{sequence}.ts"),
-            pts_offset: 0,
-            discontinuity: false,
-            discontinuity_sequence: 0,
-            iframes: Vec::new(),
-            published: false,
+            ..SegmentRecord::example(rendition, start)
         }
     }
 

@@ -14,6 +14,11 @@ done
 cargo tree -p sluice-local -e features --prefix none | grep -q 'sluice feature "faults"' ||
   fail "sluice-local is built without the fault injector (--faults would not exist)"
 
+# Each Lambda builds only its own services (app::{Ingest,Playback,Control}Services), not the
+# local server's App, and each flow takes only its function's services.
+whole=$(grep -ln "App::from_config\|sluice::App" functions/*/src/*.rs || true)
+[ -z "$whole" ] || fail "a Lambda builds every function's services (App): $whole"
+
 cd shared/src
 # Nothing on the lower floors (media core, writers, pure live rules) does I/O or speaks HTTP.
 lower=$(grep -rlE "tokio|crate::store|StatusCode" media media.rs manifest manifest.rs live live.rs || true)
@@ -29,6 +34,8 @@ axum=$(grep -rl "axum" . | grep -vE "^./(http|api)(/|\.rs$)" || true)
 [ -z "$axum" ] || fail "axum outside http/ and api/: $axum"
 status=$(grep -rn "StatusCode::" ingest* origin* live* || true)
 [ -z "$status" ] || fail "an HTTP status chosen in a flow: $status"
+flows=$(grep -rnE "\bApp\b" ingest* origin* api* access_log.rs | grep -v "^[^:]*:[0-9]*: *//" || true)
+[ -z "$flows" ] || fail "a flow takes every function's services (App) instead of its own: $flows"
 # Every key layout is in store/keys.rs.
 keys=$(grep -rnE 'format!\("[a-z0-9_]*#|format!\("\{[^}]*\}#|"(rendition|playlist|target|stream|fmp4init)#' . | grep -v "^./store/keys.rs:" || true)
 [ -z "$keys" ] || fail "a key format outside store/keys.rs: $keys"

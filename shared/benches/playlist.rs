@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use sluice::catalog::{stream_partition, Catalog, CHANNELS, ENDPOINTS};
 use sluice::config::{Config, StoreConfig};
 use sluice::manifest::hls;
-use sluice::model::{Channel, HlsPackage, OriginEndpoint, Rendition, SegmentRecord};
+use sluice::model::{Channel, HlsPackage, OriginEndpoint, Package, Rendition, SegmentRecord};
 use sluice::store::Condition;
 use sluice::time::{Ticks, UnixMillis};
 use sluice::App;
@@ -100,9 +100,7 @@ async fn populated_app(store: StoreConfig, segments: u64) -> App {
             created_at: UnixMillis(0),
             description: None,
             manifest_name: "index".into(),
-            hls_package: Some(package(window)),
-            cmaf_package: None,
-            dash_package: None,
+            package: Package::Hls(package(window)),
             tags: Default::default(),
             authorization: None,
             whitelist: Vec::new(),

@@ -148,7 +148,7 @@ type CachedSettings = (Instant, Option<(String, String)>);
 
 impl EgressSettings {
     /// The egress log group and the channel's ARN, if egress logs are on.
-    pub async fn of(&self, app: &crate::App, channel_id: &str) -> Option<(String, String)> {
+    pub async fn of(&self, app: &crate::app::PlaybackServices, channel_id: &str) -> Option<(String, String)> {
         if let Some((at, settings)) = self.cache.lock().expect("settings lock").get(channel_id) {
             if at.elapsed() < SETTINGS_TTL {
                 return settings.clone();

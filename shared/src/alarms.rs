@@ -37,6 +37,11 @@ pub struct ChannelAlarms {
 }
 
 impl ChannelAlarms {
+    /// The alarms the configuration asks for: only with the AWS store.
+    pub fn from_config(config: &crate::config::Config, sdk: Option<&aws_config::SdkConfig>) -> Option<ChannelAlarms> {
+        Some(ChannelAlarms::new(sdk?, config.channel_alarms.clone()?))
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, config: AlarmConfig) -> ChannelAlarms {
         ChannelAlarms {
             client: aws_sdk_cloudwatch::Client::new(sdk),

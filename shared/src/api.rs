@@ -4,13 +4,13 @@
 //! implement yet are refused with 422 naming the field, never silently ignored; harvest
 //! jobs are validated and recorded but cannot run yet (see `harvest`).
 
+use crate::app::ControlServices;
 use crate::catalog::{Catalog, CHANNELS, ENDPOINTS};
 use crate::config::Config;
 use crate::http::ControlError;
-use crate::model::{Channel, HlsPackage, IngestEndpoint, OriginEndpoint, PlaylistType};
+use crate::model::{Channel, HlsPackage, IngestEndpoint, OriginEndpoint, Package, PlaylistType};
 use crate::store::{Condition, StoreError};
 use crate::time::UnixMillis;
-use crate::App;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -38,7 +38,7 @@ use serde_json::{json, Map, Value};
 use tags::*;
 
 /// The control routes.
-pub fn router(app: App) -> Router {
+pub fn router(app: ControlServices) -> Router {
     use axum::routing::put;
     let router = Router::new()
         .route("/channels", get(list_channels).post(create_channel))
@@ -149,7 +149,7 @@ struct Pages {
 }
 
 impl Pages {
-    async fn new(app: &App, list: &'static str) -> Result<Pages> {
+    async fn new(app: &ControlServices, list: &'static str) -> Result<Pages> {
         let catalog = Catalog(app.stores.index.as_ref());
         let key: String = match catalog.get("secret", "pagination").await? {
             Some(key) => key,
@@ -219,7 +219,13 @@ impl Pages {
 }
 
 /// Replaces a catalog document that must still exist (404 if it was deleted meanwhile).
-async fn replace_existing<T: serde::Serialize>(app: &App, pk: &str, id: &str, value: &T, what: &str) -> Result<()> {
+async fn replace_existing<T: serde::Serialize>(
+    app: &ControlServices,
+    pk: &str,
+    id: &str,
+    value: &T,
+    what: &str,
+) -> Result<()> {
     match Catalog(app.stores.index.as_ref())
         .put(pk, id, value, Condition::IfPresent)
         .await
@@ -230,7 +236,13 @@ async fn replace_existing<T: serde::Serialize>(app: &App, pk: &str, id: &str, va
 }
 
 /// Writes a new catalog document; an existing id is a clear 422.
-async fn create_unique<T: serde::Serialize>(app: &App, pk: &str, id: &str, value: &T, what: &str) -> Result<()> {
+async fn create_unique<T: serde::Serialize>(
+    app: &ControlServices,
+    pk: &str,
+    id: &str,
+    value: &T,
+    what: &str,
+) -> Result<()> {
     match Catalog(app.stores.index.as_ref())
         .put(pk, id, value, Condition::IfAbsent)
         .await

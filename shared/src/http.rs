@@ -12,9 +12,9 @@ mod range;
 
 /// Control, ingest and playback on one router (the local server).
 pub fn all_routes(app: &crate::App) -> axum::Router {
-    crate::api::router(app.clone())
-        .merge(ingest::router(app.clone()))
-        .merge(playback::router(app.clone()))
+    crate::api::router(app.control())
+        .merge(ingest::router(app.ingest()))
+        .merge(playback::router(app.playback()))
         .fallback(no_route)
 }
 

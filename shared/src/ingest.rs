@@ -14,11 +14,11 @@ mod path;
 mod playlist;
 mod segment;
 
+use crate::app::IngestServices;
 use crate::media::fmp4 as mp4;
 use crate::model::{Channel, IngestEndpoint};
 use crate::store::{keys, StoreError};
 use crate::time::UnixMillis;
-use crate::App;
 use bytes::Bytes;
 use path::{clean_path, extension, MAX_KEY_BYTES};
 
@@ -78,7 +78,7 @@ pub fn check_path(channel: &Channel, endpoint: &IngestEndpoint, path: &str) -> R
 }
 
 /// Stores (and for segments indexes) one upload, by kind.
-pub async fn accept(app: &App, upload: Upload<'_>) -> Result<Accepted, IngestError> {
+pub async fn accept(app: &IngestServices, upload: Upload<'_>) -> Result<Accepted, IngestError> {
     let (channel, endpoint, path) = (upload.channel, upload.endpoint, upload.path);
     match extension(path) {
         "ts" => segment::ingest_segment(app, upload).await,

@@ -106,12 +106,10 @@ pub struct OriginEndpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub manifest_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hls_package: Option<HlsPackage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cmaf_package: Option<CmafPackage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dash_package: Option<DashPackage>,
+    /// What the endpoint serves; stored as one of `hlsPackage`, `cmafPackage`,
+    /// `dashPackage`, as MediaPackage names them.
+    #[serde(flatten)]
+    pub package: Package,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// CDN authorization: requests must carry the secret's `X-MediaPackage-CDNIdentifier`.

@@ -22,15 +22,15 @@ pub use hls_ts::{parse_file, PlaybackRequest};
 pub use reply::{PlaybackError, Reply, ReplyBody, SEGMENT_MAX_AGE};
 pub use select::{parse_segment_file, SegmentFile, TrackRef};
 
+use crate::app::PlaybackServices;
 use crate::catalog::Catalog;
-use crate::model::OriginEndpoint;
-use crate::App;
+use crate::model::{OriginEndpoint, Package};
 
 /// Answers a request for `file` (under `dir`, for CMAF's manifest folders) of an origin
 /// endpoint, once `viewer` passed its access control; `reached` is set to the endpoint
 /// when it exists (for metrics and logs, whatever the answer).
 pub async fn serve(
-    app: &App,
+    app: &PlaybackServices,
     endpoint_id: &str,
     dir: Option<&str>,
     file: &str,
@@ -44,25 +44,15 @@ pub async fn serve(
         .ok_or_else(|| PlaybackError::not_found(format!("no origin endpoint {endpoint_id:?}")))?;
     *reached = Some(endpoint.clone());
     access::check(app, &endpoint, viewer).await?;
-    if let Some(cmaf) = &endpoint.cmaf_package {
-        return cmaf::serve_cmaf(app, &endpoint, cmaf, dir, file).await;
-    }
-    if let Some(dash) = &endpoint.dash_package {
-        if dir.is_some() {
-            return Err(PlaybackError::not_found(format!(
-                "no such file under DASH endpoint {endpoint_id:?}"
-            )));
-        }
-        return dash::serve_dash(app, &endpoint, dash, file).await;
-    }
-    let package = endpoint
-        .hls_package
-        .clone()
-        .ok_or_else(|| PlaybackError::not_found(format!("origin endpoint {endpoint_id:?} has no package")))?;
-    if dir.is_some() {
-        return Err(PlaybackError::not_found(format!(
+    match (&endpoint.package, dir) {
+        (Package::Hls(hls), None) => hls_ts::serve_hls(app, &endpoint, hls, file).await,
+        (Package::Cmaf(cmaf), _) => cmaf::serve_cmaf(app, &endpoint, cmaf, dir, file).await,
+        (Package::Dash(dash), None) => dash::serve_dash(app, &endpoint, dash, file).await,
+        (Package::Hls(_), Some(_)) => Err(PlaybackError::not_found(format!(
             "no such file under HLS endpoint {endpoint_id:?}"
-        )));
+        ))),
+        (Package::Dash(_), Some(_)) => Err(PlaybackError::not_found(format!(
+            "no such file under DASH endpoint {endpoint_id:?}"
+        ))),
     }
-    hls_ts::serve_hls(app, &endpoint, &package, file).await
 }

@@ -135,6 +135,19 @@ pub struct Secrets {
 }
 
 impl Secrets {
+    /// The source the configuration's store implies (Secrets Manager with the AWS store, a
+    /// `secrets.json` in the data folder with the local one, none in memory), cached for
+    /// `secret_cache_seconds`.
+    pub fn from_config(config: &crate::config::Config, sdk: Option<&crate::store::aws::Sdk>) -> Secrets {
+        use crate::config::StoreConfig;
+        let source: Arc<dyn SecretSource> = match (&config.store, sdk) {
+            (StoreConfig::Aws(_), Some(sdk)) => Arc::new(AwsSecrets::new(sdk)),
+            (StoreConfig::Local { data_dir }, _) => Arc::new(FileSecrets::new(data_dir.join("secrets.json"))),
+            _ => Arc::new(FileSecrets::new("/nonexistent/secrets.json".into())),
+        };
+        Secrets::new(source, Duration::from_secs(config.secret_cache_seconds))
+    }
+
     pub fn new(source: Arc<dyn SecretSource>, ttl: Duration) -> Secrets {
         Secrets {
             source,

@@ -140,6 +140,32 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// Opens the adapters a configuration names. For AWS it also answers the SDK
+    /// configuration, which the function's other AWS clients are built from.
+    pub async fn open(config: &crate::config::StoreConfig) -> Result<(Stores, Option<aws::Sdk>), StoreError> {
+        use crate::config::StoreConfig;
+        Ok(match config {
+            StoreConfig::Memory => (Stores::memory(), None),
+            StoreConfig::Local { data_dir } => {
+                let local = Arc::new(local::LocalStore::open(data_dir)?);
+                let stores = Stores {
+                    objects: local.clone(),
+                    index: local,
+                };
+                (stores, None)
+            }
+            StoreConfig::Aws(settings) => {
+                let sdk = aws::sdk_config().await;
+                let s = Arc::new(aws::AwsStore::new(&sdk, settings.clone()));
+                let stores = Stores {
+                    objects: s.clone(),
+                    index: s,
+                };
+                (stores, Some(sdk))
+            }
+        })
+    }
+
     /// In-memory stores for tests.
     pub fn memory() -> Stores {
         let store = Arc::new(memory::MemoryStore::default());

@@ -5,7 +5,7 @@
 
 use sluice::catalog::{stream_partition, Catalog, IngestMaster, IngestPlaylist, CHANNELS, ENDPOINTS};
 use sluice::config::{Config, StoreConfig};
-use sluice::model::{Channel, HlsPackage, OriginEndpoint, PlaylistType, Rendition, SegmentRecord};
+use sluice::model::{Channel, HlsPackage, OriginEndpoint, Package, PlaylistType, Rendition, SegmentRecord};
 use sluice::store::Condition;
 use sluice::time::{Ticks, UnixMillis};
 use sluice::App;
@@ -104,9 +104,7 @@ async fn app() -> App {
             created_at: UnixMillis(0),
             description: None,
             manifest_name: "index".into(),
-            hls_package: Some(package),
-            cmaf_package: None,
-            dash_package: None,
+            package: Package::Hls(package),
             tags: Default::default(),
             authorization: None,
             whitelist: Vec::new(),

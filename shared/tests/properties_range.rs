@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sluice::catalog::{Catalog, CHANNELS, ENDPOINTS};
 use sluice::config::{Config as AppConfig, StoreConfig};
-use sluice::model::{Channel, HlsPackage, OriginEndpoint, PlaylistType, Rendition, SegmentRecord};
+use sluice::model::{Channel, HlsPackage, OriginEndpoint, Package, PlaylistType, Rendition, SegmentRecord};
 use sluice::store::{keys, Condition};
 use sluice::time::{Ticks, UnixMillis};
 use sluice::App;
@@ -77,7 +77,7 @@ async fn origin() -> (App, Vec<(String, Vec<u8>)>) {
         created_at: UnixMillis(0),
         description: None,
         manifest_name: "index".into(),
-        hls_package: Some(HlsPackage {
+        package: Package::Hls(HlsPackage {
             segment_duration_seconds: 6,
             playlist_window_seconds: 60,
             program_date_time_interval_seconds: 0,
@@ -85,8 +85,6 @@ async fn origin() -> (App, Vec<(String, Vec<u8>)>) {
             stream_selection: None,
             include_iframe_only_stream: false,
         }),
-        cmaf_package: None,
-        dash_package: None,
         tags: Default::default(),
         authorization: None,
         whitelist: Vec::new(),

@@ -3,12 +3,12 @@
 
 use tower::ServiceExt;
 
-async fn app() -> sluice::App {
+async fn app() -> sluice::app::ControlServices {
     let config = sluice::config::Config::local("https://api.example", sluice::config::StoreConfig::Memory);
-    sluice::App::from_config(config).await.unwrap()
+    sluice::app::ControlServices::from_config(config).await.unwrap()
 }
 
-async fn invoke(app: &sluice::App, event: &str) -> (u16, serde_json::Value) {
+async fn invoke(app: &sluice::app::ControlServices, event: &str) -> (u16, serde_json::Value) {
     std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
     let path = format!("{}/../../events/{event}", env!("CARGO_MANIFEST_DIR"));
     let request = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -7,7 +7,7 @@ use tower::ServiceExt;
 async fn sample_ingest_event_stores_the_master_playlist() {
     std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
     let config = sluice::config::Config::local("https://api.example", sluice::config::StoreConfig::Memory);
-    let app = sluice::App::from_config(config).await.unwrap();
+    let app = sluice::app::IngestServices::from_config(config).await.unwrap();
     let channel = sluice::model::Channel {
         id: "demo".into(),
         guid: "0".repeat(32),

@@ -6,7 +6,7 @@ use tower::ServiceExt;
 #[tokio::test]
 async fn sample_playback_event_reaches_the_origin() {
     let config = sluice::config::Config::local("https://cdn.example", sluice::config::StoreConfig::Memory);
-    let app = sluice::App::from_config(config).await.unwrap();
+    let app = sluice::app::PlaybackServices::from_config(config).await.unwrap();
     let path = format!("{}/../../events/playback-multivariant.json", env!("CARGO_MANIFEST_DIR"));
     let request = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(request.uri().path(), "/out/v1/demo-hls/index.m3u8");

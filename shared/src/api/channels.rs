@@ -50,7 +50,7 @@ pub(super) struct CreateChannelRequest {
     tags: std::collections::BTreeMap<String, String>,
 }
 
-pub(super) async fn create_channel(State(app): State<App>, body: axum::body::Bytes) -> Result<Json<Value>> {
+pub(super) async fn create_channel(State(app): State<ControlServices>, body: axum::body::Bytes) -> Result<Json<Value>> {
     let map = body_object(&body)?;
     refuse_unsupported(&map, "", &["id", "description", "tags"], &[])?;
     let req: CreateChannelRequest = parse("CreateChannel", map)?;
@@ -92,18 +92,21 @@ pub(super) async fn create_channel(State(app): State<App>, body: axum::body::Byt
     Ok(Json(channel_json(&app.config, &channel)))
 }
 
-pub(super) async fn find_channel(app: &App, id: &str) -> Result<Channel> {
+pub(super) async fn find_channel(app: &ControlServices, id: &str) -> Result<Channel> {
     Catalog(app.stores.index.as_ref())
         .channel(id)
         .await?
         .ok_or_else(|| ControlError::NotFound(format!("channel {id:?} does not exist")))
 }
 
-pub(super) async fn describe_channel(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>> {
+pub(super) async fn describe_channel(
+    State(app): State<ControlServices>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
     Ok(Json(channel_json(&app.config, &find_channel(&app, &id).await?)))
 }
 
-pub(super) async fn delete_channel(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
+pub(super) async fn delete_channel(State(app): State<ControlServices>, Path(id): Path<String>) -> Result<Response> {
     let channel = find_channel(&app, &id).await?;
     let endpoints = all_endpoints(&app).await?;
     if let Some(e) = endpoints.iter().find(|e| e.channel_id == id) {
@@ -123,7 +126,10 @@ pub(super) async fn delete_channel(State(app): State<App>, Path(id): Path<String
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-pub(super) async fn list_channels(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json<Value>> {
+pub(super) async fn list_channels(
+    State(app): State<ControlServices>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>> {
     let limit = page_size(q.max_results)?;
     let pages = Pages::new(&app, "channels").await?;
     let after = pages.decode(q.next_token.as_deref())?;
@@ -135,14 +141,14 @@ pub(super) async fn list_channels(State(app): State<App>, Query(q): Query<ListQu
 }
 
 /// Replaces a stored channel (it must still exist) and renders it.
-async fn save(app: &App, channel: &Channel) -> Result<Json<Value>> {
+async fn save(app: &ControlServices, channel: &Channel) -> Result<Json<Value>> {
     replace_existing(app, CHANNELS, &channel.id, channel, "channel").await?;
     Ok(Json(channel_json(&app.config, channel)))
 }
 
 /// UpdateChannel: only the description is mutable.
 pub(super) async fn update_channel(
-    State(app): State<App>,
+    State(app): State<ControlServices>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
@@ -156,7 +162,10 @@ pub(super) async fn update_channel(
 }
 
 /// RotateChannelCredentials (deprecated by AWS): new credentials for the first ingest endpoint.
-pub(super) async fn rotate_channel_credentials(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>> {
+pub(super) async fn rotate_channel_credentials(
+    State(app): State<ControlServices>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
     let mut channel = find_channel(&app, &id).await?;
     if let Some(first) = channel.ingest_endpoints.first_mut() {
         *first = first.rotated();
@@ -167,7 +176,7 @@ pub(super) async fn rotate_channel_credentials(State(app): State<App>, Path(id):
 
 /// RotateIngestEndpointCredentials: new username and password for one ingest endpoint.
 pub(super) async fn rotate_ingest_credentials(
-    State(app): State<App>,
+    State(app): State<ControlServices>,
     Path((id, ingest_id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     let mut channel = find_channel(&app, &id).await?;
@@ -183,7 +192,7 @@ pub(super) async fn rotate_ingest_credentials(
 
 /// ConfigureLogs: `{}` enables a log type with MediaPackage's default group; omitting it disables it.
 pub(super) async fn configure_logs(
-    State(app): State<App>,
+    State(app): State<ControlServices>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {

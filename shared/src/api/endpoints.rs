@@ -25,25 +25,23 @@ pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
         v["description"] = json!(d);
     }
     super::access::access_json(endpoint, &mut v);
-    if let Some(hls) = &endpoint.hls_package {
-        v["hlsPackage"] = json!({
-            "segmentDurationSeconds": hls.segment_duration_seconds,
-            "playlistWindowSeconds": hls.playlist_window_seconds,
-            "programDateTimeIntervalSeconds": hls.program_date_time_interval_seconds,
-            "playlistType": hls.playlist_type,
-            "adMarkers": "NONE",
-            "includeIframeOnlyStream": hls.include_iframe_only_stream,
-            "useAudioRenditionGroup": false,
-        });
-        if let Some(selection) = &hls.stream_selection {
-            v["hlsPackage"]["streamSelection"] = json!(selection);
+    match &endpoint.package {
+        Package::Hls(hls) => {
+            v["hlsPackage"] = json!({
+                "segmentDurationSeconds": hls.segment_duration_seconds,
+                "playlistWindowSeconds": hls.playlist_window_seconds,
+                "programDateTimeIntervalSeconds": hls.program_date_time_interval_seconds,
+                "playlistType": hls.playlist_type,
+                "adMarkers": "NONE",
+                "includeIframeOnlyStream": hls.include_iframe_only_stream,
+                "useAudioRenditionGroup": false,
+            });
+            if let Some(selection) = &hls.stream_selection {
+                v["hlsPackage"]["streamSelection"] = json!(selection);
+            }
         }
-    }
-    if let Some(cmaf) = &endpoint.cmaf_package {
-        v["cmafPackage"] = packages::cmaf_json(&config.playback_base_url, &endpoint.id, cmaf);
-    }
-    if let Some(dash) = &endpoint.dash_package {
-        v["dashPackage"] = packages::dash_json(dash);
+        Package::Cmaf(cmaf) => v["cmafPackage"] = packages::cmaf_json(&config.playback_base_url, &endpoint.id, cmaf),
+        Package::Dash(dash) => v["dashPackage"] = packages::dash_json(dash),
     }
     v
 }
@@ -51,25 +49,19 @@ pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
 /// The endpoint's playback URL: its manifest (for CMAF, the first HLS manifest's).
 fn endpoint_url(config: &Config, endpoint: &OriginEndpoint) -> String {
     let base = format!("{}/out/v1/{}", config.playback_base_url, endpoint.id);
-    if endpoint.dash_package.is_some() {
-        return format!("{base}/{}.mpd", endpoint.manifest_name);
+    match &endpoint.package {
+        Package::Dash(_) => format!("{base}/{}.mpd", endpoint.manifest_name),
+        Package::Cmaf(cmaf) => match cmaf.hls_manifests.first() {
+            Some(first) => format!("{base}/{}/{}.m3u8", first.id, first.manifest_name),
+            None => format!("{base}/{}.m3u8", endpoint.manifest_name),
+        },
+        Package::Hls(_) => format!("{base}/{}.m3u8", endpoint.manifest_name),
     }
-    if let Some(first) = endpoint.cmaf_package.as_ref().and_then(|c| c.hls_manifests.first()) {
-        return format!("{base}/{}/{}.m3u8", first.id, first.manifest_name);
-    }
-    format!("{base}/{}.m3u8", endpoint.manifest_name)
 }
-
-/// An endpoint's package, as (hlsPackage, cmafPackage, dashPackage) with one of them set.
-type Packages = (
-    Option<HlsPackage>,
-    Option<crate::model::CmafPackage>,
-    Option<crate::model::DashPackage>,
-);
 
 /// The package objects of a create or update request, validated; `None` when the
 /// request names no package. At most one package per endpoint.
-fn packages_of(map: &Map<String, Value>, previous: Option<&OriginEndpoint>) -> Result<Option<Packages>> {
+fn package_of(map: &Map<String, Value>, previous: Option<&OriginEndpoint>) -> Result<Option<Package>> {
     let object = |key: &str| -> Result<Option<Map<String, Value>>> {
         match map.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -87,18 +79,19 @@ fn packages_of(map: &Map<String, Value>, previous: Option<&OriginEndpoint>) -> R
             "an origin endpoint has one package: give only one of hlsPackage, cmafPackage, dashPackage".into(),
         ));
     }
-    if given == 0 {
-        return Ok(None);
-    }
-    let previous_dash = previous.and_then(|e| e.dash_package.as_ref());
-    Ok(Some((
-        hls.map(hls_package).transpose()?,
-        cmaf.map(packages::cmaf_package).transpose()?,
-        dash.map(|d| packages::dash_package(d, previous_dash)).transpose()?,
-    )))
+    let previous_dash = match previous.map(|e| &e.package) {
+        Some(Package::Dash(dash)) => Some(dash),
+        _ => None,
+    };
+    Ok(match (hls, cmaf, dash) {
+        (Some(hls), _, _) => Some(Package::Hls(hls_package(hls)?)),
+        (_, Some(cmaf), _) => Some(Package::Cmaf(packages::cmaf_package(cmaf)?)),
+        (_, _, Some(dash)) => Some(Package::Dash(packages::dash_package(dash, previous_dash)?)),
+        (None, None, None) => None,
+    })
 }
 
-pub(super) async fn all_endpoints(app: &App) -> Result<Vec<OriginEndpoint>> {
+pub(super) async fn all_endpoints(app: &ControlServices) -> Result<Vec<OriginEndpoint>> {
     let catalog = Catalog(app.stores.index.as_ref());
     let mut out: Vec<OriginEndpoint> = Vec::new();
     loop {
@@ -111,7 +104,10 @@ pub(super) async fn all_endpoints(app: &App) -> Result<Vec<OriginEndpoint>> {
     }
 }
 
-pub(super) async fn list_endpoints(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json<Value>> {
+pub(super) async fn list_endpoints(
+    State(app): State<ControlServices>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>> {
     let limit = page_size(q.max_results)?;
     let pages = Pages::new(&app, "originEndpoints").await?;
     let after = pages.decode(q.next_token.as_deref())?;
@@ -186,7 +182,10 @@ pub(super) fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
     Ok(hls)
 }
 
-pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::Bytes) -> Result<Json<Value>> {
+pub(super) async fn create_endpoint(
+    State(app): State<ControlServices>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
     let map = body_object(&body)?;
     refuse_unsupported(
         &map,
@@ -206,7 +205,7 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
         ],
         &[],
     )?;
-    let packages = packages_of(&map, None)?;
+    let package = package_of(&map, None)?;
     let access = super::access::access(&map, super::access::Access::none())?;
     let mut map = map;
     for key in [
@@ -229,7 +228,7 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
         .ok_or_else(|| ControlError::Unprocessable("channelId is required".into()))?;
     let manifest_name = req.manifest_name.unwrap_or_else(|| "index".into());
     check_id("manifestName", &manifest_name)?;
-    let (hls_package, cmaf_package, dash_package) = packages.ok_or_else(|| {
+    let package = package.ok_or_else(|| {
         ControlError::Unprocessable("an endpoint needs a package: hlsPackage, cmafPackage or dashPackage".into())
     })?;
     let endpoint = OriginEndpoint {
@@ -239,9 +238,7 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
         created_at: UnixMillis::now(),
         description: req.description,
         manifest_name,
-        hls_package,
-        cmaf_package,
-        dash_package,
+        package,
         tags: req.tags,
         authorization: access.authorization,
         whitelist: access.whitelist,
@@ -273,18 +270,21 @@ pub(super) async fn create_endpoint(State(app): State<App>, body: axum::body::By
     Ok(Json(endpoint_json(&app.config, &endpoint)))
 }
 
-pub(super) async fn find_endpoint(app: &App, id: &str) -> Result<OriginEndpoint> {
+pub(super) async fn find_endpoint(app: &ControlServices, id: &str) -> Result<OriginEndpoint> {
     Catalog(app.stores.index.as_ref())
         .endpoint(id)
         .await?
         .ok_or_else(|| ControlError::NotFound(format!("origin endpoint {id:?} does not exist")))
 }
 
-pub(super) async fn describe_endpoint(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>> {
+pub(super) async fn describe_endpoint(
+    State(app): State<ControlServices>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
     Ok(Json(endpoint_json(&app.config, &find_endpoint(&app, &id).await?)))
 }
 
-pub(super) async fn delete_endpoint(State(app): State<App>, Path(id): Path<String>) -> Result<Response> {
+pub(super) async fn delete_endpoint(State(app): State<ControlServices>, Path(id): Path<String>) -> Result<Response> {
     let endpoint = find_endpoint(&app, &id).await?;
     app.stores.index.delete_doc(ENDPOINTS, &id).await?;
     forget_arn(&app, &endpoint_arn(&app.config, &endpoint)).await?;
@@ -296,7 +296,7 @@ pub(super) async fn delete_endpoint(State(app): State<App>, Path(id): Path<Strin
 /// replaces the previous one wholesale. Playback reads the endpoint on every request, so
 /// the next manifest already follows the change.
 pub(super) async fn update_endpoint(
-    State(app): State<App>,
+    State(app): State<ControlServices>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
@@ -328,10 +328,8 @@ pub(super) async fn update_endpoint(
         check_id("manifestName", name)?;
         endpoint.manifest_name = name.clone();
     }
-    if let Some((hls, cmaf, dash)) = packages_of(&map, Some(&endpoint))? {
-        endpoint.hls_package = hls;
-        endpoint.cmaf_package = cmaf;
-        endpoint.dash_package = dash;
+    if let Some(package) = package_of(&map, Some(&endpoint))? {
+        endpoint.package = package;
     }
     replace_existing(&app, ENDPOINTS, &id, &endpoint, "origin endpoint").await?;
     tracing::info!(endpoint = %id, "origin endpoint updated");

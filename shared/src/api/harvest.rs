@@ -77,7 +77,10 @@ struct CreateHarvestJobRequest {
     s3_destination: Option<S3Destination>,
 }
 
-pub(super) async fn create_harvest_job(State(app): State<App>, body: axum::body::Bytes) -> Result<Response> {
+pub(super) async fn create_harvest_job(
+    State(app): State<ControlServices>,
+    body: axum::body::Bytes,
+) -> Result<Response> {
     let map = body_object(&body)?;
     refuse_unsupported(
         &map,
@@ -138,7 +141,10 @@ pub(super) async fn create_harvest_job(State(app): State<App>, body: axum::body:
     Ok(response)
 }
 
-pub(super) async fn describe_harvest_job(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>> {
+pub(super) async fn describe_harvest_job(
+    State(app): State<ControlServices>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
     let job: HarvestJob = Catalog(app.stores.index.as_ref())
         .get(JOBS, &id)
         .await?
@@ -155,7 +161,10 @@ pub(super) struct ListJobsQuery {
     include_status: Option<String>,
 }
 
-pub(super) async fn list_harvest_jobs(State(app): State<App>, Query(q): Query<ListJobsQuery>) -> Result<Json<Value>> {
+pub(super) async fn list_harvest_jobs(
+    State(app): State<ControlServices>,
+    Query(q): Query<ListJobsQuery>,
+) -> Result<Json<Value>> {
     let limit = page_size(q.max_results)?;
     if let Some(status) = &q.include_status {
         if !["IN_PROGRESS", "SUCCEEDED", "FAILED"].contains(&status.as_str()) {

@@ -16,7 +16,7 @@ struct ArnTarget {
 }
 
 /// Records that `arn` names the catalog document `pk`/`id`.
-pub(super) async fn remember_arn(app: &App, arn: &str, pk: &str, id: &str) -> Result<()> {
+pub(super) async fn remember_arn(app: &ControlServices, arn: &str, pk: &str, id: &str) -> Result<()> {
     let target = ArnTarget {
         pk: pk.to_owned(),
         id: id.to_owned(),
@@ -27,13 +27,13 @@ pub(super) async fn remember_arn(app: &App, arn: &str, pk: &str, id: &str) -> Re
 }
 
 /// Forgets an ARN (its resource was deleted).
-pub(super) async fn forget_arn(app: &App, arn: &str) -> Result<()> {
+pub(super) async fn forget_arn(app: &ControlServices, arn: &str) -> Result<()> {
     app.stores.index.delete_doc(ARNS, arn).await?;
     Ok(())
 }
 
 /// The resource document an ARN names, as JSON, with where it lives.
-async fn resource(app: &App, arn: &str) -> Result<(ArnTarget, Map<String, Value>)> {
+async fn resource(app: &ControlServices, arn: &str) -> Result<(ArnTarget, Map<String, Value>)> {
     let catalog = Catalog(app.stores.index.as_ref());
     let target: ArnTarget = catalog
         .get(ARNS, arn)
@@ -53,7 +53,7 @@ fn tags_of(doc: &Map<String, Value>) -> BTreeMap<String, String> {
 }
 
 async fn store_tags(
-    app: &App,
+    app: &ControlServices,
     target: &ArnTarget,
     mut doc: Map<String, Value>,
     tags: BTreeMap<String, String>,
@@ -91,13 +91,13 @@ pub(super) fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn list_tags(State(app): State<App>, Path(arn): Path<String>) -> Result<Json<Value>> {
+pub(super) async fn list_tags(State(app): State<ControlServices>, Path(arn): Path<String>) -> Result<Json<Value>> {
     let (_, doc) = resource(&app, &arn).await?;
     Ok(Json(json!({ "tags": tags_of(&doc) })))
 }
 
 pub(super) async fn tag_resource(
-    State(app): State<App>,
+    State(app): State<ControlServices>,
     Path(arn): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response> {
@@ -117,7 +117,7 @@ pub(super) async fn tag_resource(
 }
 
 pub(super) async fn untag_resource(
-    State(app): State<App>,
+    State(app): State<ControlServices>,
     Path(arn): Path<String>,
     uri: axum::http::Uri,
 ) -> Result<Response> {

@@ -7,11 +7,11 @@
 //! The request runs detached, with its metrics and access log.
 
 use super::EdgeError;
+use crate::app::IngestServices;
 use crate::catalog::Catalog;
 use crate::ingest::{self, auth, IngestError, Upload};
 use crate::model::IngestEndpoint;
 use crate::time::UnixMillis;
-use crate::App;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -21,14 +21,14 @@ use axum::Router;
 use bytes::Bytes;
 
 /// The ingest routes.
-pub fn router(app: App) -> Router {
+pub fn router(app: IngestServices) -> Router {
     Router::new()
         .route("/in/v2/{channel}/{ingest}/{*path}", any(handle))
         .with_state(app)
 }
 
 async fn handle(
-    State(app): State<App>,
+    State(app): State<IngestServices>,
     Path((channel, ingest_id, path)): Path<(String, String, String)>,
     request: crate::http::RequestInfo,
     body: Body,
@@ -129,7 +129,7 @@ async fn handle(
 
 #[allow(clippy::too_many_arguments)] // the request's parts, and the channel it reached
 async fn ingest(
-    app: &App,
+    app: &IngestServices,
     channel_id: &str,
     ingest_id: &str,
     path: &str,

@@ -4,10 +4,10 @@
 //! requests that reached a real endpoint.
 
 use super::{range, EdgeError, RequestInfo};
+use crate::app::PlaybackServices;
 use crate::model::OriginEndpoint;
 use crate::origin::{self, PlaybackError, Reply, ReplyBody, Viewer, SEGMENT_MAX_AGE};
 use crate::time::UnixMillis;
-use crate::App;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +22,7 @@ pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-mediapackag
 const ACTIVE_INPUT: HeaderName = HeaderName::from_static("x-sluice-active-input");
 
 /// The playback routes.
-pub fn router(app: App) -> Router {
+pub fn router(app: PlaybackServices) -> Router {
     Router::new()
         .route("/out/v1/utc", get(utc_time).head(utc_time))
         .route("/out/v1/{endpoint}/{file}", get(handle).options(preflight))
@@ -44,7 +44,7 @@ async fn preflight() -> Response {
 }
 
 async fn handle(
-    State(app): State<App>,
+    State(app): State<PlaybackServices>,
     Path((endpoint_id, file)): Path<(String, String)>,
     request: RequestInfo,
 ) -> Response {
@@ -52,14 +52,20 @@ async fn handle(
 }
 
 async fn handle_nested(
-    State(app): State<App>,
+    State(app): State<PlaybackServices>,
     Path((endpoint_id, dir, file)): Path<(String, String, String)>,
     request: RequestInfo,
 ) -> Response {
     respond(app, endpoint_id, Some(dir), file, request).await
 }
 
-async fn respond(app: App, endpoint_id: String, dir: Option<String>, file: String, request: RequestInfo) -> Response {
+async fn respond(
+    app: PlaybackServices,
+    endpoint_id: String,
+    dir: Option<String>,
+    file: String,
+    request: RequestInfo,
+) -> Response {
     let headers = &request.headers;
     let viewer = Viewer::of(headers, request.peer, app.config.client_ip_from_forwarded_for);
     use tracing::Instrument;

@@ -3,11 +3,11 @@
 
 use super::Upload;
 use super::{Accepted, IngestError};
+use crate::app::IngestServices;
 use crate::catalog::Catalog;
 use crate::media::{fmp4, tsmux};
 use crate::store::{keys, Condition};
 use crate::time::UnixMillis;
-use crate::App;
 
 /// An encoder's fMP4 init segment (`EXT-X-MAP`), kept whole: it is small (about 1 KB).
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -20,7 +20,7 @@ struct InitSegment {
 /// CMAF / fMP4 ingest (ffmpeg `-hls_segment_type fmp4`): init segments are remembered;
 /// each media segment is rewritten as TS with the init segment of its rendition and then
 /// indexed exactly like a TS segment, so every output (HLS TS, CMAF, DASH) serves it.
-pub(super) async fn ingest_fmp4(app: &App, up: Upload<'_>) -> Result<Accepted, IngestError> {
+pub(super) async fn ingest_fmp4(app: &IngestServices, up: Upload<'_>) -> Result<Accepted, IngestError> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let catalog = Catalog(app.stores.index.as_ref());

@@ -4,16 +4,16 @@
 
 use super::Upload;
 use super::{Accepted, IngestError};
+use crate::app::IngestServices;
 use crate::catalog::{stream_partition, Catalog, IngestMaster, IngestPlaylist};
 use crate::live::naming::rendition_id;
 use crate::media::ts;
 use crate::model::Rendition;
 use crate::store::{keys, Condition};
-use crate::App;
 
 /// The encoder ended this input's stream (`#EXT-X-ENDLIST`): recorded on the rendition,
 /// whose playlists end once every recently active input has ended.
-async fn end_of_stream(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), IngestError> {
+async fn end_of_stream(app: &IngestServices, up: &Upload<'_>, rendition: &str) -> Result<(), IngestError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
     let sk = keys::rendition(rendition);
@@ -57,7 +57,7 @@ fn check_playlist(playlist: &m3u8_rs::Playlist) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) async fn ingest_playlist(app: &App, up: Upload<'_>) -> Result<Accepted, IngestError> {
+pub(super) async fn ingest_playlist(app: &IngestServices, up: Upload<'_>) -> Result<Accepted, IngestError> {
     let playlist = m3u8_rs::parse_playlist_res(&up.body)
         .map_err(|_| IngestError::Invalid(format!("playlist {}: not a valid HLS playlist (RFC 8216)", up.path)))?;
     check_playlist(&playlist).map_err(|e| IngestError::Invalid(format!("playlist {}: {e}", up.path)))?;

@@ -3,6 +3,7 @@
 
 use super::Upload;
 use super::{Accepted, IngestError};
+use crate::app::IngestServices;
 use crate::catalog::{stream_partition, Catalog, ClockAnchor, InputTarget};
 use crate::live::naming::rendition_id;
 use crate::live::placement::{place, Placement};
@@ -11,7 +12,6 @@ use crate::media::{iframes, ts};
 use crate::model::{IFrame, Rendition, SegmentRecord};
 use crate::store::{keys, PublishedEdge, SlotWrite};
 use crate::time::{Ticks, UnixMillis};
-use crate::App;
 
 /// How often one upload re-reads the index when other writers of its rendition got there
 /// first (each attempt is two reads and one conditional write).
@@ -33,7 +33,7 @@ enum Slot {
     Existing(SegmentRecord),
 }
 
-pub(super) async fn ingest_segment(app: &App, up: Upload<'_>) -> Result<Accepted, IngestError> {
+pub(super) async fn ingest_segment(app: &IngestServices, up: Upload<'_>) -> Result<Accepted, IngestError> {
     // One pass over the packets: segment info, keyframes and the leading PAT/PMT.
     let ts::SegmentAnalysis {
         info,
@@ -246,7 +246,7 @@ fn takes_back(up: &Upload<'_>, existing: &SegmentRecord) -> bool {
 /// start, duration, sequence and discontinuity numbers, so playlists do not change. False
 /// when the index moved since `version` was read (the caller decides again).
 async fn take_back(
-    app: &App,
+    app: &IngestServices,
     up: &Upload<'_>,
     existing: SegmentRecord,
     info: &ts::SegmentInfo,
@@ -283,7 +283,7 @@ async fn take_back(
 /// The channel's media-time ↔ wall-clock anchor, set on first use and reset when media
 /// time and wall clock disagree by more than 10 s (encoder restart, long pause).
 async fn clock_anchor(
-    app: &App,
+    app: &IngestServices,
     channel: &str,
     start: Ticks,
     duration: Ticks,
@@ -311,7 +311,7 @@ async fn clock_anchor(
 /// when it is the rendition's first (the first writer wins; the others read its value).
 /// The inner error is a segment too long to be any rendition's first.
 async fn input_target(
-    app: &App,
+    app: &IngestServices,
     channel: &str,
     rendition: &str,
     duration: Ticks,
@@ -339,7 +339,7 @@ async fn input_target(
 }
 
 async fn update_rendition(
-    app: &App,
+    app: &IngestServices,
     record: &SegmentRecord,
     info: &ts::SegmentInfo,
     target_seconds: u32,
@@ -403,7 +403,7 @@ async fn update_rendition(
 }
 
 /// Records that this ingest endpoint delivered a segment of `rendition` just now.
-pub(super) async fn touch_input(app: &App, up: &Upload<'_>, rendition: &str) -> Result<(), IngestError> {
+pub(super) async fn touch_input(app: &IngestServices, up: &Upload<'_>, rendition: &str) -> Result<(), IngestError> {
     let catalog = Catalog(app.stores.index.as_ref());
     let pk = stream_partition(&up.channel.id);
     let sk = keys::rendition(rendition);

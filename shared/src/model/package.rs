@@ -1,7 +1,7 @@
-//! The fMP4 packages of an origin endpoint, `cmafPackage` and `dashPackage`, and the
+//! An origin endpoint's [`Package`], the fMP4 packages `cmafPackage` and `dashPackage`, and the
 //! `streamSelection` every package shares, in their stored form (= the wire form).
 
-use super::PlaylistType;
+use super::{HlsPackage, PlaylistType};
 use serde::{Deserialize, Serialize};
 
 /// `streamSelection`: which video renditions an endpoint offers, and in what order.
@@ -24,6 +24,20 @@ pub enum StreamOrder {
     Original,
     VideoBitrateAscending,
     VideoBitrateDescending,
+}
+
+/// An origin endpoint's one package: the output it serves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Package {
+    /// HLS with MPEG-TS segments.
+    #[serde(rename = "hlsPackage")]
+    Hls(HlsPackage),
+    /// HLS with CMAF (fragmented MP4) segments, one or more manifests.
+    #[serde(rename = "cmafPackage")]
+    Cmaf(CmafPackage),
+    /// MPEG-DASH with CMAF segments.
+    #[serde(rename = "dashPackage")]
+    Dash(DashPackage),
 }
 
 /// `cmafPackage`: CMAF fMP4 segments, shared by one or more HLS manifests.
@@ -152,4 +166,42 @@ fn sixty() -> u32 {
 }
 fn index() -> String {
     "index".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::OriginEndpoint;
+    use super::*;
+
+    /// An endpoint document as the catalog stored it before `package` was one field: the
+    /// package under its MediaPackage name, the other two absent.
+    const STORED: &str = r#"{"id":"e","guid":"g","channelId":"c","createdAt":0,"manifestName":"index",
+        "dashPackage":{"segmentDurationSeconds":4,"segmentTemplateFormat":"TIME_WITH_TIMELINE"},
+        "tags":{},"origination":"ALLOW"}"#;
+
+    #[test]
+    fn the_package_is_stored_under_its_mediapackage_name() {
+        let endpoint: OriginEndpoint = serde_json::from_str(STORED).unwrap();
+        let Package::Dash(dash) = &endpoint.package else {
+            panic!("not DASH: {:?}", endpoint.package)
+        };
+        assert_eq!(dash.segment_duration_seconds, 4);
+        assert_eq!(dash.segment_template_format, SegmentTemplateFormat::TimeWithTimeline);
+        let again = serde_json::to_value(&endpoint).unwrap();
+        let keys: Vec<&str> = again.as_object().unwrap().keys().map(String::as_str).collect();
+        assert!(keys.contains(&"dashPackage"), "{keys:?}");
+        assert!(
+            !keys
+                .iter()
+                .any(|k| ["package", "hlsPackage", "cmafPackage"].contains(k)),
+            "{keys:?}"
+        );
+        assert_eq!(serde_json::from_value::<OriginEndpoint>(again).unwrap(), endpoint);
+    }
+
+    #[test]
+    fn an_endpoint_without_a_package_does_not_parse() {
+        let without = STORED.replace(r#""dashPackage""#, r#""otherPackage""#);
+        assert!(serde_json::from_str::<OriginEndpoint>(&without).is_err());
+    }
 }

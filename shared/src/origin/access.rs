@@ -5,8 +5,8 @@
 //! refusal is 403 with the reason; a secret that cannot be read also refuses (fail closed).
 
 use super::reply::*;
+use crate::app::PlaybackServices;
 use crate::model::{OriginEndpoint, Origination};
-use crate::App;
 use http::HeaderMap;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -48,7 +48,11 @@ fn forbidden(message: String) -> PlaybackError {
 }
 
 /// Refuses the request unless the endpoint's access settings allow `viewer`.
-pub(crate) async fn check(app: &App, endpoint: &OriginEndpoint, viewer: &Viewer) -> Result<(), PlaybackError> {
+pub(crate) async fn check(
+    app: &PlaybackServices,
+    endpoint: &OriginEndpoint,
+    viewer: &Viewer,
+) -> Result<(), PlaybackError> {
     if endpoint.origination == Origination::Deny {
         return Err(forbidden(format!(
             "origin endpoint {:?} does not allow playback (origination is DENY)",

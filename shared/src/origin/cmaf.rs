@@ -14,15 +14,15 @@ use super::reply::*;
 use super::segments::serve_segment;
 use super::select::*;
 use super::window::*;
+use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
 use crate::manifest::hls::{self, AudioRendition, OutputSegment, PlaylistSettings, Variant};
 use crate::model::{CmafHlsManifest, CmafPackage, OriginEndpoint};
-use crate::App;
 
 /// Serves a CMAF endpoint file: `dir` is the HLS manifest id for playlists, `None` for
 /// segments at the endpoint root.
 pub async fn serve_cmaf(
-    app: &App,
+    app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     package: &CmafPackage,
     dir: Option<&str>,

@@ -5,16 +5,16 @@ use super::reply::*;
 use super::segments::serve_segment;
 use super::select::*;
 use super::window::*;
+use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
 use crate::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
 use crate::manifest::hls::{self};
 use crate::model::{DashPackage, OriginEndpoint, SegmentTemplateFormat};
 use crate::time::UnixMillis;
-use crate::App;
 
 /// Serves a DASH endpoint file.
 pub async fn serve_dash(
-    app: &App,
+    app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     package: &DashPackage,
     file: &str,
@@ -42,7 +42,7 @@ pub async fn serve_dash(
 }
 
 pub(crate) async fn dash_manifest(
-    app: &App,
+    app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     package: &DashPackage,
     docs: &StreamDocs,

@@ -10,11 +10,11 @@
 use super::reply::*;
 use super::select::*;
 use super::window::*;
+use crate::app::PlaybackServices;
 use crate::catalog::Catalog;
 use crate::manifest::hls::{self, OutputSegment, Variant};
 use crate::model::{HlsPackage, OriginEndpoint, Rendition};
 use crate::time::Ticks;
-use crate::App;
 
 /// What a playback file name asks for.
 #[derive(Debug, PartialEq)]
@@ -53,7 +53,7 @@ pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
 
 /// Serves a file of an HLS (TS) endpoint.
 pub(crate) async fn serve_hls(
-    app: &App,
+    app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     package: &HlsPackage,
     file: &str,
@@ -139,7 +139,7 @@ pub(crate) async fn serve_hls(
 }
 
 pub(crate) async fn media_playlist(
-    app: &App,
+    app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     package: &HlsPackage,
     rendition: &Rendition,
@@ -162,7 +162,7 @@ pub(crate) async fn media_playlist(
 }
 
 pub(crate) async fn segment(
-    app: &App,
+    app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     package: &HlsPackage,
     rendition: &Rendition,

@@ -4,18 +4,18 @@
 use super::reply::*;
 use super::select::*;
 use super::window::*;
+use crate::app::PlaybackServices;
 use crate::catalog::StreamDocs;
 use crate::manifest::hls::{self};
 use crate::media::cmaf::{self, Timeline, TrackRun};
 use crate::media::mp4;
 use crate::model::{OriginEndpoint, SegmentRecord};
 use crate::time::Ticks;
-use crate::App;
 
 /// An init or media segment. `by_number`: the number in a media segment's name is an
 /// output sequence number (DASH `$Number$`) rather than a start time.
 pub(crate) async fn serve_segment(
-    app: &App,
+    app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     docs: &StreamDocs,
     segment_duration_seconds: u32,

@@ -2,17 +2,17 @@
 //! window of a rendition, the inputs of one output segment, whether the stream is live.
 
 use super::reply::*;
+use crate::app::PlaybackServices;
 use crate::manifest::hls::{self, OutputSegment};
 use crate::model::{Rendition, SegmentRecord};
 use crate::time::{Ticks, UnixMillis};
-use crate::App;
 use bytes::Bytes;
 
 /// Whether a rendition's media playlist ends (`#EXT-X-ENDLIST`): true once the encoder
 /// ended the stream. A live rendition whose inputs have stopped delivering is a 404 with
 /// a short cache rather than a stale 200, so CDNs and players fail over (issue: stale
 /// manifests served with 200 are a top complaint about live origins).
-pub(crate) fn live_or_ended(app: &App, rendition: &Rendition, k: u64) -> Result<bool, PlaybackError> {
+pub(crate) fn live_or_ended(app: &PlaybackServices, rendition: &Rendition, k: u64) -> Result<bool, PlaybackError> {
     let now = crate::time::UnixMillis::now();
     if rendition.is_ended(now) {
         return Ok(true);
@@ -30,7 +30,7 @@ pub(crate) fn live_or_ended(app: &App, rendition: &Rendition, k: u64) -> Result<
 
 /// The output segments of a rendition's live window (oldest first); 404 when empty.
 pub(crate) async fn live_window(
-    app: &App,
+    app: &PlaybackServices,
     channel: &str,
     rendition: &Rendition,
     k: u64,
@@ -56,7 +56,7 @@ pub(crate) async fn live_window(
 /// (the upload was answered 2xx once its record was durable), or a hole's horizon passed
 /// with no upload after it.
 pub(crate) async fn published_segments(
-    app: &App,
+    app: &PlaybackServices,
     partition: &str,
     limit: usize,
 ) -> Result<Vec<SegmentRecord>, PlaybackError> {
@@ -72,7 +72,7 @@ pub(crate) async fn published_segments(
 
 /// The input records and stored bytes of the output segment starting at `start`.
 pub(crate) async fn segment_group(
-    app: &App,
+    app: &PlaybackServices,
     channel: &str,
     rendition: &Rendition,
     k: u64,

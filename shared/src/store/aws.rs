@@ -47,8 +47,12 @@ fn sdk_error<E: std::error::Error + Send + Sync + 'static>(e: aws_sdk_dynamodb::
 const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
+/// The SDK configuration the other AWS clients of a function (Secrets Manager,
+/// CloudWatch) are built from, so they share its HTTP client and timeouts.
+pub type Sdk = aws_config::SdkConfig;
+
 /// The SDK configuration from the standard AWS environment, with a rustls HTTPS client.
-pub async fn sdk_config() -> aws_config::SdkConfig {
+pub async fn sdk_config() -> Sdk {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))

@@ -36,6 +36,12 @@ status=$(grep -rn "StatusCode::" ingest* origin* live* || true)
 [ -z "$status" ] || fail "an HTTP status chosen in a flow: $status"
 flows=$(grep -rnE "\bApp\b" ingest* origin* api* access_log.rs | grep -v "^[^:]*:[0-9]*: *//" || true)
 [ -z "$flows" ] || fail "a flow takes every function's services (App) instead of its own: $flows"
+# The writers share the output timeline in live/, not each other; time arithmetic goes
+# through time.rs (Ticks::as_millis, millis_since, from_secs) instead of bare "/ 90".
+writers=$(grep -n "manifest::hls" manifest/dash.rs || true)
+[ -z "$writers" ] || fail "the DASH writer imports the HLS writer: $writers"
+ninety=$(grep -rnE "/ 90\b|/ 90_000\b" . | grep -vE "^./(time\.rs|media/)" || true)
+[ -z "$ninety" ] || fail "bare 90 kHz arithmetic outside time.rs and media/: $ninety"
 # Every key layout is in store/keys.rs.
 keys=$(grep -rnE 'format!\("[a-z0-9_]*#|format!\("\{[^}]*\}#|"(rendition|playlist|target|stream|fmp4init)#' . | grep -v "^./store/keys.rs:" || true)
 [ -z "$keys" ] || fail "a key format outside store/keys.rs: $keys"

@@ -7,6 +7,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use sluice::catalog::{stream_partition, Catalog, CHANNELS, ENDPOINTS};
 use sluice::config::{Config, StoreConfig};
+use sluice::live::timeline;
 use sluice::manifest::hls;
 use sluice::model::{Channel, HlsPackage, OriginEndpoint, Package, Rendition, SegmentRecord};
 use sluice::store::Condition;
@@ -136,9 +137,9 @@ fn writer(c: &mut Criterion) {
         let slice = &records[records.len() - wanted..];
         group.bench_with_input(BenchmarkId::from_parameter(format!("{window}s")), &window, |b, _| {
             b.iter(|| {
-                let grouped = hls::group_segments(slice, 1);
-                let w = hls::live_window(&grouped, Ticks::from_secs(u64::from(window)));
-                let target = hls::target_duration(w, &r, 1);
+                let grouped = timeline::group_segments(slice, 1);
+                let w = timeline::live_window(&grouped, Ticks::from_secs(u64::from(window)));
+                let target = timeline::target_duration(w, &r, 1);
                 hls::media_playlist(w, &(&p).into(), target, |s| format!("index_720p_{}.ts", s.start.0))
             })
         });

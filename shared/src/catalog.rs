@@ -55,8 +55,7 @@ pub struct ClockAnchor {
 impl ClockAnchor {
     /// Wall-clock time of media time `t`.
     pub fn wall_clock_of(&self, t: Ticks) -> UnixMillis {
-        let delta_ms = (t.0 as i128 - self.media.0 as i128) / 90;
-        UnixMillis(self.wall.0 + delta_ms as i64)
+        UnixMillis(self.wall.0 + t.millis_since(self.media))
     }
 }
 

@@ -32,7 +32,13 @@ impl Ticks {
 
     /// This time in milliseconds, rounded down.
     pub fn as_millis(self) -> i64 {
-        (self.0 / 90) as i64
+        (self.0 / (TICKS_PER_SECOND / 1000)) as i64
+    }
+
+    /// Milliseconds from `earlier` to this time, negative when `earlier` is later; rounded
+    /// toward zero.
+    pub fn millis_since(self, earlier: Ticks) -> i64 {
+        ((i128::from(self.0) - i128::from(earlier.0)) / i128::from(TICKS_PER_SECOND / 1000)) as i64
     }
 
     /// `self - other`, or zero when `other` is later.

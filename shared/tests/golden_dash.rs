@@ -7,8 +7,8 @@
 //! `UPDATE_GOLDEN=1 cargo test -p sluice --test golden_dash` and review the diff.
 
 use sluice::live::publish::publishable;
+use sluice::live::timeline::{self, OutputSegment};
 use sluice::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
-use sluice::manifest::hls::{self, OutputSegment};
 use sluice::model::{DashPackage, SegmentRecord};
 use sluice::time::{Ticks, UnixMillis};
 
@@ -64,10 +64,10 @@ fn package(settings: serde_json::Value) -> DashPackage {
 /// The MPD the origin writes for `records` (every track has the same timeline), published
 /// 1.5 s after the newest output segment ended.
 fn mpd(package: &DashPackage, records: &[SegmentRecord], input: u64) -> String {
-    let k = hls::group_size(package.segment_duration_seconds, Ticks(input));
-    let grouped = hls::group_segments(records, k);
+    let k = timeline::group_size(package.segment_duration_seconds, Ticks(input));
+    let grouped = timeline::group_segments(records, k);
     let window: Vec<OutputSegment> =
-        hls::live_window(&grouped, Ticks::from_secs(u64::from(package.manifest_window_seconds))).to_vec();
+        timeline::live_window(&grouped, Ticks::from_secs(u64::from(package.manifest_window_seconds))).to_vec();
     let newest_end = window.last().map_or(0, |s| s.start.0 + s.duration.0);
     let video = |id: &str, bandwidth: u64, codecs: &str, resolution: (u32, u32)| Representation {
         id: id.into(),

@@ -7,7 +7,8 @@
 //! `UPDATE_GOLDEN=1 cargo test -p sluice --test golden_hls` and review the diff.
 
 use sluice::live::publish::publishable;
-use sluice::manifest::hls::{self, AudioRendition, OutputSegment, PlaylistSettings, Variant};
+use sluice::live::timeline::{self, OutputSegment};
+use sluice::manifest::hls::{self, AudioRendition, PlaylistSettings, Variant};
 use sluice::model::{IFrame, PlaylistType, Rendition, SegmentRecord};
 use sluice::time::{Ticks, UnixMillis};
 
@@ -73,9 +74,12 @@ fn rendition(id: &str, size: (u32, u32), bandwidth: u64, codecs: &[&str]) -> Ren
 /// Output segments of `segment_seconds` and the live window of `window_seconds`, as the
 /// origin computes them from a rendition's newest records.
 fn window(records: &[SegmentRecord], segment_seconds: u32, window_seconds: u64) -> (u64, Vec<OutputSegment>) {
-    let k = hls::group_size(segment_seconds, Ticks(INPUT));
-    let grouped = hls::group_segments(records, k);
-    (k, hls::live_window(&grouped, Ticks::from_secs(window_seconds)).to_vec())
+    let k = timeline::group_size(segment_seconds, Ticks(INPUT));
+    let grouped = timeline::group_segments(records, k);
+    (
+        k,
+        timeline::live_window(&grouped, Ticks::from_secs(window_seconds)).to_vec(),
+    )
 }
 
 fn settings(pdt_seconds: u32, version: usize, map_uri: Option<String>) -> PlaylistSettings {
@@ -111,7 +115,7 @@ fn ts_live() {
     let records = publish(&run("720p", 0, 40));
     // The origin reads the newest records: the oldest ones here start mid-group.
     let (k, window) = window(&records[5..], 6, 30);
-    let target = hls::target_duration(&window, &r, k);
+    let target = timeline::target_duration(&window, &r, k);
     let body = hls::media_playlist(&window, &settings(12, 3, None), target, ts_name("720p"));
     compare("hls_ts_live.m3u8", &body);
 }
@@ -136,7 +140,7 @@ fn ts_discontinuities_over_two_reloads() {
     let records = publish(&inputs);
     for (reload, upto) in [(1, 11), (2, records.len())] {
         let (k, window) = window(&records[..upto], 2, 16);
-        let target = hls::target_duration(&window, &r, k);
+        let target = timeline::target_duration(&window, &r, k);
         let body = hls::media_playlist(&window, &settings(0, 3, None), target, ts_name("720p"));
         compare(&format!("hls_ts_discontinuity_{reload}.m3u8"), &body);
     }
@@ -168,7 +172,7 @@ fn ts_iframes() {
     let records = publish(&inputs);
     for (reload, upto) in [(1, 12), (2, records.len())] {
         let (k, window) = window(&records[..upto], 6, 18);
-        let target = hls::target_duration(&window, &r, k);
+        let target = timeline::target_duration(&window, &r, k);
         if reload == 1 {
             let media = hls::media_playlist(&window, &settings(0, 3, None), target, ts_name("720p"));
             compare("hls_iframes_media.m3u8", &media);
@@ -204,7 +208,7 @@ fn cmaf_with_audio_group() {
     }
     let records = publish(&inputs);
     let (k, window) = window(&records, 6, 30);
-    let target = hls::target_duration(&window, &high, k);
+    let target = timeline::target_duration(&window, &high, k);
     for track in ["video_720p", "video_360p", "audio_720p"] {
         let map = Some(format!("../golden_{track}_init.mp4"));
         let name = |s: &OutputSegment| format!("../golden_{track}_{}.mp4", s.start.0);

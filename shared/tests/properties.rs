@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use sluice::live::placement::{place, Placement};
 use sluice::live::publish::{publishable, PublishedEdge};
-use sluice::manifest::hls;
+use sluice::live::timeline;
 use sluice::model::{IFrame, SegmentRecord};
 use sluice::time::{unwrap_pts, Ticks, UnixMillis, PTS_WRAP};
 
@@ -318,7 +318,7 @@ proptest! {
     /// timeline; keyframe ranges stay inside their output segment.
     #[test]
     fn grouping_is_complete_increasing_and_gap_free(records in inputs(), k in 1u64..6) {
-        let out = hls::group_segments(&records, k);
+        let out = timeline::group_segments(&records, k);
         let by_sequence = |s: u64| records.iter().find(|r| r.sequence == s);
         let complete: Vec<u64> = records
             .iter()
@@ -352,8 +352,8 @@ proptest! {
     /// The live window is the newest output segments that cover it, and no more.
     #[test]
     fn the_window_is_the_shortest_covering_suffix(records in inputs(), k in 1u64..4, seconds in 1u64..60) {
-        let grouped = hls::group_segments(&records, k);
-        let window = hls::live_window(&grouped, Ticks::from_secs(seconds));
+        let grouped = timeline::group_segments(&records, k);
+        let window = timeline::live_window(&grouped, Ticks::from_secs(seconds));
         prop_assert!(grouped.ends_with(window));
         let total: u64 = window.iter().map(|s| s.duration.0).sum();
         let wanted = Ticks::from_secs(seconds).0;

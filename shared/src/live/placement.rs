@@ -23,7 +23,7 @@ pub enum Placement {
 /// Largest gap between where a segment was expected and where it starts that still
 /// counts as continuous: two seconds or one segment, whichever is longer.
 fn tolerance(last: &SegmentRecord) -> i128 {
-    i128::from(last.duration.0.max(180_000))
+    i128::from(last.duration.max(Ticks::from_secs(2)).0)
 }
 
 /// Places a segment whose first PTS (33-bit) is `raw_pts` after `last`.

@@ -3,9 +3,9 @@
 //! (`$Number$` or `$Time$`) or with `@duration`, in FULL or COMPACT layout. Pure: records,
 //! settings and `now` in, XML out. All MPD times use the 90 kHz timescale of the index.
 
-use crate::manifest::hls::OutputSegment;
+use crate::live::timeline::OutputSegment;
 use crate::model::{DashPackage, DashProfile, ManifestLayout, SegmentTemplateFormat, UtcTiming};
-use crate::time::{UnixMillis, TICKS_PER_SECOND};
+use crate::time::{Ticks, UnixMillis, TICKS_PER_SECOND};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 
@@ -161,7 +161,7 @@ impl NumberLayout {
         };
         let period_start_ticks = periods * duration_ticks;
         NumberLayout {
-            period_start_ms: period_start_ticks / 90,
+            period_start_ms: Ticks(period_start_ticks).as_millis() as u64,
             start_number,
             presentation_time_offset: newest.start.0 - (periods + newest.sequence - start_number) * duration_ticks
                 + period_start_ticks,

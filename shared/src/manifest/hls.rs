@@ -1,122 +1,10 @@
-//! HLS (RFC 8216) multivariant and media playlists for TS endpoints, written with
-//! `m3u8-rs`. Input segments are grouped into output segments of
-//! `segmentDurationSeconds` (a whole number of inputs, MediaPackage's rule); output
-//! sequence numbers are the input sequence divided by the group size, so they are stable
-//! and never go backwards as the window slides.
+//! HLS (RFC 8216) multivariant and media playlists, written with `m3u8-rs` over the
+//! output timeline of [`crate::live::timeline`].
 
-use crate::model::{HlsPackage, PlaylistType, Rendition, SegmentRecord};
-use crate::time::{Ticks, UnixMillis};
+use crate::live::timeline::OutputSegment;
+use crate::model::{HlsPackage, PlaylistType, Rendition};
+use crate::time::Ticks;
 use m3u8_rs::{MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Resolution, VariantStream};
-
-/// One output segment: `inputs` consecutive input segments served as one.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutputSegment {
-    /// Output media sequence number.
-    pub sequence: u64,
-    /// Start of the first input segment; also the segment's name in URLs.
-    pub start: Ticks,
-    pub duration: Ticks,
-    pub program_date_time: UnixMillis,
-    pub starts_with_keyframe: bool,
-    pub size: u64,
-    /// The encoder's timestamps jump inside this output segment's inputs (a restart):
-    /// written as `EXT-X-DISCONTINUITY` before it.
-    pub discontinuity: bool,
-    /// Discontinuities of the rendition up to and including this segment.
-    pub discontinuity_sequence: u64,
-    /// Keyframes, with byte ranges within this output segment (inputs back to back).
-    pub iframes: Vec<OutputIFrame>,
-}
-
-/// A keyframe of an output segment.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutputIFrame {
-    pub time: Ticks,
-    /// Byte range within the output segment.
-    pub offset: u64,
-    pub size: u64,
-    /// Byte range of the PAT/PMT its input segment starts with (none if it does not).
-    pub psi: Option<(u64, u64)>,
-    /// Its range starts with that PAT/PMT (the first keyframe of an input segment).
-    pub self_contained: bool,
-}
-
-/// How many input segments make one output segment: the configured duration rounded
-/// to the nearest whole multiple of the input duration (at least one).
-pub fn group_size(segment_duration_seconds: u32, input: Ticks) -> u64 {
-    let input_secs = input.as_secs_f64().round().max(1.0);
-    ((f64::from(segment_duration_seconds) / input_secs).round() as u64).max(1)
-}
-
-/// Groups consecutive input records (oldest first) into complete output segments.
-/// A group is complete when it holds all `k` input sequence numbers `g*k .. g*k+k`.
-pub fn group_segments(records: &[SegmentRecord], k: u64) -> Vec<OutputSegment> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < records.len() {
-        let group = records[i].sequence / k;
-        let members: Vec<&SegmentRecord> = records[i..].iter().take_while(|r| r.sequence / k == group).collect();
-        i += members.len();
-        let complete = members.len() as u64 == k
-            && members
-                .iter()
-                .enumerate()
-                .all(|(j, r)| r.sequence == group * k + j as u64);
-        if !complete {
-            continue;
-        }
-        let first = members[0];
-        out.push(OutputSegment {
-            sequence: group,
-            start: first.start,
-            duration: Ticks(members.iter().map(|r| r.duration.0).sum()),
-            program_date_time: first.program_date_time,
-            starts_with_keyframe: first.starts_with_keyframe,
-            size: members.iter().map(|r| r.size).sum(),
-            discontinuity: members.iter().any(|r| r.discontinuity),
-            discontinuity_sequence: members.iter().map(|r| r.discontinuity_sequence).max().unwrap_or(0),
-            iframes: members
-                .iter()
-                .scan(0u64, |before, r| {
-                    let base = *before;
-                    *before += r.size;
-                    Some(r.iframes.iter().map(move |f| OutputIFrame {
-                        time: f.time,
-                        offset: f.offset + base,
-                        size: f.size,
-                        psi: (f.psi_size > 0).then_some((base, f.psi_size)),
-                        self_contained: f.offset == 0 && f.psi_size > 0,
-                    }))
-                })
-                .flatten()
-                .collect(),
-        });
-    }
-    out
-}
-
-/// The newest segments whose durations add up to at least `window` (all when shorter).
-pub fn live_window(segments: &[OutputSegment], window: Ticks) -> &[OutputSegment] {
-    let mut total = 0u64;
-    let mut first = segments.len();
-    while first > 0 && total < window.0 {
-        first -= 1;
-        total += segments[first].duration.0;
-    }
-    &segments[first..]
-}
-
-/// `EXT-X-TARGETDURATION`: no EXTINF may round above it (RFC 8216 §4.3.3.1), and it never
-/// changes (§6.2.1): fixed by the rendition's input target, which ingest holds every
-/// segment to (see [`crate::live::target`]). Longer segments can only come from
-/// documents written before the target was fixed; the value then still covers them.
-pub fn target_duration(segments: &[OutputSegment], rendition: &Rendition, k: u64) -> u64 {
-    let nominal = crate::live::target::output_target(rendition.target_secs(), k);
-    segments
-        .iter()
-        .map(|s| s.duration.as_secs_f64().round() as u64)
-        .fold(nominal.max(1), u64::max)
-}
 
 /// What a media playlist says besides its segments.
 pub struct PlaylistSettings {
@@ -373,6 +261,8 @@ fn write(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::timeline::group_segments;
+    use crate::model::SegmentRecord;
 
     fn records(n: u64) -> Vec<SegmentRecord> {
         (0..n)
@@ -381,27 +271,6 @@ mod tests {
                 ..SegmentRecord::example("360p", i * 180_000)
             })
             .collect()
-    }
-
-    #[test]
-    fn groups_are_complete_runs_of_k_inputs() {
-        let out = group_segments(&records(7), 3);
-        assert_eq!(
-            out.iter().map(|s| (s.sequence, s.start.0)).collect::<Vec<_>>(),
-            [(0, 0), (1, 540_000)]
-        );
-        assert_eq!(out[0].duration, Ticks(540_000));
-        let mut gap = records(6);
-        gap.remove(4); // input 4 missing: group 1 is incomplete and left out
-        assert_eq!(group_segments(&gap, 3).len(), 1);
-        // A window that starts mid-group skips the partial first group.
-        assert_eq!(
-            group_segments(&records(7)[1..], 3)
-                .iter()
-                .map(|s| s.sequence)
-                .collect::<Vec<_>>(),
-            [1]
-        );
     }
 
     #[test]
@@ -425,21 +294,5 @@ mod tests {
         // A window starting at a discontinuity counts those before it, not itself.
         let at = media_playlist(&out[4..], &package, 2, |s| format!("{}.ts", s.sequence));
         assert!(at.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{at}");
-    }
-
-    #[test]
-    fn group_size_rounds_to_a_multiple_of_the_input() {
-        assert_eq!(group_size(6, Ticks(180_000)), 3);
-        assert_eq!(group_size(5, Ticks(180_000)), 3); // 2.5 rounds to 3
-        assert_eq!(group_size(1, Ticks(180_000)), 1);
-        assert_eq!(group_size(6, Ticks(183_600)), 3); // 2.04 s inputs
-    }
-
-    #[test]
-    fn window_keeps_the_newest_segments_covering_it() {
-        let out = group_segments(&records(10), 1);
-        let w = live_window(&out, Ticks::from_secs(6));
-        assert_eq!(w.iter().map(|s| s.sequence).collect::<Vec<_>>(), [7, 8, 9]);
-        assert_eq!(live_window(&out, Ticks::from_secs(100)).len(), 10);
     }
 }

@@ -16,7 +16,9 @@ use super::select::*;
 use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
-use crate::manifest::hls::{self, AudioRendition, OutputSegment, PlaylistSettings, Variant};
+use crate::live::timeline;
+use crate::live::timeline::OutputSegment;
+use crate::manifest::hls::{self, AudioRendition, PlaylistSettings, Variant};
 use crate::model::{CmafHlsManifest, CmafPackage, OriginEndpoint};
 
 /// Serves a CMAF endpoint file: `dir` is the HLS manifest id for playlists, `None` for
@@ -63,7 +65,7 @@ pub async fn serve_cmaf(
         .and_then(TrackRef::parse)
         .ok_or_else(|| not_a_file(endpoint, file))?;
     let rendition = rendition_of(&docs, endpoint, &track.rendition)?;
-    let k = hls::group_size(package.segment_duration_seconds, rendition.target());
+    let k = timeline::group_size(package.segment_duration_seconds, rendition.target());
     let end_list = live_or_ended(app, rendition, k)?;
     let window = live_window(
         app,
@@ -73,7 +75,7 @@ pub async fn serve_cmaf(
         manifest.playlist_window_seconds,
     )
     .await?;
-    let target = hls::target_duration(&window, rendition, k);
+    let target = timeline::target_duration(&window, rendition, k);
     let settings = PlaylistSettings {
         program_date_time_interval_seconds: manifest.program_date_time_interval_seconds,
         playlist_type: manifest.playlist_type,
@@ -129,7 +131,7 @@ pub(crate) fn cmaf_multivariant(
         })
         .collect();
     let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
-    let k = hls::group_size(package.segment_duration_seconds, max_input);
+    let k = timeline::group_size(package.segment_duration_seconds, max_input);
     let body = hls::multivariant_with_audio(&variants, &groups, 6);
     Ok(playlist_response(body, playlist_max_age(max_input, k), None))
 }

@@ -7,8 +7,8 @@ use super::select::*;
 use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
+use crate::live::timeline;
 use crate::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
-use crate::manifest::hls::{self};
 use crate::model::{DashPackage, OriginEndpoint, SegmentTemplateFormat};
 use crate::time::UnixMillis;
 
@@ -55,10 +55,10 @@ pub(crate) async fn dash_manifest(
         ))
     })?;
     let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
-    let k = hls::group_size(package.segment_duration_seconds, max_input);
+    let k = timeline::group_size(package.segment_duration_seconds, max_input);
     let mut windows = Vec::new();
     for r in &renditions {
-        let k = hls::group_size(package.segment_duration_seconds, r.target());
+        let k = timeline::group_size(package.segment_duration_seconds, r.target());
         windows.push(live_window(app, &endpoint.channel_id, r, k, package.manifest_window_seconds).await?);
     }
     let window_of = |id: &str| renditions.iter().position(|r| r.id == id).map(|i| &windows[i][..]);
@@ -110,7 +110,7 @@ pub(crate) async fn dash_manifest(
         });
     }
     // Media time zero on the wall clock: constant while the channel's clock anchor holds.
-    let availability_start = UnixMillis(anchor.wall.0 - (anchor.media.0 / 90) as i64);
+    let availability_start = UnixMillis(anchor.wall.0 - anchor.media.as_millis());
     let presentation = Presentation {
         package,
         prefix: &endpoint.manifest_name,

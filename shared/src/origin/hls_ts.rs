@@ -12,7 +12,9 @@ use super::select::*;
 use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::Catalog;
-use crate::manifest::hls::{self, OutputSegment, Variant};
+use crate::live::timeline;
+use crate::live::timeline::OutputSegment;
+use crate::manifest::hls::{self, Variant};
 use crate::model::{HlsPackage, OriginEndpoint, Rendition};
 use crate::time::Ticks;
 
@@ -91,7 +93,7 @@ pub(crate) async fn serve_hls(
                 })
                 .collect();
             let max_input = variants.iter().map(|v| v.rendition.target()).max().unwrap_or_default();
-            let k = hls::group_size(package.segment_duration_seconds, max_input);
+            let k = timeline::group_size(package.segment_duration_seconds, max_input);
             let max_age = playlist_max_age(max_input, k);
             let iframe_variants: Vec<Variant> = variants
                 .iter()
@@ -121,10 +123,10 @@ pub(crate) async fn serve_hls(
                 )));
             }
             let rendition = rendition_of(&rendition)?;
-            let k = hls::group_size(package.segment_duration_seconds, rendition.target());
+            let k = timeline::group_size(package.segment_duration_seconds, rendition.target());
             let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
             let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
-            let body = hls::iframe_playlist(&window, hls::target_duration(&window, rendition, k), name);
+            let body = hls::iframe_playlist(&window, timeline::target_duration(&window, rendition, k), name);
             let max_age = playlist_max_age(rendition.target(), k);
             Ok(with_last_updated(
                 playlist_response(body, max_age, window.last().map(|s| s.sequence)),
@@ -144,10 +146,10 @@ pub(crate) async fn media_playlist(
     package: &HlsPackage,
     rendition: &Rendition,
 ) -> Result<Reply, PlaybackError> {
-    let k = hls::group_size(package.segment_duration_seconds, rendition.target());
+    let k = timeline::group_size(package.segment_duration_seconds, rendition.target());
     let end_list = live_or_ended(app, rendition, k)?;
     let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
-    let target = hls::target_duration(&window, rendition, k);
+    let target = timeline::target_duration(&window, rendition, k);
     let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
     let settings = hls::PlaylistSettings {
         end_list,
@@ -168,7 +170,7 @@ pub(crate) async fn segment(
     rendition: &Rendition,
     start: Ticks,
 ) -> Result<Reply, PlaybackError> {
-    let k = hls::group_size(package.segment_duration_seconds, rendition.target());
+    let k = timeline::group_size(package.segment_duration_seconds, rendition.target());
     let (_, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
     let active = active_input(inputs.iter().map(|(record, _)| record));
     // The input segments go out one after the other as they were stored: never joined

@@ -6,7 +6,7 @@ use super::select::*;
 use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::StreamDocs;
-use crate::manifest::hls::{self};
+use crate::live::timeline;
 use crate::media::cmaf::{self, Timeline, TrackRun};
 use crate::media::mp4;
 use crate::model::{OriginEndpoint, SegmentRecord};
@@ -27,7 +27,7 @@ pub(crate) async fn serve_segment(
         SegmentFile::Init(t) | SegmentFile::Media(t, _) => t.clone(),
     };
     let rendition = rendition_of(docs, endpoint, &track.rendition)?;
-    let k = hls::group_size(segment_duration_seconds, rendition.target());
+    let k = timeline::group_size(segment_duration_seconds, rendition.target());
     match request {
         SegmentFile::Init(_) => {
             let partition = SegmentRecord::partition_of(&endpoint.channel_id, &rendition.id);

@@ -3,7 +3,8 @@
 
 use super::reply::*;
 use crate::app::PlaybackServices;
-use crate::manifest::hls::{self, OutputSegment};
+use crate::live::timeline;
+use crate::live::timeline::OutputSegment;
 use crate::model::{Rendition, SegmentRecord};
 use crate::time::{Ticks, UnixMillis};
 use bytes::Bytes;
@@ -40,8 +41,8 @@ pub(crate) async fn live_window(
     let wanted = (f64::from(window_seconds) / input_secs).ceil() as usize + 2 * k as usize + 2;
     let partition = SegmentRecord::partition_of(channel, &rendition.id);
     let records = published_segments(app, &partition, wanted.min(20_000)).await?;
-    let grouped = hls::group_segments(&records, k);
-    let window = hls::live_window(&grouped, Ticks::from_secs(u64::from(window_seconds)));
+    let grouped = timeline::group_segments(&records, k);
+    let window = timeline::live_window(&grouped, Ticks::from_secs(u64::from(window_seconds)));
     if window.is_empty() {
         return Err(PlaybackError::not_found(format!(
             "rendition {:?} has no complete output segment yet",
@@ -81,7 +82,7 @@ pub(crate) async fn segment_group(
     let partition = SegmentRecord::partition_of(channel, &rendition.id);
     let mut records = app.stores.index.segments_from(&partition, start, k as usize).await?;
     records.retain(|r| r.published);
-    let group = hls::group_segments(&records, k);
+    let group = timeline::group_segments(&records, k);
     let Some(first) = group.into_iter().next().filter(|g| g.start == start) else {
         return Err(PlaybackError::not_found(format!(
             "no segment starting at {} in rendition {:?} (it may have left the window or not exist yet)",

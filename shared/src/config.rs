@@ -81,29 +81,33 @@ pub fn parse_credentials(value: &str) -> Result<Vec<(String, String)>, ConfigErr
 pub struct ConfigError(pub String);
 
 impl Config {
-    /// A configuration for tests and the local server.
+    /// A configuration for tests: every default, with this base URL and store.
     pub fn local(base_url: &str, store: StoreConfig) -> Config {
-        Config {
-            ingest_base_url: base_url.trim_end_matches('/').to_owned(),
-            playback_base_url: base_url.trim_end_matches('/').to_owned(),
-            max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
-            region: "us-east-1".into(),
-            account_id: "000000000000".into(),
-            store,
-            control_credentials: Vec::new(),
-            max_channels: DEFAULT_MAX_CHANNELS,
-            max_endpoints_per_channel: DEFAULT_MAX_ENDPOINTS_PER_CHANNEL,
-            stale_after_target_durations: DEFAULT_STALE_AFTER_TARGET_DURATIONS,
-            secret_cache_seconds: 60,
-            client_ip_from_forwarded_for: false,
-            channel_alarms: None,
-        }
+        let base = base_url.to_owned();
+        let mut config = Config::from_settings(|name| (name == "SLUICE_BASE_URL").then(|| base.clone()))
+            .expect("the defaults and a base URL are a valid configuration");
+        config.store = store;
+        config
     }
 
-    /// Reads `SLUICE_*` variables (documented in the README).
+    /// Reads `SLUICE_*` variables (documented in the README): the Lambda functions.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Config::from_settings(|name| std::env::var(name).ok())
+    }
+
+    /// The one builder: every setting by its `SLUICE_*` name, from the environment (Lambda)
+    /// or from flags over the environment (`sluice-local`), so defaults, parsing and the
+    /// messages for bad values are the same wherever a setting comes from. An empty value
+    /// counts as unset.
+    pub fn from_settings(setting: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let var = |name: &str| setting(name).filter(|v| !v.is_empty());
         let base = var("SLUICE_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let number = |name: &str, default: usize, what: &str| -> Result<usize, ConfigError> {
+            var(name).map_or(Ok(default), |v| {
+                v.parse()
+                    .map_err(|_| ConfigError(format!("{name}={v:?} is not a number{what}")))
+            })
+        };
         let store = match var("SLUICE_STORE").as_deref().unwrap_or("local") {
             "local" => StoreConfig::Local {
                 data_dir: var("SLUICE_DATA_DIR").unwrap_or_else(|| "sluice-data".into()).into(),
@@ -111,18 +115,12 @@ impl Config {
             "memory" => StoreConfig::Memory,
             "aws" => {
                 let need = |name: &str| var(name).ok_or_else(|| ConfigError(format!("SLUICE_STORE=aws needs {name}")));
-                let days = var("SLUICE_RETENTION_DAYS").unwrap_or_else(|| "15".into());
-                let days: i64 = days
-                    .parse()
-                    .map_err(|_| ConfigError(format!("SLUICE_RETENTION_DAYS={days:?} is not a number of days")))?;
-                let ttl = var("SLUICE_SEGMENT_TTL_SECONDS").unwrap_or_else(|| (days * 86_400).to_string());
+                let days = number("SLUICE_RETENTION_DAYS", 15, " of days")?;
                 StoreConfig::Aws(crate::store::aws::AwsConfig {
                     bucket: need("SLUICE_BUCKET")?,
                     catalog_table: need("SLUICE_CATALOG_TABLE")?,
                     segments_table: need("SLUICE_SEGMENTS_TABLE")?,
-                    segment_ttl_seconds: ttl.parse().map_err(|_| {
-                        ConfigError(format!("SLUICE_SEGMENT_TTL_SECONDS={ttl:?} is not a number of seconds"))
-                    })?,
+                    segment_ttl_seconds: number("SLUICE_SEGMENT_TTL_SECONDS", days * 86_400, " of seconds")? as i64,
                 })
             }
             other => {
@@ -131,13 +129,6 @@ impl Config {
                 )))
             }
         };
-        let number = |name: &str, default: usize| -> Result<usize, ConfigError> {
-            var(name).map_or(Ok(default), |v| {
-                v.parse()
-                    .map_err(|_| ConfigError(format!("{name}={v:?} is not a number")))
-            })
-        };
-        let max = var("SLUICE_MAX_SEGMENT_BYTES").unwrap_or_else(|| DEFAULT_MAX_SEGMENT_BYTES.to_string());
         Ok(Config {
             ingest_base_url: var("SLUICE_INGEST_BASE_URL")
                 .unwrap_or_else(|| base.clone())
@@ -147,31 +138,95 @@ impl Config {
                 .unwrap_or(base)
                 .trim_end_matches('/')
                 .to_owned(),
-            max_segment_bytes: max
-                .parse()
-                .map_err(|_| ConfigError(format!("SLUICE_MAX_SEGMENT_BYTES={max:?} is not a number of bytes")))?,
+            max_segment_bytes: number("SLUICE_MAX_SEGMENT_BYTES", DEFAULT_MAX_SEGMENT_BYTES, " of bytes")?,
             region: var("SLUICE_REGION")
                 .or_else(|| var("AWS_REGION"))
                 .unwrap_or_else(|| "us-east-1".into()),
             account_id: var("SLUICE_ACCOUNT_ID").unwrap_or_else(|| "000000000000".into()),
             store,
             control_credentials: parse_credentials(&var("SLUICE_CONTROL_CREDENTIALS").unwrap_or_default())?,
-            max_channels: number("SLUICE_MAX_CHANNELS", DEFAULT_MAX_CHANNELS)?,
-            max_endpoints_per_channel: number("SLUICE_MAX_ENDPOINTS_PER_CHANNEL", DEFAULT_MAX_ENDPOINTS_PER_CHANNEL)?,
+            max_channels: number("SLUICE_MAX_CHANNELS", DEFAULT_MAX_CHANNELS, "")?,
+            max_endpoints_per_channel: number(
+                "SLUICE_MAX_ENDPOINTS_PER_CHANNEL",
+                DEFAULT_MAX_ENDPOINTS_PER_CHANNEL,
+                "",
+            )?,
             stale_after_target_durations: number(
                 "SLUICE_STALE_AFTER_TARGET_DURATIONS",
                 DEFAULT_STALE_AFTER_TARGET_DURATIONS as usize,
-            )? as u32,
-            secret_cache_seconds: number("SLUICE_SECRET_CACHE_SECONDS", 60)? as u64,
+                "",
+            )?
+            .min(u32::MAX as usize) as u32,
+            secret_cache_seconds: number("SLUICE_SECRET_CACHE_SECONDS", 60, " of seconds")? as u64,
             client_ip_from_forwarded_for: var("SLUICE_CLIENT_IP").as_deref() == Some("x-forwarded-for"),
             channel_alarms: match var("SLUICE_CHANNEL_ALARMS") {
                 None => None,
                 Some(prefix) => Some(crate::alarms::AlarmConfig {
                     prefix,
                     topic_arn: var("SLUICE_ALARM_TOPIC_ARN"),
-                    stalled_seconds: number("SLUICE_INGEST_STALLED_SECONDS", 120)?.min(86_400) as u32,
+                    stalled_seconds: number("SLUICE_INGEST_STALLED_SECONDS", 120, " of seconds")?.min(86_400) as u32,
                 }),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_settings(|name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_are_mediapackage_s() {
+        let config = settings(&[]).unwrap();
+        assert_eq!(config.max_channels, 30);
+        assert_eq!(config.max_endpoints_per_channel, 10);
+        assert_eq!(config.max_segment_bytes, DEFAULT_MAX_SEGMENT_BYTES);
+        assert_eq!(
+            config.store,
+            StoreConfig::Local {
+                data_dir: "sluice-data".into()
+            }
+        );
+        assert_eq!(config.ingest_base_url, "http://127.0.0.1:8080");
+        assert!(config.control_credentials.is_empty() && config.channel_alarms.is_none());
+    }
+
+    #[test]
+    fn every_setting_is_read_by_name_and_empty_is_unset() {
+        let config = settings(&[
+            ("SLUICE_BASE_URL", "http://example.com/"),
+            ("SLUICE_PLAYBACK_BASE_URL", "https://cdn.example.com"),
+            ("SLUICE_MAX_CHANNELS", "3"),
+            ("SLUICE_MAX_SEGMENT_BYTES", ""),
+            ("SLUICE_STORE", "aws"),
+            ("SLUICE_BUCKET", "b"),
+            ("SLUICE_CATALOG_TABLE", "c"),
+            ("SLUICE_SEGMENTS_TABLE", "s"),
+            ("SLUICE_RETENTION_DAYS", "2"),
+            ("SLUICE_CONTROL_CREDENTIALS", "AKID:secret"),
+        ])
+        .unwrap();
+        assert_eq!(config.ingest_base_url, "http://example.com");
+        assert_eq!(config.playback_base_url, "https://cdn.example.com");
+        assert_eq!(config.max_channels, 3);
+        assert_eq!(config.max_segment_bytes, DEFAULT_MAX_SEGMENT_BYTES);
+        let StoreConfig::Aws(aws) = &config.store else {
+            panic!("{:?}", config.store)
+        };
+        assert_eq!(aws.segment_ttl_seconds, 2 * 86_400);
+        assert_eq!(config.control_credentials, [("AKID".to_owned(), "secret".to_owned())]);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let message = |pairs: &[(&str, &str)]| settings(pairs).unwrap_err().to_string();
+        assert!(message(&[("SLUICE_MAX_CHANNELS", "lots")]).contains("SLUICE_MAX_CHANNELS=\"lots\" is not a number"));
+        assert!(message(&[("SLUICE_STORE", "disk")]).contains("expected local, aws or memory"));
+        assert!(message(&[("SLUICE_STORE", "aws")]).contains("SLUICE_STORE=aws needs SLUICE_BUCKET"));
+        assert!(message(&[("SLUICE_CONTROL_CREDENTIALS", "nocolon")]).contains("ACCESS_KEY_ID:SECRET"));
     }
 }

@@ -40,14 +40,14 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Where the local store keeps segments and its database.
-    #[arg(long, default_value = "sluice-data")]
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "sluice-data")]
     data_dir: PathBuf,
     /// Public base URL used in API responses (defaults to http://<listen address>).
     #[arg(long)]
     base_url: Option<String>,
-    /// Largest ingest request body, in bytes.
-    #[arg(long, default_value_t = sluice::config::DEFAULT_MAX_SEGMENT_BYTES)]
-    max_segment_bytes: usize,
+    /// Largest ingest request body, in bytes [default: 4194304].
+    #[arg(long, env = "SLUICE_MAX_SEGMENT_BYTES")]
+    max_segment_bytes: Option<usize>,
     /// Create a demo channel and HLS endpoint and feed it a looping live stream.
     #[arg(long)]
     demo: bool,
@@ -70,25 +70,25 @@ struct Args {
         conflicts_with = "control_credentials"
     )]
     control_credentials_file: Option<PathBuf>,
-    /// Region that ARNs name.
-    #[arg(long, env = "SLUICE_REGION", default_value = "us-east-1")]
-    region: String,
-    /// Account id that ARNs name.
-    #[arg(long, env = "SLUICE_ACCOUNT_ID", default_value = "000000000000")]
-    account_id: String,
-    /// Channel quota (MediaPackage's default is 30); beyond it CreateChannel is 429.
-    #[arg(long, default_value_t = sluice::config::DEFAULT_MAX_CHANNELS)]
-    max_channels: usize,
-    /// Origin endpoints per channel (MediaPackage's default is 10).
-    #[arg(long, default_value_t = sluice::config::DEFAULT_MAX_ENDPOINTS_PER_CHANNEL)]
-    max_endpoints_per_channel: usize,
-    /// Target durations without input after which a live media playlist is 404, not stale.
-    #[arg(long, env = "SLUICE_STALE_AFTER_TARGET_DURATIONS",
-          default_value_t = sluice::config::DEFAULT_STALE_AFTER_TARGET_DURATIONS)]
-    stale_after_target_durations: u32,
-    /// Seconds a CDN identifier secret is cached (0: read it on every request).
-    #[arg(long, env = "SLUICE_SECRET_CACHE_SECONDS", default_value_t = 60)]
-    secret_cache_seconds: u64,
+    /// Region that ARNs name [default: AWS_REGION, else us-east-1].
+    #[arg(long, env = "SLUICE_REGION")]
+    region: Option<String>,
+    /// Account id that ARNs name [default: 000000000000].
+    #[arg(long, env = "SLUICE_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Channel quota; beyond it CreateChannel is 429 [default: 30, MediaPackage's].
+    #[arg(long, env = "SLUICE_MAX_CHANNELS")]
+    max_channels: Option<usize>,
+    /// Origin endpoints per channel [default: 10, MediaPackage's].
+    #[arg(long, env = "SLUICE_MAX_ENDPOINTS_PER_CHANNEL")]
+    max_endpoints_per_channel: Option<usize>,
+    /// Target durations without input after which a live media playlist is 404, not stale
+    /// [default: 4].
+    #[arg(long, env = "SLUICE_STALE_AFTER_TARGET_DURATIONS")]
+    stale_after_target_durations: Option<u32>,
+    /// Seconds a CDN identifier secret is cached (0: read it on every request) [default: 60].
+    #[arg(long, env = "SLUICE_SECRET_CACHE_SECONDS")]
+    secret_cache_seconds: Option<u64>,
     /// Tests: inject storage faults as this JSON file says, re-read while running (see
     /// `store::faulty`; a missing file means no faults).
     #[arg(long, env = "SLUICE_FAULTS")]
@@ -230,39 +230,49 @@ async fn run_server(args: Args, open_files: Option<u64>) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let base_url = args.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
 
-    let mut config = match std::env::var("SLUICE_STORE").as_deref() {
-        Ok("aws") | Ok("memory") => Config::from_env()?,
-        _ => Config::local(
-            &base_url,
-            StoreConfig::Local {
-                data_dir: args.data_dir.clone(),
-            },
-        ),
-    };
-    config.ingest_base_url = base_url.trim_end_matches('/').to_owned();
-    config.playback_base_url = config.ingest_base_url.clone();
-    config.max_segment_bytes = args.max_segment_bytes;
-    config.max_channels = args.max_channels;
-    config.region = args.region.clone();
-    config.account_id = args.account_id.clone();
-    config.max_endpoints_per_channel = args.max_endpoints_per_channel;
-    config.stale_after_target_durations = args.stale_after_target_durations;
-    config.secret_cache_seconds = args.secret_cache_seconds;
     let control_credentials = match &args.control_credentials_file {
-        Some(file) => Some(
-            std::fs::read_to_string(file)
+        Some(file) => {
+            let credentials = std::fs::read_to_string(file)
                 .with_context(|| format!("reading --control-credentials-file {}", file.display()))?
                 .trim()
-                .to_owned(),
-        ),
+                .to_owned();
+            if credentials.is_empty() {
+                anyhow::bail!("--control-credentials-file is empty; write ACCESS_KEY_ID:SECRET[,...] into it");
+            }
+            Some(credentials)
+        }
         None => args.control_credentials.clone(),
     };
-    if let Some(credentials) = &control_credentials {
-        if args.control_credentials_file.is_some() && credentials.is_empty() {
-            anyhow::bail!("--control-credentials-file is empty; write ACCESS_KEY_ID:SECRET[,...] into it");
-        }
-        config.control_credentials = sluice::config::parse_credentials(credentials)?;
-    }
+    // Flags (each also read from its SLUICE_* variable by clap) over the environment, through
+    // the same builder the Lambdas use.
+    let flags: Vec<(&str, Option<String>)> = vec![
+        ("SLUICE_BASE_URL", Some(base_url.clone())),
+        ("SLUICE_DATA_DIR", Some(args.data_dir.display().to_string())),
+        (
+            "SLUICE_MAX_SEGMENT_BYTES",
+            args.max_segment_bytes.map(|v| v.to_string()),
+        ),
+        ("SLUICE_REGION", args.region.clone()),
+        ("SLUICE_ACCOUNT_ID", args.account_id.clone()),
+        ("SLUICE_MAX_CHANNELS", args.max_channels.map(|v| v.to_string())),
+        (
+            "SLUICE_MAX_ENDPOINTS_PER_CHANNEL",
+            args.max_endpoints_per_channel.map(|v| v.to_string()),
+        ),
+        (
+            "SLUICE_STALE_AFTER_TARGET_DURATIONS",
+            args.stale_after_target_durations.map(|v| v.to_string()),
+        ),
+        (
+            "SLUICE_SECRET_CACHE_SECONDS",
+            args.secret_cache_seconds.map(|v| v.to_string()),
+        ),
+        ("SLUICE_CONTROL_CREDENTIALS", control_credentials.clone()),
+    ];
+    let config = Config::from_settings(|name| match flags.iter().find(|(flag, _)| *flag == name) {
+        Some((_, value)) => value.clone(),
+        None => std::env::var(name).ok(),
+    })?;
     if let (StoreConfig::Aws(aws), true) = (&config.store, args.create_aws_resources) {
         sluice::store::aws::AwsStore::from_env(aws.clone())
             .await

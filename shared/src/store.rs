@@ -14,6 +14,17 @@
 //! [`SegmentHead`] and bumps it, atomically with the record write (a DynamoDB transaction,
 //! a redb write transaction, one lock in memory): a writer that read the index at version
 //! `v` either writes against exactly that state or hears [`SlotWrite::HeadMoved`].
+//!
+//! Expiry contract, the same for every adapter: nothing is removed before the retention
+//! (`SLUICE_RETENTION_DAYS`, default 15 days) has passed since it was written, and nothing
+//! is promised after it: a reader must treat a record or object older than the retention as
+//! possibly gone, and no published answer may need one (every window and playlist is
+//! shorter than the retention). Catalog documents never expire. The AWS adapter removes
+//! segment records and objects some time after the retention (DynamoDB TTL on
+//! `expires_at`, the bucket's lifecycle rule; both run within days, not on the second);
+//! `local` and `memory` keep them until the folder or process goes, which the contract
+//! allows and which suits one machine and tests. A sweeping local adapter belongs with
+//! startover and harvest, which decide how long the oldest segment is needed.
 
 pub mod aws;
 #[cfg(feature = "faults")]

@@ -121,29 +121,20 @@ pub fn target_duration(segments: &[OutputSegment], rendition: &Rendition, k: u64
 mod tests {
     use super::*;
 
-    fn records(n: u64) -> Vec<SegmentRecord> {
-        (0..n)
-            .map(|i| SegmentRecord {
-                sequence: i,
-                ..SegmentRecord::example("360p", i * 180_000)
-            })
-            .collect()
-    }
-
     #[test]
     fn groups_are_complete_runs_of_k_inputs() {
-        let out = group_segments(&records(7), 3);
+        let out = group_segments(&SegmentRecord::examples("360p", 7), 3);
         assert_eq!(
             out.iter().map(|s| (s.sequence, s.start.0)).collect::<Vec<_>>(),
             [(0, 0), (1, 540_000)]
         );
         assert_eq!(out[0].duration, Ticks(540_000));
-        let mut gap = records(6);
+        let mut gap = SegmentRecord::examples("360p", 6);
         gap.remove(4); // input 4 missing: group 1 is incomplete and left out
         assert_eq!(group_segments(&gap, 3).len(), 1);
         // A window that starts mid-group skips the partial first group.
         assert_eq!(
-            group_segments(&records(7)[1..], 3)
+            group_segments(&SegmentRecord::examples("360p", 7)[1..], 3)
                 .iter()
                 .map(|s| s.sequence)
                 .collect::<Vec<_>>(),
@@ -161,7 +152,7 @@ mod tests {
 
     #[test]
     fn window_keeps_the_newest_segments_covering_it() {
-        let out = group_segments(&records(10), 1);
+        let out = group_segments(&SegmentRecord::examples("360p", 10), 1);
         let w = live_window(&out, Ticks::from_secs(6));
         assert_eq!(w.iter().map(|s| s.sequence).collect::<Vec<_>>(), [7, 8, 9]);
         assert_eq!(live_window(&out, Ticks::from_secs(100)).len(), 10);

@@ -264,18 +264,9 @@ mod tests {
     use crate::live::timeline::group_segments;
     use crate::model::SegmentRecord;
 
-    fn records(n: u64) -> Vec<SegmentRecord> {
-        (0..n)
-            .map(|i| SegmentRecord {
-                sequence: i,
-                ..SegmentRecord::example("360p", i * 180_000)
-            })
-            .collect()
-    }
-
     #[test]
     fn discontinuities_are_tagged_and_counted() {
-        let mut recs = records(6);
+        let mut recs = SegmentRecord::examples("360p", 6);
         for (i, r) in recs.iter_mut().enumerate() {
             r.discontinuity = i == 2 || i == 4;
             r.discontinuity_sequence = [0, 0, 1, 1, 2, 2][i];

@@ -103,6 +103,19 @@ impl SegmentRecord {
         }
     }
 
+    /// `n` back-to-back 2 s records of `rendition`, published with sequences 0, 1, …, for
+    /// tests of the timeline and the writers.
+    #[cfg(test)]
+    pub fn examples(rendition: &str, n: u64) -> Vec<SegmentRecord> {
+        (0..n)
+            .map(|i| SegmentRecord {
+                sequence: i,
+                published: true,
+                ..SegmentRecord::example(rendition, i * 180_000)
+            })
+            .collect()
+    }
+
     /// Bit rate of this segment in bits/s.
     pub fn bitrate(&self) -> u64 {
         let secs = self.duration.as_secs_f64();

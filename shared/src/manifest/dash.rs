@@ -5,7 +5,7 @@
 
 use crate::live::timeline::OutputSegment;
 use crate::model::{DashPackage, DashProfile, ManifestLayout, SegmentTemplateFormat, UtcTiming};
-use crate::time::{Ticks, UnixMillis, TICKS_PER_SECOND};
+use crate::time::{UnixMillis, TICKS_PER_SECOND};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 
@@ -126,9 +126,11 @@ pub fn mpd(p: &Presentation<'_>, adaptations: &[Adaptation<'_>]) -> String {
 }
 
 /// For `NUMBER_WITH_DURATION`: where segment numbers sit on the timeline. The player finds
-/// segment `n` at `Period@start + (n - startNumber) × duration`; choosing the Period start
-/// as a whole number of durations and the presentation time offset as the remainder puts
-/// every segment number where its media is, as long as segments last the nominal duration.
+/// segment `n` at `Period@start + (n - startNumber) × duration` and its media at
+/// `presentationTimeOffset + (n - startNumber) × duration`. The Period starts where the
+/// first numbered segment's media does and the offset is that media time, so every number
+/// sits where its media is on both timelines, as the SegmentTimeline formats put it, as
+/// long as segments last the nominal duration.
 struct NumberLayout {
     period_start_ms: u64,
     start_number: u64,
@@ -153,18 +155,23 @@ impl NumberLayout {
                 duration_ticks,
             };
         };
+        // Segment n's media starts at newest.start - (newest.sequence - n) × duration. The
+        // player reads it at media time PTO + (n - startNumber) × duration and places it at
+        // Period@start + (n - startNumber) × duration on the MPD timeline, where the
+        // SegmentTimeline formats place the same media: at its media time.
         let whole = newest.start.0 / duration_ticks;
+        let remainder = newest.start.0 % duration_ticks;
         let (periods, start_number) = if whole >= newest.sequence {
             (whole - newest.sequence, 0)
         } else {
             (0, newest.sequence - whole)
         };
-        let period_start_ticks = periods * duration_ticks;
+        let period_start_ticks = periods * duration_ticks + remainder;
         NumberLayout {
-            period_start_ms: Ticks(period_start_ticks).as_millis() as u64,
+            // Rounded up, so that no segment is announced before its media has ended.
+            period_start_ms: period_start_ticks.div_ceil(TICKS_PER_SECOND / 1000),
             start_number,
-            presentation_time_offset: newest.start.0 - (periods + newest.sequence - start_number) * duration_ticks
-                + period_start_ticks,
+            presentation_time_offset: newest.start.0 - (newest.sequence - start_number) * duration_ticks,
             duration_ticks,
         }
     }

@@ -157,21 +157,10 @@ impl Stores {
         use crate::config::StoreConfig;
         Ok(match config {
             StoreConfig::Memory => (Stores::memory(), None),
-            StoreConfig::Local { data_dir } => {
-                let local = Arc::new(local::LocalStore::open(data_dir)?);
-                let stores = Stores {
-                    objects: local.clone(),
-                    index: local,
-                };
-                (stores, None)
-            }
+            StoreConfig::Local { data_dir } => (Stores::both(Arc::new(local::LocalStore::open(data_dir)?)), None),
             StoreConfig::Aws(settings) => {
                 let sdk = aws::sdk_config().await;
-                let s = Arc::new(aws::AwsStore::new(&sdk, settings.clone()));
-                let stores = Stores {
-                    objects: s.clone(),
-                    index: s,
-                };
+                let stores = Stores::both(Arc::new(aws::AwsStore::new(&sdk, settings.clone())));
                 (stores, Some(sdk))
             }
         })
@@ -179,7 +168,11 @@ impl Stores {
 
     /// In-memory stores for tests.
     pub fn memory() -> Stores {
-        let store = Arc::new(memory::MemoryStore::default());
+        Stores::both(Arc::new(memory::MemoryStore::default()))
+    }
+
+    /// One adapter that serves as both ports.
+    pub fn both<S: ObjectStore + Index + 'static>(store: Arc<S>) -> Stores {
         Stores {
             objects: store.clone(),
             index: store,

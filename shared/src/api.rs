@@ -111,8 +111,11 @@ fn refuse_unsupported(map: &Map<String, Value>, path: &str, supported: &[&str], 
         if noop.iter().any(|(k, v)| k == key && v == value) {
             continue;
         }
+        let accepted = noop.iter().find(|(k, _)| k == key).map_or(String::new(), |(_, v)| {
+            format!(" (Sluice accepts only {v}, which changes no output)")
+        });
         return Err(ControlError::Unprocessable(format!(
-            "{path}{key} is not supported by Sluice yet"
+            "{path}{key} {value} is not supported by Sluice yet{accepted}"
         )));
     }
     Ok(())

@@ -162,6 +162,8 @@ pub struct HlsPackage {
     /// Adds an I-frame-only playlist per video rendition (`EXT-X-I-FRAME-STREAM-INF`).
     #[serde(default)]
     pub include_iframe_only_stream: bool,
+    #[serde(flatten)]
+    pub ad_selection: AdSelection,
 }
 
 fn default_segment_duration() -> u32 {
@@ -181,6 +183,7 @@ impl Default for HlsPackage {
             playlist_type: PlaylistType::None,
             include_iframe_only_stream: false,
             stream_selection: None,
+            ad_selection: AdSelection::default(),
         }
     }
 }

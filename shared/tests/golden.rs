@@ -66,6 +66,7 @@ fn package(segment: u32, window: u32, pdt: u32, playlist_type: PlaylistType) -> 
         playlist_type,
         stream_selection: None,
         include_iframe_only_stream: false,
+        ad_selection: Default::default(),
     }
 }
 

@@ -232,6 +232,6 @@ fn cmaf_with_audio_group() {
     }];
     compare(
         "cmaf_multivariant.m3u8",
-        &hls::multivariant_with_audio(&variants, &audio, 6),
+        &hls::multivariant_full(&variants, &audio, &[], 6),
     );
 }

@@ -1,7 +1,9 @@
 """HLS I-frame playlists (`includeIframeOnlyStream`): the multivariant playlist lists an
 `EXT-X-I-FRAME-STREAM-INF` per video rendition, the I-frame playlist (parsed by the `m3u8`
 library) gives a byte range of a TS segment per keyframe, the origin serves those ranges
-as 206 Partial Content, and ffprobe decodes each range alone to exactly one keyframe."""
+as 206 Partial Content, and ffprobe decodes each range alone to exactly one keyframe.
+CMAF HLS manifests get the same: each keyframe is its own one-sample fragment after the
+init segment's EXT-X-MAP, decoded by ffprobe to one keyframe at the time it is named by."""
 
 import base64
 import subprocess
@@ -170,3 +172,54 @@ def test_iframe_playlist_is_404_when_not_enabled(demo):
     status, _, body = get(f"{demo.base}/out/v1/plain/index_360p-seg_iframes.m3u8")
     assert status == 404 and b"includeIframeOnlyStream" in body
     assert b"I-FRAME" not in get(f"{demo.base}/out/v1/plain/index.m3u8")[2]
+
+
+def test_cmaf_iframe_playlists_give_each_keyframe_as_its_own_fragment(demo):
+    mp = demo.mediapackage()
+    created = mp.create_origin_endpoint(
+        ChannelId="demo", Id="cmaf-trick",
+        CmafPackage={"SegmentDurationSeconds": 4, "HlsManifests": [
+            {"Id": "trick", "IncludeIframeOnlyStream": True, "PlaylistWindowSeconds": 30},
+            {"Id": "plain"},
+        ]},
+    )
+    manifests = created["CmafPackage"]["HlsManifests"]
+    assert [m["IncludeIframeOnlyStream"] for m in manifests] == [True, False]
+    master = m3u8.loads(get(manifests[0]["Url"])[2].decode())
+    iframes = sorted(p.uri for p in master.iframe_playlists)
+    assert iframes == ["index_video_180p-seg_iframes.m3u8", "index_video_360p-seg_iframes.m3u8"], iframes
+    assert all(p.iframe_stream_info.codecs.startswith("avc1.") for p in master.iframe_playlists)
+    assert b"I-FRAME" not in get(manifests[1]["Url"])[2]
+    assert get(urllib.parse.urljoin(manifests[1]["Url"], iframes[0]))[0] == 404
+
+    url = urllib.parse.urljoin(manifests[0]["Url"], "index_video_360p-seg_iframes.m3u8")
+    status, headers, body = get(url)
+    assert status == 200 and headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    playlist = m3u8.loads(body.decode())
+    assert playlist.is_i_frames_only and playlist.version >= 5
+    assert len(playlist.segments) >= 4
+    media = m3u8.loads(get(urllib.parse.urljoin(url, "index_video_360p-seg.m3u8"))[2].decode())
+    assert playlist.segments[0].init_section.uri == media.segments[0].init_section.uri
+    init = get(urllib.parse.urljoin(url, playlist.segments[0].init_section.uri))[2]
+    # 4 s segments of 2 s inputs with one keyframe each: two entries per segment, 2 s each.
+    assert all(abs(e.duration - 2) < 0.05 and e.byterange is None for e in playlist.segments)
+    segment_starts = {int(s.uri.rsplit("_", 1)[1].split(".")[0]) for s in media.segments}
+    for entry in playlist.segments[:6]:
+        stem = entry.uri.rsplit("/", 1)[-1].removesuffix(".mp4")
+        start, time_ticks = stem.rsplit("_", 2)[1:]
+        time_ticks = int(time_ticks.removeprefix("iframe"))
+        assert int(start) in segment_starts or int(start) < min(segment_starts)
+        status, headers, fragment = get(urllib.parse.urljoin(url, entry.uri))
+        assert status == 200 and headers["Content-Type"] == "video/mp4"
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "frame=key_frame,pict_type,pts_time",
+             "-of", "csv=p=0", "-"],
+            input=init + fragment, capture_output=True, timeout=30,
+        )
+        frames = [line.strip(",") for line in probe.stdout.decode().split() if line]
+        assert len(frames) == 1, (entry.uri, frames, probe.stderr[-300:])
+        key, pts, kind = frames[0].split(",")
+        assert (key, kind) == ("1", "I") and abs(float(pts) - time_ticks / 90000) < 0.002, frames
+    decode = subprocess.run(["ffmpeg", "-v", "error", "-i", url, "-t", "4", "-f", "null", "-"],
+                            capture_output=True, timeout=60)
+    assert decode.returncode == 0 and not decode.stderr.strip(), decode.stderr[-500:]

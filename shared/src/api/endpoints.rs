@@ -34,11 +34,13 @@ pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
                 "playlistType": hls.playlist_type,
                 "adMarkers": "NONE",
                 "includeIframeOnlyStream": hls.include_iframe_only_stream,
+                "includeDvbSubtitles": false,
                 "useAudioRenditionGroup": false,
             });
             if let Some(selection) = &hls.stream_selection {
                 v["hlsPackage"]["streamSelection"] = json!(selection);
             }
+            packages::echo_ad_selection(&mut v["hlsPackage"], &hls.ad_selection);
         }
         Package::Cmaf(cmaf) => v["cmafPackage"] = packages::cmaf_json(&config.playback_base_url, &endpoint.id, cmaf),
         Package::Dash(dash) => v["dashPackage"] = packages::dash_json(dash),
@@ -122,6 +124,12 @@ pub(super) async fn list_endpoints(
     Ok(Json(pages.page_json("originEndpoints", &matching, limit, render)))
 }
 
+/// What DescribeOriginEndpoint returns when time-shift is off: accepted, as every other
+/// value is refused until startover windows and time delay exist.
+fn neutral_time_shift() -> [(&'static str, Value); 2] {
+    [("startoverWindowSeconds", json!(0)), ("timeDelaySeconds", json!(0))]
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct CreateEndpointRequest {
@@ -145,11 +153,11 @@ pub(super) fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
             "playlistType",
             "streamSelection",
             "includeIframeOnlyStream",
+            "adTriggers",
+            "adsOnDeliveryRestrictions",
         ],
         &[
             ("adMarkers", json!("NONE")),
-            ("adsOnDeliveryRestrictions", json!("NONE")),
-            ("adTriggers", json!([])),
             ("includeDvbSubtitles", json!(false)),
             ("useAudioRenditionGroup", json!(false)),
         ],
@@ -157,8 +165,10 @@ pub(super) fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
     let selection = packages::hls_stream_selection(&map)?;
     let mut map = map;
     map.remove("streamSelection");
+    let ad_selection = packages::take_ad_selection("hlsPackage.", &mut map)?;
     let mut hls: HlsPackage = parse("hlsPackage", map)?;
     hls.stream_selection = selection;
+    hls.ad_selection = ad_selection;
     if !(1..=30).contains(&hls.segment_duration_seconds) {
         return Err(ControlError::Unprocessable(format!(
             "hlsPackage.segmentDurationSeconds {} must be between 1 and 30",
@@ -203,7 +213,7 @@ pub(super) async fn create_endpoint(
             "whitelist",
             "origination",
         ],
-        &[],
+        &neutral_time_shift(),
     )?;
     let package = package_of(&map, None)?;
     let access = super::access::access(&map, super::access::Access::none())?;
@@ -314,7 +324,7 @@ pub(super) async fn update_endpoint(
             "whitelist",
             "origination",
         ],
-        &[],
+        &neutral_time_shift(),
     )?;
     let mut endpoint = find_endpoint(&app, &id).await?;
     let access = super::access::access(&map, super::access::Access::of(&endpoint))?;

@@ -3,7 +3,9 @@
 //! `StreamSelection`). Values Sluice cannot honour yet are refused with 422 naming the field.
 
 use super::*;
-use crate::model::{CmafHlsManifest, CmafPackage, DashPackage, SegmentTemplateFormat, StreamSelection, UtcTiming};
+use crate::model::{
+    AdSelection, CmafHlsManifest, CmafPackage, DashPackage, SegmentTemplateFormat, StreamSelection, UtcTiming,
+};
 
 /// Validates a `streamSelection` object under `path`.
 fn stream_selection(path: &str, value: Option<&Value>) -> Result<Option<StreamSelection>> {
@@ -82,15 +84,16 @@ pub(super) fn cmaf_package(mut map: Map<String, Value>) -> Result<CmafPackage> {
                 "playlistWindowSeconds",
                 "programDateTimeIntervalSeconds",
                 "playlistType",
+                "includeIframeOnlyStream",
+                "adTriggers",
+                "adsOnDeliveryRestrictions",
             ],
-            &[
-                ("adMarkers", json!("NONE")),
-                ("adTriggers", json!([])),
-                ("adsOnDeliveryRestrictions", json!("NONE")),
-                ("includeIframeOnlyStream", json!(false)),
-            ],
+            &[("adMarkers", json!("NONE"))],
         )?;
-        let manifest: CmafHlsManifest = parse(&path, item)?;
+        let mut item = item;
+        let ad_selection = take_ad_selection(&path, &mut item)?;
+        let mut manifest: CmafHlsManifest = parse(&path, item)?;
+        manifest.ad_selection = ad_selection;
         check_id(&format!("{path}id"), &manifest.id)?;
         check_id(&format!("{path}manifestName"), &manifest.manifest_name)?;
         in_range(
@@ -148,18 +151,17 @@ pub(super) fn dash_package(mut map: Map<String, Value>, previous: Option<&DashPa
             "utcTiming",
             "utcTimingUri",
             "streamSelection",
+            "adTriggers",
+            "adsOnDeliveryRestrictions",
         ],
-        &[
-            ("adTriggers", json!([])),
-            ("adsOnDeliveryRestrictions", json!("NONE")),
-            ("periodTriggers", json!([])),
-            ("includeIframeOnlyStream", json!(false)),
-        ],
+        &[("periodTriggers", json!([])), ("includeIframeOnlyStream", json!(false))],
     )?;
     let selection = stream_selection("dashPackage.", map.get("streamSelection"))?;
     map.remove("streamSelection");
+    let ad_selection = take_ad_selection("dashPackage.", &mut map)?;
     let mut package: DashPackage = parse("dashPackage", map)?;
     package.stream_selection = selection;
+    package.ad_selection = ad_selection;
     in_range(
         "dashPackage.",
         "segmentDurationSeconds",
@@ -235,10 +237,29 @@ pub(super) fn cmaf_json(base: &str, endpoint_id: &str, package: &CmafPackage) ->
                 manifest.id, manifest.manifest_name
             ));
             m["adMarkers"] = json!("NONE");
-            m["includeIframeOnlyStream"] = json!(false);
         }
     }
     v
+}
+
+/// Takes `adTriggers` and `adsOnDeliveryRestrictions` out of a package object and
+/// validates them on their own, so that a refusal names the field (a flattened struct
+/// would lose the path).
+pub(super) fn take_ad_selection(path: &str, map: &mut Map<String, Value>) -> Result<AdSelection> {
+    let mut ads = Map::new();
+    for key in ["adTriggers", "adsOnDeliveryRestrictions"] {
+        if let Some(value) = map.remove(key) {
+            ads.insert(key.to_owned(), value);
+        }
+    }
+    parse(path, ads)
+}
+
+/// `adTriggers` and `adsOnDeliveryRestrictions` as they were given (absent when they were not).
+pub(super) fn echo_ad_selection(package: &mut Value, ads: &AdSelection) {
+    if let (Value::Object(out), Ok(Value::Object(given))) = (package, serde_json::to_value(ads)) {
+        out.extend(given);
+    }
 }
 
 /// `dashPackage` on the wire.

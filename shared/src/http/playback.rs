@@ -72,6 +72,13 @@ async fn respond(
     let started = std::time::Instant::now();
     let request_id = crate::model::random_hex();
     let span = tracing::info_span!("playback", endpoint = %endpoint_id, file = %file, request_id = %request_id);
+    if let Some(refusal) = refused_query(request.uri.query()) {
+        let mut response = EdgeError::new(StatusCode::BAD_REQUEST, refusal).into_response();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID, v);
+        }
+        return response;
+    }
     let mut reached: Option<OriginEndpoint> = None;
     let mut response = match origin::serve(&app, &endpoint_id, dir.as_deref(), &file, &viewer, &mut reached)
         .instrument(span)
@@ -131,6 +138,31 @@ async fn respond(
         .write();
     }
     response
+}
+
+/// MediaPackage's playback query parameters that Sluice does not implement yet. A player
+/// or CDN that sends one expects a different manifest than the full live one, so they are
+/// refused rather than ignored; other parameters (CDN tokens, cache busters) are ignored,
+/// as MediaPackage ignores them.
+const NOT_YET: [(&str, &str); 4] = [
+    ("start", "time-shift windows (start/end)"),
+    ("end", "time-shift windows (start/end)"),
+    ("aws.manifestfilter", "manifest filtering"),
+    (
+        "aws.manifestsettings",
+        "manifest settings (a MediaPackage v2 parameter)",
+    ),
+];
+
+/// The message refusing a query that names a parameter of [`NOT_YET`], if it does.
+fn refused_query(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes()).find_map(|(name, _)| {
+        let (_, what) = NOT_YET.iter().find(|(n, _)| name.eq_ignore_ascii_case(n))?;
+        Some(format!(
+            "query parameter {name:?} asks for {what}, which Sluice does not support yet; \
+             request the manifest without it for the live window"
+        ))
+    })
 }
 
 /// The response for a reply: manifests cached for their time, segments immutable and
@@ -218,4 +250,32 @@ pub async fn utc_time() -> Response {
         now.to_datetime().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_query;
+
+    #[test]
+    fn unimplemented_parameters_are_refused_and_others_ignored() {
+        for query in [
+            "start=1503091134",
+            "end=2017-08-18T21%3A18%3A54%2B00%3A00",
+            "aws.manifestfilter=video_height%3A1-720",
+            "AWS.ManifestFilter=audio_language%3Afr",
+            "token=abc&aws.manifestsettings=time_delay%3A30",
+            "st%61rt=1",
+        ] {
+            assert!(refused_query(Some(query)).is_some(), "{query}");
+        }
+        for query in [
+            None,
+            Some(""),
+            Some("m=1700000000"),
+            Some("token=abc&starting=1"),
+            Some("x"),
+        ] {
+            assert_eq!(refused_query(query), None, "{query:?}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! HLS (RFC 8216) multivariant and media playlists, written with `m3u8-rs` over the
 //! output timeline of [`crate::live::timeline`].
 
-use crate::live::timeline::OutputSegment;
+use crate::live::timeline::{OutputIFrame, OutputSegment};
 use crate::model::{HlsPackage, PlaylistType, Rendition};
 use crate::time::Ticks;
 use m3u8_rs::{MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Resolution, VariantStream};
@@ -85,27 +85,64 @@ pub fn media_playlist(
     write(|w| playlist.write_to(w))
 }
 
-/// Writes the I-frame-only playlist of a TS rendition (RFC 8216 §4.3.3.6): one entry per
-/// keyframe, lasting until the next one, as a byte range of its output segment. The media
-/// sequence is the first segment's, exact when segments hold one keyframe each.
-/// `target` is the media playlist's target duration: an entry lasts no longer than its
-/// segment unless a segment has no keyframe at all.
+/// How long each keyframe of `segments` lasts in an I-frame playlist: until the next
+/// keyframe, the next segment's first one, or (before a discontinuity or at the end) the
+/// end of its segment.
+fn iframe_durations(segments: &[OutputSegment]) -> Vec<Vec<f64>> {
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let end = segments
+                .get(i + 1)
+                .filter(|n| !n.discontinuity)
+                .map_or(s.start.0 + s.duration.0, |n| {
+                    n.iframes.first().map_or(n.start.0, |f| f.time.0)
+                });
+            s.iframes
+                .iter()
+                .enumerate()
+                .map(|(j, f)| {
+                    let until = s.iframes.get(j + 1).map_or(end, |n| n.time.0);
+                    Ticks(until.saturating_sub(f.time.0)).as_secs_f64()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// An I-frame playlist of `entries` (RFC 8216 §4.3.3.6). The media sequence is the first
+/// segment's, exact when segments hold one keyframe each; the target duration is the
+/// media playlist's `target` unless a keyframe lasts longer (a segment without keyframes).
+fn write_iframe_playlist(
+    segments: &[OutputSegment],
+    target: u64,
+    version: usize,
+    entries: Vec<MediaSegment>,
+) -> String {
+    let longest = entries.iter().map(|e| e.duration).fold(0f32, f32::max);
+    let playlist = MediaPlaylist {
+        version: Some(version),
+        target_duration: (longest.round() as u64).max(target).max(1),
+        media_sequence: segments.first().map_or(0, |s| s.sequence),
+        discontinuity_sequence: segments
+            .first()
+            .map_or(0, |s| s.discontinuity_sequence - u64::from(s.discontinuity)),
+        i_frames_only: true,
+        segments: entries,
+        ..Default::default()
+    };
+    write(|w| playlist.write_to(w))
+}
+
+/// Writes the I-frame-only playlist of a TS rendition: one entry per keyframe, as a byte
+/// range of its output segment. `uri` names a segment.
 pub fn iframe_playlist(segments: &[OutputSegment], target: u64, uri: impl Fn(&OutputSegment) -> String) -> String {
-    let mut entries: Vec<MediaSegment> = Vec::new();
-    let mut longest = 0f64;
     let needs_map = segments.iter().flat_map(|s| &s.iframes).any(|f| !f.self_contained);
     let mut current_map: Option<(Ticks, (u64, u64))> = None;
-    for (i, s) in segments.iter().enumerate() {
-        let end = segments
-            .get(i + 1)
-            .filter(|n| !n.discontinuity)
-            .map_or(s.start.0 + s.duration.0, |n| {
-                n.iframes.first().map_or(n.start.0, |f| f.time.0)
-            });
-        for (j, f) in s.iframes.iter().enumerate() {
-            let until = s.iframes.get(j + 1).map_or(end, |n| n.time.0);
-            let duration = Ticks(until.saturating_sub(f.time.0)).as_secs_f64();
-            longest = longest.max(duration);
+    let mut entries: Vec<MediaSegment> = Vec::new();
+    for (s, durations) in segments.iter().zip(iframe_durations(segments)) {
+        for (j, (f, duration)) in s.iframes.iter().zip(durations).enumerate() {
             // RFC 8216 §3.2: each range needs a PAT and PMT first, from its own bytes or
             // from EXT-X-MAP (which applies until the next one, so it is written whenever
             // it changes once any keyframe needs it).
@@ -137,19 +174,35 @@ pub fn iframe_playlist(segments: &[OutputSegment], target: u64, uri: impl Fn(&Ou
             });
         }
     }
-    let playlist = MediaPlaylist {
-        // EXT-X-MAP in an I-frame playlist needs version 5 (RFC 8216 §7).
-        version: Some(if needs_map { 5 } else { 4 }),
-        target_duration: (longest.round() as u64).max(target).max(1),
-        media_sequence: segments.first().map_or(0, |s| s.sequence),
-        discontinuity_sequence: segments
-            .first()
-            .map_or(0, |s| s.discontinuity_sequence - u64::from(s.discontinuity)),
-        i_frames_only: true,
-        segments: entries,
-        ..Default::default()
-    };
-    write(|w| playlist.write_to(w))
+    // EXT-X-MAP in an I-frame playlist needs version 5 (RFC 8216 §7).
+    write_iframe_playlist(segments, target, if needs_map { 5 } else { 4 }, entries)
+}
+
+/// Writes the I-frame-only playlist of a CMAF rendition: one entry per keyframe, each its
+/// own fragment named by `uri` (no byte ranges), after the init segment's `EXT-X-MAP`.
+pub fn iframe_playlist_fmp4(
+    segments: &[OutputSegment],
+    target: u64,
+    map_uri: &str,
+    uri: impl Fn(&OutputSegment, &OutputIFrame) -> String,
+) -> String {
+    let mut entries: Vec<MediaSegment> = Vec::new();
+    for (s, durations) in segments.iter().zip(iframe_durations(segments)) {
+        for (j, (f, duration)) in s.iframes.iter().zip(durations).enumerate() {
+            let first = entries.is_empty();
+            entries.push(MediaSegment {
+                uri: uri(s, f),
+                duration: duration as f32,
+                discontinuity: s.discontinuity && j == 0,
+                map: (first || (s.discontinuity && j == 0)).then(|| m3u8_rs::Map {
+                    uri: map_uri.to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    write_iframe_playlist(segments, target, 6, entries)
 }
 
 /// One variant of the multivariant playlist.
@@ -172,12 +225,7 @@ pub struct AudioRendition {
 
 /// Writes the multivariant playlist.
 pub fn multivariant_playlist(variants: &[Variant<'_>]) -> String {
-    multivariant_with_audio(variants, &[], 3)
-}
-
-/// Writes a multivariant playlist with audio rendition groups, at `EXT-X-VERSION` `version`.
-pub fn multivariant_with_audio(variants: &[Variant<'_>], audio: &[AudioRendition], version: usize) -> String {
-    multivariant_full(variants, audio, &[], version)
+    multivariant_full(variants, &[], &[], 3)
 }
 
 /// Writes a multivariant playlist with `EXT-X-I-FRAME-STREAM-INF` entries for
@@ -186,7 +234,8 @@ pub fn multivariant_with_iframes(variants: &[Variant<'_>], iframe_variants: &[Va
     multivariant_full(variants, &[], iframe_variants, 4)
 }
 
-fn multivariant_full(
+/// Writes a multivariant playlist with audio rendition groups and I-frame streams.
+pub fn multivariant_full(
     variants: &[Variant<'_>],
     audio: &[AudioRendition],
     iframe_variants: &[Variant<'_>],

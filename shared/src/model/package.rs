@@ -26,6 +26,43 @@ pub enum StreamOrder {
     VideoBitrateDescending,
 }
 
+/// Which SCTE-35 messages would become ad markers (`adTriggers`,
+/// `adsOnDeliveryRestrictions`). Sluice writes no ad markers yet (it accepts only
+/// `adMarkers: NONE` and `periodTriggers: []`), so these change no output; they are kept
+/// and echoed so that a MediaPackage configuration round-trips.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdSelection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_triggers: Option<Vec<AdTrigger>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ads_on_delivery_restrictions: Option<AdsOnDeliveryRestrictions>,
+}
+
+/// One `adTriggers` entry: a SCTE-35 message type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AdTrigger {
+    SpliceInsert,
+    Break,
+    ProviderAdvertisement,
+    DistributorAdvertisement,
+    ProviderPlacementOpportunity,
+    DistributorPlacementOpportunity,
+    ProviderOverlayPlacementOpportunity,
+    DistributorOverlayPlacementOpportunity,
+}
+
+/// `adsOnDeliveryRestrictions`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AdsOnDeliveryRestrictions {
+    None,
+    Restricted,
+    Unrestricted,
+    Both,
+}
+
 /// An origin endpoint's one package: the output it serves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Package {
@@ -68,6 +105,11 @@ pub struct CmafHlsManifest {
     pub program_date_time_interval_seconds: u32,
     #[serde(default)]
     pub playlist_type: PlaylistType,
+    /// Adds an I-frame-only playlist per video rendition (`EXT-X-I-FRAME-STREAM-INF`).
+    #[serde(default)]
+    pub include_iframe_only_stream: bool,
+    #[serde(flatten)]
+    pub ad_selection: AdSelection,
 }
 
 /// `dashPackage`: a live DASH presentation of CMAF segments.
@@ -97,6 +139,8 @@ pub struct DashPackage {
     pub utc_timing_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_selection: Option<StreamSelection>,
+    #[serde(flatten)]
+    pub ad_selection: AdSelection,
 }
 
 /// `segmentTemplateFormat`.

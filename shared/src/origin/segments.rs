@@ -96,6 +96,84 @@ pub(crate) async fn serve_segment(
     }
 }
 
+/// The keyframe at `file.time` alone, as a CMAF fragment (`styp`, `moof`, `mdat` of one
+/// sample) for the I-frame playlist: it lasts until the next keyframe of its input (or
+/// the input's end), and is read from the one input segment that holds it.
+pub(crate) async fn serve_iframe(
+    app: &PlaybackServices,
+    endpoint: &OriginEndpoint,
+    docs: &StreamDocs,
+    segment_duration_seconds: u32,
+    file: IFrameFile,
+) -> Result<Reply, PlaybackError> {
+    let rendition = rendition_of(docs, endpoint, &file.track.rendition)?;
+    let k = timeline::group_size(segment_duration_seconds, rendition.target());
+    let partition = SegmentRecord::partition_of(&endpoint.channel_id, &rendition.id);
+    let records = app
+        .stores
+        .index
+        .segments_from(&partition, file.segment, k as usize)
+        .await?;
+    let missing = || {
+        PlaybackError::not_found(format!(
+            "no keyframe at {} in the segment starting at {} of rendition {:?}",
+            file.time.0, file.segment.0, rendition.id
+        ))
+    };
+    let group = timeline::group_segments(&records, k);
+    group
+        .first()
+        .filter(|g| g.start == file.segment)
+        .filter(|g| g.iframes.iter().any(|f| f.time == file.time))
+        .ok_or_else(missing)?;
+    let record = records
+        .iter()
+        .find(|r| r.published && r.iframes.iter().any(|f| f.time == file.time))
+        .ok_or_else(missing)?;
+    let bytes = app.stores.objects.get(&record.object_key).await?.ok_or_else(|| {
+        tracing::error!(key = %record.object_key, "indexed segment has no stored bytes");
+        PlaybackError::Unavailable("segment bytes are not available; retry".into())
+    })?;
+    let run = pick(
+        cmaf::runs_from_ts(&bytes, Timeline::of(record)).map_err(repackaging)?,
+        &file.track,
+    )?;
+    let (sample, decode_time, offset) = keyframe_at(&run, file.time).ok_or_else(missing)?;
+    let data = &run.data[offset..offset + sample.size as usize];
+    let fragment = mp4::media_segment(&run.track, (record.sequence / k) as u32, decode_time, &[sample], data)
+        .map_err(|e| repackaging(e.into()))?;
+    Ok(segment_response("video/mp4", fragment))
+}
+
+/// The keyframe sample presented at `time` (90 kHz), lasting until the next keyframe or
+/// the end of the run; with its decode time and the offset of its bytes in the run.
+fn keyframe_at(run: &TrackRun, time: Ticks) -> Option<(mp4::Sample, u64, usize)> {
+    let scale = u64::from(run.track.timescale);
+    let wanted = time.0 * scale / crate::time::TICKS_PER_SECOND;
+    // One frame of slack for the rounding between the two timescales.
+    let slack = run.samples.first().map_or(0, |s| u64::from(s.duration) / 2);
+    let (mut decode, mut offset) = (run.base_decode_time, 0usize);
+    for (i, s) in run.samples.iter().enumerate() {
+        let presented = decode.checked_add_signed(i64::from(s.composition_offset))?;
+        if s.keyframe && presented.abs_diff(wanted) <= slack {
+            let until_next: u64 = run.samples[i..]
+                .iter()
+                .enumerate()
+                .take_while(|(j, n)| *j == 0 || !n.keyframe)
+                .map(|(_, n)| u64::from(n.duration))
+                .sum();
+            let sample = mp4::Sample {
+                duration: u32::try_from(until_next).ok()?,
+                ..*s
+            };
+            return Some((sample, decode, offset));
+        }
+        decode += u64::from(s.duration);
+        offset += s.size as usize;
+    }
+    None
+}
+
 pub(crate) fn content_type(track: &TrackRef) -> &'static str {
     if track.audio {
         "audio/mp4"

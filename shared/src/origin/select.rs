@@ -4,6 +4,7 @@
 use super::reply::*;
 use crate::catalog::StreamDocs;
 use crate::model::{OriginEndpoint, Rendition, StreamOrder, StreamSelection};
+use crate::time::Ticks;
 
 /// A video or audio track of one rendition.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +50,29 @@ pub fn parse_segment_file(prefix: &str, file: &str) -> Option<SegmentFile> {
         return Some(SegmentFile::Init(track));
     }
     Some(SegmentFile::Media(track, last.parse().ok()?))
+}
+
+/// A keyframe fragment of a CMAF I-frame playlist: the keyframe at `time` of the output
+/// segment starting at `segment`.
+#[derive(Debug, PartialEq)]
+pub struct IFrameFile {
+    pub track: TrackRef,
+    pub segment: Ticks,
+    pub time: Ticks,
+}
+
+/// Parses `{prefix}_video_{rendition}_{segment}_iframe{time}.mp4`.
+pub fn parse_iframe_file(prefix: &str, file: &str) -> Option<IFrameFile> {
+    let stem = file.strip_suffix(".mp4")?.strip_prefix(prefix)?.strip_prefix('_')?;
+    let (rest, last) = stem.rsplit_once('_')?;
+    let time = last.strip_prefix("iframe")?.parse().ok()?;
+    let (track, segment) = rest.rsplit_once('_')?;
+    let track = TrackRef::parse(track).filter(|t| !t.audio)?;
+    Some(IFrameFile {
+        track,
+        segment: Ticks(segment.parse().ok()?),
+        time: Ticks(time),
+    })
 }
 
 pub(crate) fn is_video_codec(codec: &str) -> bool {
@@ -141,6 +165,20 @@ mod tests {
                 900_000
             ))
         );
+        assert_eq!(
+            parse_iframe_file("live", "live_video_channel_1_900000_iframe903600.mp4"),
+            Some(IFrameFile {
+                track: TrackRef {
+                    audio: false,
+                    rendition: "channel_1".into()
+                },
+                segment: Ticks(900_000),
+                time: Ticks(903_600),
+            })
+        );
+        assert_eq!(parse_segment_file("live", "live_video_360p_0_iframe0.mp4"), None);
+        assert_eq!(parse_iframe_file("live", "live_audio_360p_0_iframe0.mp4"), None);
+        assert_eq!(parse_iframe_file("live", "live_video_360p_900000.mp4"), None);
         assert_eq!(parse_segment_file("live", "live_text_360p_1.mp4"), None);
         assert_eq!(parse_segment_file("live", "other_video_360p_1.mp4"), None);
         assert_eq!(parse_segment_file("live", "live_video_360p_x.mp4"), None);

@@ -7,6 +7,10 @@ use std::path::PathBuf;
 /// base64 overhead of API Gateway (4/3) and headroom for headers.
 pub const DEFAULT_MAX_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 
+/// `sluice-local`'s default cap, where no Lambda limit applies: 6 s segments at
+/// 40 Mbit/s (MediaLive's default HLS segment length at a high 4K rate) fit.
+pub const LOCAL_MAX_SEGMENT_BYTES: usize = 32 * 1024 * 1024;
+
 /// Which storage adapters to use.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoreConfig {

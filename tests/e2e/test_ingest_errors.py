@@ -250,15 +250,17 @@ def test_more_bad_input_is_4xx_with_a_message_and_the_channel_goes_on(channel):
     # A junk playlist and a playlist over the body limit.
     status, _, body = request("PUT", folder + "360p/index.m3u8", b"#EXTM3U\n#EXTINF:abc\n\x00", auth=creds)
     assert status == 400 and "playlist" in body, (status, body)
-    # 5 MB declared: refused from the headers, before the body is read.
+    # 40 MB declared (above sluice-local's 32 MiB default): refused from the headers,
+    # before the body is read.
     path = folder[len(server.base):] + "360p/index.m3u8"
     host, port = server.base[len("http://"):].split(":")
     token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
     with socket.create_connection((host, int(port)), timeout=5) as s:
         s.sendall(f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {token}\r\n"
-                  f"Content-Length: {5_000_000}\r\n\r\n".encode() + b"#EXTM3U\n" + b"#EXTINF:2.0,\nseg.ts\n" * 1000)
+                  f"Content-Length: {40_000_000}\r\n\r\n".encode() + b"#EXTM3U\n" + b"#EXTINF:2.0,\nseg.ts\n" * 1000)
         answer = s.recv(4096).decode(errors="replace")
-    assert answer.startswith("HTTP/1.1 413") and "4194304 bytes" in answer, answer
+    assert answer.startswith("HTTP/1.1 413") and "33554432 bytes" in answer, answer
+    assert "40000000 bytes" in answer and "-hls_time" in answer, answer
 
     assert server.indexed_paths("errs") == []
     # The channel is unaffected: the good segment goes in.

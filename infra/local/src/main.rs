@@ -45,7 +45,8 @@ struct Args {
     /// Public base URL used in API responses (defaults to http://<listen address>).
     #[arg(long)]
     base_url: Option<String>,
-    /// Largest ingest request body, in bytes [default: 4194304].
+    /// Largest ingest request body, in bytes [default: 33554432, 6 s at 40 Mbit/s; the
+    /// Lambdas default to 4194304, which their 6 MB request payload allows].
     #[arg(long, env = "SLUICE_MAX_SEGMENT_BYTES")]
     max_segment_bytes: Option<usize>,
     /// Create a demo channel and HLS endpoint and feed it a looping live stream.
@@ -250,7 +251,11 @@ async fn run_server(args: Args, open_files: Option<u64>) -> anyhow::Result<()> {
         ("SLUICE_DATA_DIR", Some(args.data_dir.display().to_string())),
         (
             "SLUICE_MAX_SEGMENT_BYTES",
-            args.max_segment_bytes.map(|v| v.to_string()),
+            Some(
+                args.max_segment_bytes
+                    .unwrap_or(sluice::config::LOCAL_MAX_SEGMENT_BYTES)
+                    .to_string(),
+            ),
         ),
         ("SLUICE_REGION", args.region.clone()),
         ("SLUICE_ACCOUNT_ID", args.account_id.clone()),

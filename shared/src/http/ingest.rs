@@ -218,16 +218,11 @@ fn authenticate(
 }
 
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, EdgeError> {
-    let too_large = || {
-        EdgeError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the ingest limit of {limit} bytes; use shorter segments or a lower bit rate"),
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || EdgeError::new(StatusCode::PAYLOAD_TOO_LARGE, too_large_message(declared, limit));
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
@@ -243,6 +238,24 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
             }
         }
     }
+}
+
+/// What a 413 says: the limit, where it comes from, and what to change in the encoder.
+fn too_large_message(declared: Option<u64>, limit: usize) -> String {
+    let body = declared.map_or("the request body".to_owned(), |n| {
+        format!("the request body ({n} bytes)")
+    });
+    // How long a segment may last at a given bit rate to fit.
+    let seconds_at = |mbps: f64| limit as f64 * 8.0 / (mbps * 1e6);
+    format!(
+        "{body} is larger than this deployment's ingest limit of {limit} bytes (SLUICE_MAX_SEGMENT_BYTES; \
+         in AWS at most 4500000, because a Lambda request carries at most 6 MB and API Gateway base64-encodes \
+         binary bodies). Make segments shorter or the bit rate lower: {limit} bytes hold {:.1} s at 8 Mbit/s \
+         or {:.1} s at 15 Mbit/s (ffmpeg -hls_time, MediaLive HLS output group \"Segment length\"); \
+         sluice-local takes --max-segment-bytes",
+        seconds_at(8.0),
+        seconds_at(15.0)
+    )
 }
 
 impl From<IngestError> for EdgeError {

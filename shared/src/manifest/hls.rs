@@ -2,7 +2,7 @@
 //! output timeline of [`crate::live::timeline`].
 
 use crate::live::timeline::OutputSegment;
-use crate::model::{HlsPackage, PlaylistType, Rendition};
+use crate::model::{HlsPackage, PlaylistType, Rendition, VideoRange};
 use crate::time::Ticks;
 use m3u8_rs::{MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Resolution, VariantStream};
 
@@ -158,6 +158,9 @@ pub struct Variant<'a> {
     pub uri: String,
     /// Codecs of this variant (default: the rendition's).
     pub codecs: Option<Vec<String>>,
+    /// `BANDWIDTH` of this variant (default: the rendition's), e.g. its video plus the
+    /// audio rendition it plays with.
+    pub bandwidth: Option<u64>,
     /// `AUDIO` group id, for CMAF where audio is its own rendition.
     pub audio_group: Option<String>,
 }
@@ -168,6 +171,8 @@ pub struct AudioRendition {
     pub name: String,
     pub uri: String,
     pub default: bool,
+    /// `CHANNELS`: the number of channels, LFE included.
+    pub channels: Option<u8>,
 }
 
 /// Writes the multivariant playlist.
@@ -204,6 +209,7 @@ fn multivariant_full(
                 name: a.name.clone(),
                 default: a.default,
                 autoselect: true,
+                channels: a.channels.map(|c| c.to_string()),
                 ..Default::default()
             })
             .collect(),
@@ -213,8 +219,8 @@ fn multivariant_full(
                 let r = v.rendition;
                 VariantStream {
                     uri: v.uri.clone(),
-                    bandwidth: r.bandwidth(),
-                    average_bandwidth: Some(r.average_bandwidth),
+                    bandwidth: v.bandwidth.unwrap_or_else(|| r.bandwidth()),
+                    average_bandwidth: Some(r.average_bandwidth.min(v.bandwidth.unwrap_or(u64::MAX))),
                     codecs: Some(v.codecs.as_ref().unwrap_or(&r.codecs))
                         .filter(|c| !c.is_empty())
                         .map(|c| c.join(",")),
@@ -224,6 +230,7 @@ fn multivariant_full(
                         height: u64::from(h),
                     }),
                     frame_rate: r.frame_rate,
+                    other_attributes: r.video_range.map(video_range),
                     ..Default::default()
                 }
             })
@@ -249,6 +256,19 @@ fn multivariant_full(
         ..Default::default()
     };
     write(|w| playlist.write_to(w))
+}
+
+/// `VIDEO-RANGE` (RFC 8216bis §4.4.6.2) of an HDR variant; SDR, the default, is not written.
+fn video_range(range: VideoRange) -> std::collections::HashMap<String, m3u8_rs::QuotedOrUnquoted> {
+    let value = match range {
+        VideoRange::Pq => "PQ",
+        VideoRange::Hlg => "HLG",
+    };
+    [(
+        "VIDEO-RANGE".to_owned(),
+        m3u8_rs::QuotedOrUnquoted::Unquoted(value.to_owned()),
+    )]
+    .into()
 }
 
 fn write(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {

@@ -102,7 +102,7 @@ pub(crate) fn cmaf_multivariant(
     let audio = audio_sources(&renditions);
     let audio_codecs: Vec<String> = audio.iter().map(|(_, c)| c.clone()).collect();
     let media = |track: TrackRef| format!("{}_{}.m3u8", manifest.manifest_name, track.name());
-    let groups: Vec<AudioRendition> = audio
+    let mut groups: Vec<AudioRendition> = audio
         .iter()
         .enumerate()
         .map(|(i, (r, codec))| AudioRendition {
@@ -113,9 +113,12 @@ pub(crate) fn cmaf_multivariant(
                 rendition: r.id.clone(),
             }),
             default: i == 0,
+            channels: r.audio_channels.and_then(|c| c.count()),
         })
         .collect();
-    let variants: Vec<Variant> = renditions
+    // A variant plays its video with the group's audio: the highest audio rate on top.
+    let audio_peak = audio.iter().filter_map(|(r, _)| r.audio_bandwidth()).max().unwrap_or(0);
+    let mut variants: Vec<Variant> = renditions
         .iter()
         .filter_map(|r| {
             let video = video_codec(r)?.clone();
@@ -126,10 +129,29 @@ pub(crate) fn cmaf_multivariant(
                     rendition: r.id.clone(),
                 }),
                 codecs: Some(std::iter::once(video).chain(audio_codecs.iter().cloned()).collect()),
+                bandwidth: Some(r.video_bandwidth() + audio_peak),
                 audio_group: (!groups.is_empty()).then(|| "audio".to_owned()),
             })
         })
         .collect();
+    if variants.is_empty() {
+        // No video (an audio-only channel): the audio renditions are the variants, as a
+        // player needs at least one EXT-X-STREAM-INF.
+        groups.clear();
+        variants = audio
+            .iter()
+            .map(|(r, codec)| Variant {
+                rendition: r,
+                uri: media(TrackRef {
+                    audio: true,
+                    rendition: r.id.clone(),
+                }),
+                codecs: Some(vec![codec.clone()]),
+                bandwidth: r.audio_bandwidth(),
+                audio_group: None,
+            })
+            .collect();
+    }
     let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
     let k = timeline::group_size(package.segment_duration_seconds, max_input);
     let body = hls::multivariant_with_audio(&variants, &groups, 6);

@@ -307,3 +307,33 @@ mod tests {
         assert!(at.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{at}");
     }
 }
+
+#[cfg(test)]
+mod video_range_tests {
+    use super::*;
+
+    #[test]
+    fn hdr_variants_say_their_video_range() {
+        let doc = |range: &str| -> Rendition {
+            serde_json::from_value(serde_json::json!({
+                "id": "r", "codecs": ["hvc1.2.4.L120.B0"], "peakBandwidth": 1, "averageBandwidth": 1,
+                "maxSegmentDuration": 180_000, "updatedAt": 0, "videoRange": range,
+            }))
+            .unwrap()
+        };
+        let (pq, hlg) = (doc("PQ"), doc("HLG"));
+        let variant = |r| Variant {
+            rendition: r,
+            uri: "v.m3u8".into(),
+            codecs: None,
+            bandwidth: None,
+            audio_group: None,
+        };
+        let out = multivariant_playlist(&[variant(&pq), variant(&hlg)]);
+        // RFC 8216bis §4.4.6.2: VIDEO-RANGE is an enumerated string, SDR, HLG or PQ.
+        assert!(
+            out.contains(",VIDEO-RANGE=PQ\n") && out.contains(",VIDEO-RANGE=HLG\n"),
+            "{out}"
+        );
+    }
+}

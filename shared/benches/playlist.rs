@@ -65,6 +65,9 @@ fn rendition() -> Rendition {
         target_seconds: 2,
         recent_bandwidth: Vec::new(),
         recent_iframe_bandwidth: Vec::new(),
+        recent_audio_bandwidth: Vec::new(),
+        audio_channels: None,
+        video_range: None,
         inputs: Default::default(),
         updated_at: UnixMillis(0),
     }

@@ -2,7 +2,8 @@
 //! in `http::ingest`) becomes stored bytes and, for TS segments, an index record; bytes
 //! are stored durably before they are indexed.
 //!
-//! One file per upload kind: [`segment`] (TS: placement, index, publish), [`fmp4`] (init
+//! One file per upload kind: [`segment`] (TS: placement, index, publish; [`rendition`] the
+//! document each segment updates), [`fmp4`] (init
 //! and media segments, rewritten as TS), [`playlist`] (the encoder's playlists); [`path`]
 //! checks names, [`auth`] the credentials. The pure rules they apply (placement, naming,
 //! statistics, publishing, target duration) are in [`crate::live`]. Nothing here names an
@@ -12,6 +13,7 @@ pub mod auth;
 mod fmp4;
 mod path;
 mod playlist;
+mod rendition;
 mod segment;
 
 use crate::app::IngestServices;
@@ -24,7 +26,6 @@ use path::{clean_path, extension, MAX_KEY_BYTES};
 
 pub use crate::live::naming::rendition_id;
 pub use crate::live::placement::{place, Placement};
-pub use crate::live::stats::snap_frame_rate;
 
 /// One upload, authenticated and read.
 pub struct Upload<'a> {

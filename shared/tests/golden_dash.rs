@@ -9,7 +9,7 @@
 use sluice::live::publish::publishable;
 use sluice::live::timeline::{self, OutputSegment};
 use sluice::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
-use sluice::model::{DashPackage, SegmentRecord};
+use sluice::model::{AudioChannels, DashPackage, SegmentRecord};
 use sluice::time::{Ticks, UnixMillis};
 
 /// ffmpeg's default first PTS of 1.4 s.
@@ -75,6 +75,7 @@ fn mpd(package: &DashPackage, records: &[SegmentRecord], input: u64) -> String {
         codecs: codecs.into(),
         resolution: Some(resolution),
         frame_rate: Some(29.97),
+        audio_channels: None,
         segments: &window,
     };
     let adaptations = [
@@ -93,6 +94,7 @@ fn mpd(package: &DashPackage, records: &[SegmentRecord], input: u64) -> String {
                 codecs: "mp4a.40.2".into(),
                 resolution: None,
                 frame_rate: None,
+                audio_channels: Some(AudioChannels::Aac { configuration: 2 }),
                 segments: &window,
             }],
         },

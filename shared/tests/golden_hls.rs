@@ -184,6 +184,7 @@ fn ts_iframes() {
         rendition: &r,
         uri: uri.into(),
         codecs: None,
+        bandwidth: None,
         audio_group: None,
     };
     let multivariant =
@@ -220,6 +221,7 @@ fn cmaf_with_audio_group() {
             rendition: r,
             uri: format!("index_video_{}.m3u8", r.id),
             codecs: Some(vec![r.codecs[0].clone(), "mp4a.40.2".into()]),
+            bandwidth: None,
             audio_group: Some("audio".into()),
         }
     }
@@ -229,6 +231,7 @@ fn cmaf_with_audio_group() {
         name: "mp4a.40.2 (720p)".into(),
         uri: "index_audio_720p.m3u8".into(),
         default: true,
+        channels: Some(2),
     }];
     compare(
         "cmaf_multivariant.m3u8",

@@ -1,15 +1,15 @@
 //! A TS segment upload: placed on its rendition's timeline, stored, indexed unpublished
 //! under optimistic concurrency, then published (see [`crate::live::publish`]).
 
+use super::rendition::{touch_input, update_rendition};
 use super::Upload;
 use super::{Accepted, IngestError};
 use crate::app::IngestServices;
 use crate::catalog::{stream_partition, Catalog, ClockAnchor, InputTarget};
 use crate::live::naming::rendition_id;
 use crate::live::placement::{place, Placement};
-use crate::live::stats::{iframe_bits_per_second, snap_frame_rate};
 use crate::media::{iframes, ts};
-use crate::model::{IFrame, Rendition, SegmentRecord};
+use crate::model::{IFrame, SegmentRecord};
 use crate::store::{keys, PublishedEdge, SlotWrite};
 use crate::time::{Ticks, UnixMillis};
 
@@ -336,85 +336,6 @@ async fn input_target(
         (None, Some(e)) => Err(e),
         (None, None) => Err("no target duration".to_owned()),
     })
-}
-
-async fn update_rendition(
-    app: &IngestServices,
-    record: &SegmentRecord,
-    info: &ts::SegmentInfo,
-    target_seconds: u32,
-) -> Result<(), IngestError> {
-    let catalog = Catalog(app.stores.index.as_ref());
-    let pk = stream_partition(&record.channel);
-    let sk = keys::rendition(&record.rendition);
-    let bitrate = record.bitrate();
-    let video = info.video.as_ref();
-    let frame_rate = video.and_then(|v| {
-        let secs = info.duration.as_secs_f64();
-        (secs > 0.0 && v.frames > 1).then(|| snap_frame_rate(f64::from(v.frames) / secs))
-    });
-    let codecs = info.codecs();
-    let next = |previous: Option<&Rendition>| -> Option<Rendition> {
-        let rendition = Rendition {
-            id: record.rendition.clone(),
-            codecs: if codecs.is_empty() {
-                previous.map(|p| p.codecs.clone()).unwrap_or_default()
-            } else {
-                codecs.clone()
-            },
-            resolution: video
-                .and_then(|v| v.params.as_ref())
-                .and_then(|p| p.resolution)
-                .or(previous.and_then(|p| p.resolution)),
-            frame_rate: frame_rate.or(previous.and_then(|p| p.frame_rate)),
-            peak_bandwidth: previous.map_or(bitrate, |p| p.peak_bandwidth.max(bitrate)),
-            average_bandwidth: previous
-                .as_ref()
-                .map_or(bitrate, |p| (p.average_bandwidth * 7 + bitrate) / 8),
-            max_segment_duration: previous
-                .as_ref()
-                .map_or(record.duration, |p| p.max_segment_duration.max(record.duration)),
-            target_seconds,
-            recent_bandwidth: crate::live::target::push_recent(
-                previous.map_or(&[][..], |p| &p.recent_bandwidth),
-                bitrate,
-            ),
-            recent_iframe_bandwidth: crate::live::target::push_recent(
-                previous.map_or(&[][..], |p| &p.recent_iframe_bandwidth),
-                iframe_bits_per_second(record),
-            ),
-            declared_bandwidth: previous.and_then(|p| p.declared_bandwidth),
-            declared_order: previous.and_then(|p| p.declared_order),
-            iframe_bandwidth: previous
-                .as_ref()
-                .map_or(0, |p| p.iframe_bandwidth)
-                .max(iframe_bits_per_second(record)),
-            inputs: {
-                let mut inputs = previous.map(|p| p.inputs.clone()).unwrap_or_default();
-                inputs.entry(record.ingest_endpoint.clone()).or_default().last_segment = record.received_at;
-                inputs
-            },
-            updated_at: record.received_at,
-        };
-        (previous != Some(&rendition)).then_some(rendition)
-    };
-    catalog.update(&pk, &sk, next).await?;
-    Ok(())
-}
-
-/// Records that this ingest endpoint delivered a segment of `rendition` just now.
-pub(super) async fn touch_input(app: &IngestServices, up: &Upload<'_>, rendition: &str) -> Result<(), IngestError> {
-    let catalog = Catalog(app.stores.index.as_ref());
-    let pk = stream_partition(&up.channel.id);
-    let sk = keys::rendition(rendition);
-    catalog
-        .update::<Rendition>(&pk, &sk, |doc| {
-            let mut doc = doc?.clone();
-            doc.inputs.entry(up.endpoint.id.clone()).or_default().last_segment = up.now;
-            Some(doc)
-        })
-        .await?;
-    Ok(())
 }
 
 /// `later − earlier` between two 33-bit PTS values, the short way round the wrap.

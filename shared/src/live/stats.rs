@@ -1,6 +1,7 @@
 //! What a rendition's document says about it, measured from its segments.
 
 use crate::model::SegmentRecord;
+use crate::time::Ticks;
 
 /// Bit rate of a segment's keyframes over the segment's duration.
 pub fn iframe_bits_per_second(record: &SegmentRecord) -> u64 {
@@ -13,14 +14,14 @@ pub fn iframe_bits_per_second(record: &SegmentRecord) -> u64 {
     }
 }
 
-/// Rounds a measured frame rate to the common rate it is within 0.5 % of, else to 3 decimals.
-pub fn snap_frame_rate(measured: f64) -> f64 {
-    const RATES: [f64; 10] = [23.976, 24.0, 25.0, 29.97, 30.0, 47.952, 48.0, 50.0, 59.94, 60.0];
-    RATES
-        .iter()
-        .copied()
-        .find(|r| (measured - r).abs() / r < 0.005)
-        .unwrap_or((measured * 1000.0).round() / 1000.0)
+/// Bit rate of `bytes` of one track's elementary stream over a segment's `duration`.
+pub fn audio_bits_per_second(bytes: u64, duration: Ticks) -> u64 {
+    let secs = duration.as_secs_f64();
+    if secs > 0.0 {
+        (bytes as f64 * 8.0 / secs).round() as u64
+    } else {
+        0
+    }
 }
 
 #[cfg(test)]
@@ -28,9 +29,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frame_rates_snap_to_broadcast_rates() {
-        assert_eq!(snap_frame_rate(25.01), 25.0);
-        assert_eq!(snap_frame_rate(29.969), 29.97);
-        assert_eq!(snap_frame_rate(12.3456), 12.346);
+    fn audio_rate_over_the_segment() {
+        // 2 s of 128 kb/s AAC: 32 000 bytes.
+        assert_eq!(audio_bits_per_second(32_000, Ticks(180_000)), 128_000);
+        assert_eq!(audio_bits_per_second(32_000, Ticks(0)), 0);
     }
 }

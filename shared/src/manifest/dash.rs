@@ -4,7 +4,7 @@
 //! settings and `now` in, XML out. All MPD times use the 90 kHz timescale of the index.
 
 use crate::live::timeline::OutputSegment;
-use crate::model::{DashPackage, DashProfile, ManifestLayout, SegmentTemplateFormat, UtcTiming};
+use crate::model::{AudioChannels, DashPackage, DashProfile, ManifestLayout, SegmentTemplateFormat, UtcTiming};
 use crate::time::{UnixMillis, TICKS_PER_SECOND};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
@@ -24,6 +24,8 @@ pub struct Representation<'a> {
     pub codecs: String,
     pub resolution: Option<(u32, u32)>,
     pub frame_rate: Option<f64>,
+    /// Written as `AudioChannelConfiguration` (audio).
+    pub audio_channels: Option<AudioChannels>,
     pub segments: &'a [OutputSegment],
 }
 
@@ -84,6 +86,17 @@ pub fn mpd(p: &Presentation<'_>, adaptations: &[Adaptation<'_>]) -> String {
     root.push_attribute(("publishTime", publish.as_str()));
     let min_buffer = duration(u64::from(pkg.min_buffer_time_seconds) * 1000);
     root.push_attribute(("minBufferTime", min_buffer.as_str()));
+    // The longest segment listed, rounded up to the millisecond (ISO/IEC 23009-1 §5.3.1.2).
+    let longest = adaptations
+        .iter()
+        .flat_map(|a| &a.representations)
+        .flat_map(|r| r.segments)
+        .map(|s| s.duration.0.div_ceil(TICKS_PER_SECOND / 1000))
+        .max()
+        .map(duration);
+    if let Some(longest) = &longest {
+        root.push_attribute(("maxSegmentDuration", longest.as_str()));
+    }
     let (update, depth, delay) = (
         duration(u64::from(pkg.min_update_period_seconds) * 1000),
         duration(u64::from(pkg.manifest_window_seconds) * 1000),
@@ -235,24 +248,77 @@ fn write_adaptation(
         if let Some(rate) = &rate {
             rep.push_attribute(("frameRate", rate.as_str()));
         }
-        if compact {
+        let channels = r.audio_channels.and_then(channel_configuration);
+        if compact && channels.is_none() {
             let _ = w.write_event(Event::Empty(rep));
-        } else {
-            let _ = w.write_event(Event::Start(rep));
-            write_template(w, p, layout, &r.id, r.segments);
-            let _ = w.write_event(Event::End(BytesEnd::new("Representation")));
+            continue;
         }
+        let _ = w.write_event(Event::Start(rep));
+        if let Some((scheme, value)) = &channels {
+            let mut element = BytesStart::new("AudioChannelConfiguration");
+            element.push_attribute(("schemeIdUri", *scheme));
+            element.push_attribute(("value", value.as_str()));
+            let _ = w.write_event(Event::Empty(element));
+        }
+        if !compact {
+            write_template(w, p, layout, &r.id, r.segments);
+        }
+        let _ = w.write_event(Event::End(BytesEnd::new("Representation")));
     }
     let _ = w.write_event(Event::End(BytesEnd::new("AdaptationSet")));
 }
 
-/// `25`, or `30000/1001` for NTSC rates.
+/// `25`, `30000/1001` for NTSC rates (which HLS writes 29.97), else thousandths reduced.
 fn frame_rate(fps: f64) -> String {
     let ntsc = (fps * 1.001).round();
-    if (fps - fps.round()).abs() > 0.01 && (fps - ntsc / 1.001).abs() < 0.01 {
+    if (fps - fps.round()).abs() < 0.0005 {
+        format!("{}", fps.round() as u64)
+    } else if (fps - ntsc / 1.001).abs() < 0.001 {
         format!("{}/1001", ntsc as u64 * 1000)
     } else {
-        format!("{}", fps.round() as u64)
+        let (mut a, mut b) = ((fps * 1000.0).round() as u64, 1000);
+        let (n, d) = (a, b);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        format!("{}/{}", n / a.max(1), d / a.max(1))
+    }
+}
+
+/// The MPEG CICP channel configuration scheme (ISO/IEC 23091-3), for AAC.
+pub const CICP_CHANNELS: &str = "urn:mpeg:mpegB:cicp:ChannelConfiguration";
+/// Dolby's channel configuration scheme for AC-3 and E-AC-3 (DASH-IF IOP §9.2.1.2).
+pub const DOLBY_CHANNELS: &str = "tag:dolby.com,2014:dash:audio_channel_configuration:2011";
+
+/// `AudioChannelConfiguration` scheme and value: AAC's channel configuration 1–7 is the
+/// CICP value; AC-3's is the 16-bit channel map of ETSI TS 102 366 Table E.1.4 in four
+/// hex digits (bit 15 down: L, C, R, Ls, Rs, Lc/Rc, Lrs/Rrs, Cs, …, LFE in bit 0).
+fn channel_configuration(channels: AudioChannels) -> Option<(&'static str, String)> {
+    match channels {
+        AudioChannels::Aac { configuration } => (1..=7)
+            .contains(&configuration)
+            .then(|| (CICP_CHANNELS, configuration.to_string())),
+        AudioChannels::Dolby { acmod, lfe } => {
+            const L: u16 = 0x8000;
+            const C: u16 = 0x4000;
+            const R: u16 = 0x2000;
+            const LS: u16 = 0x1000;
+            const RS: u16 = 0x0800;
+            const CS: u16 = 0x0100;
+            // acmod (Table 4.3): 1+1, 1/0, 2/0, 3/0, 2/1, 3/1, 2/2, 3/2; one surround is Cs.
+            let map = [
+                L | R,
+                C,
+                L | R,
+                L | C | R,
+                L | R | CS,
+                L | C | R | CS,
+                L | R | LS | RS,
+                L | C | R | LS | RS,
+            ];
+            let map = map[usize::from(acmod & 7)] | u16::from(lfe);
+            Some((DOLBY_CHANNELS, format!("{map:04X}")))
+        }
     }
 }
 
@@ -319,4 +385,34 @@ fn write_template(
     }
     let _ = w.write_event(Event::End(BytesEnd::new("SegmentTimeline")));
     let _ = w.write_event(Event::End(BytesEnd::new("SegmentTemplate")));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_rates_as_dash_writes_them() {
+        assert_eq!(frame_rate(60.0), "60");
+        assert_eq!(frame_rate(25.0), "25");
+        // ISO/IEC 23009-1 FrameRateType: NTSC rates as exact fractions.
+        assert_eq!(frame_rate(29.97), "30000/1001");
+        assert_eq!(frame_rate(59.94), "60000/1001");
+        assert_eq!(frame_rate(23.976), "24000/1001");
+        assert_eq!(frame_rate(12.5), "25/2");
+    }
+
+    #[test]
+    fn channel_configurations_follow_the_schemes() {
+        let aac = |configuration| channel_configuration(AudioChannels::Aac { configuration });
+        assert_eq!(aac(2), Some((CICP_CHANNELS, "2".to_owned())));
+        assert_eq!(aac(6), Some((CICP_CHANNELS, "6".to_owned())));
+        assert_eq!(aac(0), None, "configuration 0 defers to a program config element");
+        // Table E.1.4 bits: L C R Ls Rs and LFE are F801 (5.1), L R A000, C alone 4000.
+        let dolby = |acmod, lfe| channel_configuration(AudioChannels::Dolby { acmod, lfe }).unwrap();
+        assert_eq!(dolby(7, true), (DOLBY_CHANNELS, "F801".to_owned()));
+        assert_eq!(dolby(2, false), (DOLBY_CHANNELS, "A000".to_owned()));
+        assert_eq!(dolby(1, false), (DOLBY_CHANNELS, "4000".to_owned()));
+        assert_eq!(dolby(6, false), (DOLBY_CHANNELS, "B800".to_owned()));
+    }
 }

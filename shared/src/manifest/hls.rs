@@ -2,7 +2,7 @@
 //! output timeline of [`crate::live::timeline`].
 
 use crate::live::timeline::{OutputIFrame, OutputSegment};
-use crate::model::{HlsPackage, PlaylistType, Rendition};
+use crate::model::{HlsPackage, PlaylistType, Rendition, VideoRange};
 use crate::time::Ticks;
 use m3u8_rs::{MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Resolution, VariantStream};
 
@@ -211,6 +211,9 @@ pub struct Variant<'a> {
     pub uri: String,
     /// Codecs of this variant (default: the rendition's).
     pub codecs: Option<Vec<String>>,
+    /// `BANDWIDTH` of this variant (default: the rendition's), e.g. its video plus the
+    /// audio rendition it plays with.
+    pub bandwidth: Option<u64>,
     /// `AUDIO` group id, for CMAF where audio is its own rendition.
     pub audio_group: Option<String>,
 }
@@ -221,6 +224,8 @@ pub struct AudioRendition {
     pub name: String,
     pub uri: String,
     pub default: bool,
+    /// `CHANNELS`: the number of channels, LFE included.
+    pub channels: Option<u8>,
 }
 
 /// Writes the multivariant playlist.
@@ -253,6 +258,7 @@ pub fn multivariant_full(
                 name: a.name.clone(),
                 default: a.default,
                 autoselect: true,
+                channels: a.channels.map(|c| c.to_string()),
                 ..Default::default()
             })
             .collect(),
@@ -262,8 +268,8 @@ pub fn multivariant_full(
                 let r = v.rendition;
                 VariantStream {
                     uri: v.uri.clone(),
-                    bandwidth: r.bandwidth(),
-                    average_bandwidth: Some(r.average_bandwidth),
+                    bandwidth: v.bandwidth.unwrap_or_else(|| r.bandwidth()),
+                    average_bandwidth: Some(r.average_bandwidth.min(v.bandwidth.unwrap_or(u64::MAX))),
                     codecs: Some(v.codecs.as_ref().unwrap_or(&r.codecs))
                         .filter(|c| !c.is_empty())
                         .map(|c| c.join(",")),
@@ -273,6 +279,7 @@ pub fn multivariant_full(
                         height: u64::from(h),
                     }),
                     frame_rate: r.frame_rate,
+                    other_attributes: r.video_range.map(video_range),
                     ..Default::default()
                 }
             })
@@ -298,6 +305,19 @@ pub fn multivariant_full(
         ..Default::default()
     };
     write(|w| playlist.write_to(w))
+}
+
+/// `VIDEO-RANGE` (RFC 8216bis §4.4.6.2) of an HDR variant; SDR, the default, is not written.
+fn video_range(range: VideoRange) -> std::collections::HashMap<String, m3u8_rs::QuotedOrUnquoted> {
+    let value = match range {
+        VideoRange::Pq => "PQ",
+        VideoRange::Hlg => "HLG",
+    };
+    [(
+        "VIDEO-RANGE".to_owned(),
+        m3u8_rs::QuotedOrUnquoted::Unquoted(value.to_owned()),
+    )]
+    .into()
 }
 
 fn write(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
@@ -334,5 +354,35 @@ mod tests {
         // A window starting at a discontinuity counts those before it, not itself.
         let at = media_playlist(&out[4..], &package, 2, |s| format!("{}.ts", s.sequence));
         assert!(at.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{at}");
+    }
+}
+
+#[cfg(test)]
+mod video_range_tests {
+    use super::*;
+
+    #[test]
+    fn hdr_variants_say_their_video_range() {
+        let doc = |range: &str| -> Rendition {
+            serde_json::from_value(serde_json::json!({
+                "id": "r", "codecs": ["hvc1.2.4.L120.B0"], "peakBandwidth": 1, "averageBandwidth": 1,
+                "maxSegmentDuration": 180_000, "updatedAt": 0, "videoRange": range,
+            }))
+            .unwrap()
+        };
+        let (pq, hlg) = (doc("PQ"), doc("HLG"));
+        let variant = |r| Variant {
+            rendition: r,
+            uri: "v.m3u8".into(),
+            codecs: None,
+            bandwidth: None,
+            audio_group: None,
+        };
+        let out = multivariant_playlist(&[variant(&pq), variant(&hlg)]);
+        // RFC 8216bis §4.4.6.2: VIDEO-RANGE is an enumerated string, SDR, HLG or PQ.
+        assert!(
+            out.contains(",VIDEO-RANGE=PQ\n") && out.contains(",VIDEO-RANGE=HLG\n"),
+            "{out}"
+        );
     }
 }

@@ -5,9 +5,11 @@
 
 mod audio;
 mod hevc;
+mod rate;
 
 pub use audio::{ac3_frame, adts_frame_count, adts_frames, adts_header, AacParams, Ac3Frame, AdtsFrame};
 pub use hevc::{h265_config, h265_sps, HevcConfig};
+pub use rate::FrameRate;
 
 use h264_reader::nal::sps::SeqParameterSet;
 use h264_reader::rbsp::{decode_nal, BitReader};
@@ -19,7 +21,17 @@ pub struct VideoParams {
     pub codec: String,
     /// Display size in pixels after cropping, when the SPS could be parsed that far.
     pub resolution: Option<(u32, u32)>,
+    /// VUI `transfer_characteristics` (ITU-T H.273 Table 3: 16 is PQ, 18 is HLG), when
+    /// the SPS signals a colour description.
+    pub transfer: Option<u8>,
+    /// The frame rate the VUI timing declares, when it does.
+    pub timing: Option<FrameRate>,
 }
+
+/// H.273 `transfer_characteristics` of SMPTE ST 2084 (PQ, HDR10).
+pub const TRANSFER_PQ: u8 = 16;
+/// H.273 `transfer_characteristics` of ARIB STD-B67 (HLG).
+pub const TRANSFER_HLG: u8 = 18;
 
 /// Codec string and size from an H.264 SPS NAL unit (header byte included, Annex B start
 /// code stripped).
@@ -28,11 +40,22 @@ pub fn h264_sps(nal: &[u8]) -> Option<VideoParams> {
         return None;
     }
     let codec = format!("avc1.{:02x}{:02x}{:02x}", nal[1], nal[2], nal[3]);
-    let resolution = decode_nal(nal)
+    let sps = decode_nal(nal)
         .ok()
-        .and_then(|rbsp| SeqParameterSet::from_bits(BitReader::new(&rbsp[..])).ok())
-        .and_then(|sps| sps.pixel_dimensions().ok());
-    Some(VideoParams { codec, resolution })
+        .and_then(|rbsp| SeqParameterSet::from_bits(BitReader::new(&rbsp[..])).ok());
+    let vui = sps.as_ref().and_then(|s| s.vui_parameters.as_ref());
+    Some(VideoParams {
+        codec,
+        resolution: sps.as_ref().and_then(|s| s.pixel_dimensions().ok()),
+        transfer: vui
+            .and_then(|v| v.video_signal_type.as_ref())
+            .and_then(|t| t.colour_description.as_ref())
+            .map(|c| c.transfer_characteristics),
+        // A tick is a field: two per frame (H.264 §E.2.1).
+        timing: vui
+            .and_then(|v| v.timing_info.as_ref())
+            .and_then(|t| FrameRate::from_vui(t.time_scale, 2 * u64::from(t.num_units_in_tick))),
+    })
 }
 
 /// Splits an Annex B byte stream into NAL units (start codes removed).
@@ -109,6 +132,12 @@ impl<'a> Bits<'a> {
         }
         Some((1u64 << zeros) - 1 + self.read(zeros)?)
     }
+
+    /// Signed Exp-Golomb.
+    fn se(&mut self) -> Option<i64> {
+        let k = self.ue()? as i64;
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +154,21 @@ mod tests {
         let p = h264_sps(&sps).unwrap();
         assert_eq!(p.codec, "avc1.64001e");
         assert_eq!(p.resolution, Some((640, 360)));
+        assert_eq!(p.transfer, None, "no colour description");
+    }
+
+    #[test]
+    fn h264_vui_gives_the_transfer_and_the_frame_rate() {
+        // x264 (ffmpeg -c:v libx264 -color_trc arib-std-b67, 320x180 at 50 fps); ffprobe:
+        // color_transfer=arib-std-b67, r_frame_rate=50/1.
+        let sps = [
+            0x67, 0x42, 0xc0, 0x15, 0xda, 0x05, 0x06, 0x7e, 0x7c, 0x05, 0xa8, 0x48, 0x90, 0x4a, 0x00, 0x00, 0x03, 0x00,
+            0x02, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x1e, 0x2c, 0x5d, 0x40,
+        ];
+        let p = h264_sps(&sps).unwrap();
+        assert_eq!(p.resolution, Some((320, 180)));
+        assert_eq!(p.transfer, Some(TRANSFER_HLG));
+        assert_eq!(p.timing.map(FrameRate::per_second), Some(50.0));
     }
 
     #[test]

@@ -40,6 +40,16 @@ pub struct Rendition {
     /// Peak bit rate of the keyframes alone (`BANDWIDTH` of the I-frame playlist).
     #[serde(default)]
     pub iframe_bandwidth: u64,
+    /// Elementary-stream bit rates of the first audio track in the newest segments,
+    /// bits/s, oldest first (the audio rendition of CMAF and DASH).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_audio_bandwidth: Vec<u64>,
+    /// Channel layout of the first audio track.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_channels: Option<AudioChannels>,
+    /// HDR transfer function of the video; None for SDR (or not signalled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_range: Option<VideoRange>,
     /// What each ingest endpoint last did for this rendition.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub inputs: std::collections::BTreeMap<String, InputState>,
@@ -55,6 +65,41 @@ pub struct InputState {
     /// When it last sent a media playlist with `#EXT-X-ENDLIST`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<UnixMillis>,
+}
+
+/// An audio track's channel layout, as its codec header codes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "codec")]
+pub enum AudioChannels {
+    /// AAC `channel_configuration` from ADTS (ISO/IEC 14496-3 Table 1.19; 1–7 are also
+    /// the CICP ChannelConfiguration values of ISO/IEC 23091-3).
+    Aac { configuration: u8 },
+    /// AC-3/E-AC-3 `acmod` and `lfeon` (ETSI TS 102 366 §4.4.2.3 Table 4.3, §4.4.2.7).
+    Dolby { acmod: u8, lfe: bool },
+}
+
+impl AudioChannels {
+    /// Number of channels, LFE included (HLS `CHANNELS`: 5.1 is 6); None when the
+    /// header does not say (AAC configuration 0 defers to a program config element).
+    pub fn count(self) -> Option<u8> {
+        match self {
+            AudioChannels::Aac { configuration: 7 } => Some(8),
+            AudioChannels::Aac { configuration } => (1..=6).contains(&configuration).then_some(configuration),
+            AudioChannels::Dolby { acmod, lfe } => {
+                Some([2, 1, 2, 3, 3, 4, 4, 5][usize::from(acmod & 7)] + u8::from(lfe))
+            }
+        }
+    }
+}
+
+/// HDR video range (HLS `VIDEO-RANGE`), from the VUI transfer characteristics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum VideoRange {
+    /// SMPTE ST 2084 (HDR10): transfer characteristics 16.
+    Pq,
+    /// ARIB STD-B67 hybrid log-gamma: transfer characteristics 18.
+    Hlg,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -82,6 +127,17 @@ impl Rendition {
         crate::live::target::robust_peak(&self.recent_bandwidth)
             .unwrap_or(self.peak_bandwidth)
             .max(self.declared_bandwidth.unwrap_or(0))
+    }
+
+    /// Bit rate of the first audio track alone (CMAF and DASH audio), measured the same
+    /// way; None in documents written before audio was measured.
+    pub fn audio_bandwidth(&self) -> Option<u64> {
+        crate::live::target::robust_peak(&self.recent_audio_bandwidth)
+    }
+
+    /// Bit rate of the video track alone: [`Rendition::bandwidth`] less the audio.
+    pub fn video_bandwidth(&self) -> u64 {
+        self.bandwidth().saturating_sub(self.audio_bandwidth().unwrap_or(0))
     }
 
     /// `BANDWIDTH` of the I-frame playlist, measured the same way over the keyframes.
@@ -141,6 +197,9 @@ mod tests {
             declared_bandwidth: None,
             declared_order: None,
             iframe_bandwidth: 0,
+            recent_audio_bandwidth: vec![],
+            audio_channels: None,
+            video_range: None,
             inputs: inputs
                 .iter()
                 .map(|(id, last, ended)| {
@@ -172,6 +231,36 @@ mod tests {
         assert!(rendition(&[("a", 10_000, Some(10_500)), ("b", 10_100, Some(10_600))]).is_ended(later));
         // An input silent for more than three segments does not hold the end back.
         assert!(rendition(&[("a", 20_000, Some(20_500)), ("b", 10_000, None)]).is_ended(later));
+    }
+
+    #[test]
+    fn channel_counts_include_the_lfe() {
+        // ISO/IEC 14496-3 Table 1.19: configuration 6 is 5.1 (six channels), 7 is 7.1.
+        let aac = |configuration| AudioChannels::Aac { configuration }.count();
+        assert_eq!(
+            (aac(1), aac(2), aac(6), aac(7), aac(0)),
+            (Some(1), Some(2), Some(6), Some(8), None)
+        );
+        // ETSI TS 102 366 Table 4.3: acmod 7 is 3/2 (L C R Ls Rs), 2 is 2/0, 1 is 1/0.
+        let dolby = |acmod, lfe| AudioChannels::Dolby { acmod, lfe }.count();
+        assert_eq!(
+            (dolby(7, true), dolby(2, false), dolby(1, false), dolby(0, false)),
+            (Some(6), Some(2), Some(1), Some(2))
+        );
+    }
+
+    #[test]
+    fn old_documents_read_without_the_measurements() {
+        let doc = serde_json::json!({
+            "id": "r", "codecs": ["avc1.64001f", "mp4a.40.2"], "peakBandwidth": 900_000,
+            "averageBandwidth": 800_000, "maxSegmentDuration": 180_000, "updatedAt": 0,
+        });
+        let r: Rendition = serde_json::from_value(doc).unwrap();
+        assert_eq!(
+            (r.audio_bandwidth(), r.audio_channels, r.video_range),
+            (None, None, None)
+        );
+        assert_eq!(r.video_bandwidth(), 900_000);
     }
 
     #[test]

@@ -129,7 +129,7 @@ pub(crate) fn cmaf_multivariant(
     let audio = audio_sources(&renditions);
     let audio_codecs: Vec<String> = audio.iter().map(|(_, c)| c.clone()).collect();
     let media = |track: TrackRef| format!("{}_{}.m3u8", manifest.manifest_name, track.name());
-    let groups: Vec<AudioRendition> = audio
+    let mut groups: Vec<AudioRendition> = audio
         .iter()
         .enumerate()
         .map(|(i, (r, codec))| AudioRendition {
@@ -140,9 +140,12 @@ pub(crate) fn cmaf_multivariant(
                 rendition: r.id.clone(),
             }),
             default: i == 0,
+            channels: r.audio_channels.and_then(|c| c.count()),
         })
         .collect();
-    let variants: Vec<Variant> = renditions
+    // A variant plays its video with the group's audio: the highest audio rate on top.
+    let audio_peak = audio.iter().filter_map(|(r, _)| r.audio_bandwidth()).max().unwrap_or(0);
+    let mut variants: Vec<Variant> = renditions
         .iter()
         .filter_map(|r| {
             let video = video_codec(r)?.clone();
@@ -153,10 +156,29 @@ pub(crate) fn cmaf_multivariant(
                     rendition: r.id.clone(),
                 }),
                 codecs: Some(std::iter::once(video).chain(audio_codecs.iter().cloned()).collect()),
+                bandwidth: Some(r.video_bandwidth() + audio_peak),
                 audio_group: (!groups.is_empty()).then(|| "audio".to_owned()),
             })
         })
         .collect();
+    if variants.is_empty() {
+        // No video (an audio-only channel): the audio renditions are the variants, as a
+        // player needs at least one EXT-X-STREAM-INF.
+        groups.clear();
+        variants = audio
+            .iter()
+            .map(|(r, codec)| Variant {
+                rendition: r,
+                uri: media(TrackRef {
+                    audio: true,
+                    rendition: r.id.clone(),
+                }),
+                codecs: Some(vec![codec.clone()]),
+                bandwidth: r.audio_bandwidth(),
+                audio_group: None,
+            })
+            .collect();
+    }
     let iframe_variants: Vec<Variant> = variants
         .iter()
         .filter(|v| manifest.include_iframe_only_stream && v.rendition.iframe_bandwidth() > 0)
@@ -164,6 +186,7 @@ pub(crate) fn cmaf_multivariant(
             rendition: v.rendition,
             uri: format!("{}_video_{}_iframes.m3u8", manifest.manifest_name, v.rendition.id),
             codecs: None,
+            bandwidth: None,
             audio_group: None,
         })
         .collect();

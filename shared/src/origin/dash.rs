@@ -72,10 +72,12 @@ pub(crate) async fn dash_manifest(
                     rendition: r.id.clone(),
                 }
                 .name(),
-                bandwidth: r.bandwidth(),
+                // The audio is its own Representation.
+                bandwidth: r.video_bandwidth(),
                 codecs: video_codec(r)?.clone(),
                 resolution: r.resolution,
                 frame_rate: r.frame_rate,
+                audio_channels: None,
                 segments: w,
             })
         })
@@ -88,11 +90,12 @@ pub(crate) async fn dash_manifest(
                 rendition: r.id.clone(),
             }
             .name(),
-            // Ingest measures whole TS segments, not tracks: a typical stereo AAC rate.
-            bandwidth: 128_000,
+            // Documents from before audio was measured: a typical stereo AAC rate.
+            bandwidth: r.audio_bandwidth().unwrap_or(128_000),
             codecs: codec,
             resolution: None,
             frame_rate: None,
+            audio_channels: r.audio_channels,
             segments: window_of(&r.id).unwrap_or_default(),
         })
         .collect();

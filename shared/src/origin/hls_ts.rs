@@ -89,6 +89,7 @@ pub(crate) async fn serve_hls(
                     rendition: r,
                     uri: format!("{}_{}.m3u8", endpoint.manifest_name, r.id),
                     codecs: None,
+                    bandwidth: None,
                     audio_group: None,
                 })
                 .collect();
@@ -102,6 +103,7 @@ pub(crate) async fn serve_hls(
                     rendition: v.rendition,
                     uri: format!("{}_{}_iframes.m3u8", endpoint.manifest_name, v.rendition.id),
                     codecs: None,
+                    bandwidth: None,
                     audio_group: None,
                 })
                 .collect();

@@ -1,5 +1,8 @@
 //! H.265 sequence parameter sets (ITU-T H.265 §7.3.2.2): the RFC 6381 `hvc1` codec
-//! string, the picture size and the fields the `hvcC` box repeats.
+//! string, the picture size, the fields the `hvcC` box repeats, and (in `vui`) the VUI's
+//! transfer characteristics and timing.
+
+mod vui;
 
 use super::{strip_emulation_prevention, Bits, VideoParams};
 
@@ -24,7 +27,16 @@ pub fn h265_sps(nal: &[u8]) -> Option<VideoParams> {
     let level_idc = r.read(8)?;
     let codec = hevc_codec_string(profile_space, tier, profile_idc, compat, &constraint, level_idc);
     let resolution = hevc_resolution(&mut r, max_sub_layers_minus1);
-    Some(VideoParams { codec, resolution })
+    // The VUI follows the rest of the SPS; a part that cannot be read leaves it unknown.
+    let vui = resolution
+        .and_then(|_| vui::read(&mut r, max_sub_layers_minus1))
+        .unwrap_or_default();
+    Some(VideoParams {
+        codec,
+        resolution,
+        transfer: vui.transfer,
+        timing: vui.timing,
+    })
 }
 
 fn hevc_codec_string(
@@ -174,5 +186,21 @@ mod tests {
         assert_eq!(s, "hvc1.1.6.L93.B0");
         let s = hevc_codec_string(0, 1, 2, 0x2000_0000, &[0xb0, 0, 0, 0, 0, 0], 120);
         assert_eq!(s, "hvc1.2.4.H120.B0");
+    }
+
+    #[test]
+    fn vui_gives_the_transfer_and_the_frame_rate() {
+        // x265 (ffmpeg -c:v libx265 -pix_fmt yuv420p10le -color_trc smpte2084, 320x180 at
+        // 60000/1001); ffprobe: Main 10, color_transfer=smpte2084, r_frame_rate=60000/1001.
+        let sps = [
+            0x42, 0x01, 0x01, 0x02, 0x20, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x3c,
+            0xa0, 0x0a, 0x08, 0x0c, 0x1f, 0x3b, 0x65, 0x95, 0x95, 0x29, 0x30, 0xbc, 0x05, 0xa8, 0x48, 0x80, 0x48, 0x20,
+            0x00, 0x00, 0x7d, 0x20, 0x00, 0x1d, 0x4c, 0x01,
+        ];
+        let p = h265_sps(&sps).unwrap();
+        assert_eq!(p.resolution, Some((320, 180)));
+        assert_eq!(p.transfer, Some(super::super::TRANSFER_PQ));
+        let rate = p.timing.unwrap();
+        assert_eq!((rate.frames, rate.seconds), (60_000, 1001));
     }
 }

@@ -89,6 +89,9 @@ mod tests {
         assert_eq!(info.codecs(), vec!["avc1.4d401e".to_string(), "mp4a.40.2".to_string()]);
         let video = info.video.unwrap();
         assert_eq!(video.frames, 50);
+        assert_eq!(video.frame_rate.map(|r| (r.frames, r.seconds)), Some((25, 1)));
+        // The AAC PES payloads are counted (the audio track's bit rate).
+        assert!(info.audio[0].es_bytes > 0 && info.audio[0].ac3.is_none());
         assert_eq!(video.params.unwrap().resolution, Some((640, 360)));
         let aac = info.audio[0].aac.clone().unwrap();
         assert_eq!((aac.sample_rate, aac.channels), (48_000, 2));

@@ -5,7 +5,7 @@ use super::packet::Packet;
 use super::psi::{parse_pat, parse_pmt, StreamType};
 use super::timestamps::parse_pes_header;
 use super::{TsError, MAX_SPAN_SECONDS};
-use crate::media::codec::{self, AacParams, VideoParams};
+use crate::media::codec::{self, AacParams, Ac3Frame, FrameRate, VideoParams};
 use crate::time::{Ticks, PTS_WRAP, TICKS_PER_SECOND};
 
 /// Cap on how much of the first video PES is kept to look for parameter sets.
@@ -19,14 +19,20 @@ pub struct VideoTrack {
     pub params: Option<VideoParams>,
     /// Number of access units (PES packets) in the segment.
     pub frames: u32,
+    /// From the spacing of the decoding timestamps, else from the VUI timing.
+    pub frame_rate: Option<FrameRate>,
 }
 
 /// An audio track of a segment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AudioTrack {
     pub stream_type: StreamType,
-    /// AAC parameters from the first ADTS header (None for AC-3/E-AC-3).
+    /// AAC parameters from an ADTS header (None for AC-3/E-AC-3).
     pub aac: Option<AacParams>,
+    /// AC-3/E-AC-3 parameters from a sync frame header (None for AAC).
+    pub ac3: Option<Ac3Frame>,
+    /// Bytes of elementary stream (PES payload) in the segment: the track's bit rate.
+    pub es_bytes: u64,
 }
 
 impl AudioTrack {
@@ -79,6 +85,9 @@ struct PidState {
     first_dts: Option<u64>,
     last_dts: Option<u64>,
     pes_count: u32,
+    /// PES packets with a timestamp: the frames the decoding span is measured over.
+    timed: u32,
+    es_bytes: u64,
     random_access_first: bool,
     /// Payload of the first PES (video) or the current PES (audio).
     pes: Vec<u8>,
@@ -163,6 +172,9 @@ impl InfoScan {
             }
             state.pes_count += 1;
             let dts = pes.dts.or(pes.pts);
+            state.timed += u32::from(dts.is_some());
+            let data = payload.len().saturating_sub(pes.data_offset);
+            state.es_bytes += data as u64;
             state.first_dts = state.first_dts.or(dts);
             state.last_dts = dts.or(state.last_dts);
             if ty.is_audio() {
@@ -173,8 +185,11 @@ impl InfoScan {
                     .pes
                     .extend_from_slice(&payload[pes.data_offset.min(payload.len())..]);
             }
-        } else if state.pes_count > 0 && !state.first_pes_done && state.pes.len() < MAX_FIRST_PES {
-            state.pes.extend_from_slice(payload);
+        } else if state.pes_count > 0 {
+            state.es_bytes += payload.len() as u64;
+            if !state.first_pes_done && state.pes.len() < MAX_FIRST_PES {
+                state.pes.extend_from_slice(payload);
+            }
         }
     }
 
@@ -222,6 +237,10 @@ fn summarise(pids: Vec<(u16, PidState)>, programs: usize, has_scte35: bool) -> R
                 aac: (stream_type == StreamType::Aac)
                     .then(|| codec::adts_header(&s.pes))
                     .flatten(),
+                ac3: matches!(stream_type, StreamType::Ac3 | StreamType::Eac3)
+                    .then(|| codec::ac3_frame(&s.pes))
+                    .flatten(),
+                es_bytes: s.es_bytes,
             }
         })
         .collect();
@@ -239,6 +258,8 @@ fn summarise(pids: Vec<(u16, PidState)>, programs: usize, has_scte35: bool) -> R
         } else {
             0
         };
+        let frame_rate = FrameRate::from_timestamps(u64::from(v.timed.saturating_sub(1)), Ticks(span))
+            .or(params.as_ref().and_then(|p| p.timing));
         return Ok(SegmentInfo {
             start_pts,
             duration: Ticks(span + frame),
@@ -247,6 +268,7 @@ fn summarise(pids: Vec<(u16, PidState)>, programs: usize, has_scte35: bool) -> R
                 stream_type: ty,
                 params,
                 frames: v.pes_count,
+                frame_rate,
             }),
             audio,
             programs,

@@ -29,6 +29,24 @@ pub struct IngestMaster {
     /// Media playlist paths (relative to the ingest folder) in the encoder's order,
     /// with the bandwidth the encoder declared.
     pub variants: Vec<(String, u64)>,
+    /// Its audio renditions (`EXT-X-MEDIA:TYPE=AUDIO` with a URI), in its order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audio: Vec<IngestAudio>,
+}
+
+/// An audio rendition the encoder's multivariant playlist names, as it describes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestAudio {
+    /// Media playlist path, relative to the ingest folder.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<String>,
 }
 
 /// Which rendition a media playlist path carries.
@@ -69,6 +87,15 @@ pub struct StreamDocs {
 }
 
 impl StreamDocs {
+    /// How the encoder's multivariant playlist describes rendition `id` as audio, if it does.
+    pub fn declared_audio(&self, id: &str) -> Option<&IngestAudio> {
+        let master = self.master.as_ref()?;
+        master
+            .audio
+            .iter()
+            .find(|a| self.playlists.iter().any(|(p, pl)| p == &a.path && pl.rendition == id))
+    }
+
     /// Renditions in output order: the encoder's multivariant order when known, then
     /// by descending bit rate.
     pub fn ordered_renditions(&self) -> Vec<&Rendition> {

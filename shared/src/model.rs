@@ -162,6 +162,10 @@ pub struct HlsPackage {
     /// Adds an I-frame-only playlist per video rendition (`EXT-X-I-FRAME-STREAM-INF`).
     #[serde(default)]
     pub include_iframe_only_stream: bool,
+    /// `useAudioRenditionGroup`: kept and echoed; output follows the input's audio layout
+    /// (audio-only renditions grouped, muxed audio muxed) until Sluice can split or mux.
+    #[serde(default)]
+    pub use_audio_rendition_group: bool,
     #[serde(flatten)]
     pub ad_selection: AdSelection,
 }
@@ -183,6 +187,7 @@ impl Default for HlsPackage {
             playlist_type: PlaylistType::None,
             include_iframe_only_stream: false,
             stream_selection: None,
+            use_audio_rendition_group: false,
             ad_selection: AdSelection::default(),
         }
     }

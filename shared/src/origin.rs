@@ -12,6 +12,7 @@ mod access;
 mod cmaf;
 mod dash;
 mod hls_ts;
+mod ladder;
 mod reply;
 mod segments;
 mod select;

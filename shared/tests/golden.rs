@@ -69,6 +69,7 @@ fn package(segment: u32, window: u32, pdt: u32, playlist_type: PlaylistType) -> 
         playlist_type,
         stream_selection: None,
         include_iframe_only_stream: false,
+        use_audio_rendition_group: false,
         ad_selection: Default::default(),
     }
 }
@@ -133,6 +134,7 @@ async fn app() -> App {
             ("180p/index.m3u8".into(), 300_000),
             ("720p/index.m3u8".into(), 3_000_000),
         ],
+        audio: Vec::new(),
     };
     catalog.put(&pk, "master", &master, Condition::Always).await.unwrap();
     for r in ["720p", "180p"] {

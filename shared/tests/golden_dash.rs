@@ -85,6 +85,8 @@ fn mpd(package: &DashPackage, records: &[SegmentRecord], input: u64) -> String {
                 video("video_720p", 3_000_000, "avc1.64001f", (1280, 720)),
                 video("video_360p", 800_000, "avc1.4d401e", (640, 360)),
             ],
+            lang: None,
+            main: true,
         },
         Adaptation {
             content_type: ContentType::Audio,
@@ -97,6 +99,8 @@ fn mpd(package: &DashPackage, records: &[SegmentRecord], input: u64) -> String {
                 audio_channels: Some(AudioChannels::Aac { configuration: 2 }),
                 segments: &window,
             }],
+            lang: None,
+            main: true,
         },
     ];
     let presentation = Presentation {

@@ -231,6 +231,7 @@ fn cmaf_with_audio_group() {
         name: "mp4a.40.2 (720p)".into(),
         uri: "index_audio_720p.m3u8".into(),
         default: true,
+        language: None,
         channels: Some(2),
     }];
     compare(

@@ -84,6 +84,7 @@ async fn origin() -> (App, Vec<(String, Vec<u8>)>) {
             playlist_type: PlaylistType::None,
             stream_selection: None,
             include_iframe_only_stream: false,
+            use_audio_rendition_group: false,
             ad_selection: Default::default(),
         }),
         tags: Default::default(),

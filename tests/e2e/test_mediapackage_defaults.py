@@ -128,6 +128,7 @@ NEUTRAL = [
     ("HlsPackage", "AdsOnDeliveryRestrictions", "NONE"),
     ("HlsPackage", "AdsOnDeliveryRestrictions", "BOTH"),
     ("HlsPackage", "UseAudioRenditionGroup", False),
+    ("HlsPackage", "UseAudioRenditionGroup", True),
     ("CmafPackage", "AdMarkers", "NONE"),
     ("CmafPackage", "AdTriggers", CONSOLE_AD_TRIGGERS),
     ("CmafPackage", "AdsOnDeliveryRestrictions", "UNRESTRICTED"),

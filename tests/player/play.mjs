@@ -6,6 +6,9 @@
 // PLAYER: hlsjs | dashjs | shaka. The player page is served at URL's origin (so requests
 // are same-origin) by intercepting /__sluice_player/*; the player library comes from
 // tests/node_modules (dash.js, Shaka) or sluice-local's vendored hls.js.
+// SWITCH_AUDIO=fr: once playing, switch to the audio track of that language, and succeed
+// only if the player then reports it active and plays on for 3 s more. The JSON line lists
+// the audio (and, for hls.js, subtitle) languages the player offered.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +35,10 @@ const start = {
     window.player = hls;
     hls.on(Hls.Events.ERROR, (_, d) => window.playerErrors.push({ fatal: d.fatal, detail: d.details }));
     hls.loadSource(SRC); hls.attachMedia(video);
-    window.describe = () => ({ version: Hls.version, levels: hls.levels.map((l) => l.width + 'x' + l.height) });`,
+    window.describe = () => ({ version: Hls.version, levels: hls.levels.map((l) => l.width + 'x' + l.height),
+      audio: hls.audioTracks.map((t) => t.lang), activeAudio: (hls.audioTracks[hls.audioTrack] || {}).lang,
+      subtitles: hls.subtitleTracks.map((t) => t.lang) });
+    window.switchAudio = (lang) => { hls.audioTrack = hls.audioTracks.findIndex((t) => t.lang === lang); };`,
   dashjs: `
     const p = dashjs.MediaPlayer().create();
     window.player = p;
@@ -40,14 +46,18 @@ const start = {
     if (DEBUG) p.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_DEBUG } });
     p.initialize(video, SRC, true);
     window.describe = () => ({ version: p.getVersion(),
-      levels: (p.getRepresentationsByType ? p.getRepresentationsByType('video') : []).map((r) => r.width + 'x' + r.height) });`,
+      levels: (p.getRepresentationsByType ? p.getRepresentationsByType('video') : []).map((r) => r.width + 'x' + r.height),
+      audio: p.getTracksFor('audio').map((t) => t.lang), activeAudio: (p.getCurrentTrackFor('audio') || {}).lang });
+    window.switchAudio = (lang) => p.setCurrentTrack(p.getTracksFor('audio').find((t) => t.lang === lang));`,
   shaka: `
     shaka.polyfill.installAll();
     const p = new shaka.Player();
     window.player = p;
     p.addEventListener('error', (e) => window.playerErrors.push({ fatal: e.detail.severity === 2, detail: 'shaka ' + e.detail.code }));
     p.attach(video).then(() => p.load(SRC)).catch((e) => window.playerErrors.push({ fatal: true, detail: 'shaka load ' + (e.code || e) }));
-    window.describe = () => ({ version: shaka.Player.version, levels: p.getVariantTracks().map((t) => t.width + 'x' + t.height) });`,
+    window.describe = () => ({ version: shaka.Player.version, levels: p.getVariantTracks().map((t) => t.width + 'x' + t.height),
+      audio: p.getAudioTracks().map((t) => t.language), activeAudio: (p.getAudioTracks().find((t) => t.active) || {}).language });
+    window.switchAudio = (lang) => p.selectAudioTrack(p.getAudioTracks().find((t) => t.language === lang));`,
 };
 
 const origin = new URL(url).origin;
@@ -99,6 +109,9 @@ try {
   let lastMove = null;
   let maxStall = 0;
   let state = { errors: [] };
+  const switchTo = process.env.SWITCH_AUDIO || null;
+  let switchedAt = null;
+  let switched = false;
   while (Date.now() - started < timeoutMs) {
     state = await page.evaluate(() => ({
       time: document.getElementById('video').currentTime,
@@ -113,12 +126,22 @@ try {
       maxStall = Math.max(maxStall, now - lastMove);
     }
     last = state.time;
-    if (first !== null && last - first >= minSeconds) break;
+    if (first !== null && last - first >= minSeconds) {
+      if (!switchTo) break;
+      if (switchedAt === null) {
+        await page.evaluate((lang) => window.switchAudio(lang), switchTo);
+        switchedAt = last;
+      } else if (state.info.activeAudio === switchTo && last - switchedAt >= 3) {
+        switched = true;
+        break;
+      }
+    }
     await page.waitForTimeout(250);
   }
   const advanced = first === null ? 0 : last - first;
   result = {
-    ok: advanced >= minSeconds && !state.errors.some((e) => e.fatal),
+    ok: advanced >= minSeconds && !state.errors.some((e) => e.fatal) && (!switchTo || switched),
+    switchedAudio: switchTo ? switched : undefined,
     player,
     advanced: Number(advanced.toFixed(2)),
     currentTime: Number(last.toFixed(2)),

@@ -35,7 +35,7 @@ pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
                 "adMarkers": "NONE",
                 "includeIframeOnlyStream": hls.include_iframe_only_stream,
                 "includeDvbSubtitles": false,
-                "useAudioRenditionGroup": false,
+                "useAudioRenditionGroup": hls.use_audio_rendition_group,
             });
             if let Some(selection) = &hls.stream_selection {
                 v["hlsPackage"]["streamSelection"] = json!(selection);
@@ -155,12 +155,9 @@ pub(super) fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
             "includeIframeOnlyStream",
             "adTriggers",
             "adsOnDeliveryRestrictions",
+            "useAudioRenditionGroup",
         ],
-        &[
-            ("adMarkers", json!("NONE")),
-            ("includeDvbSubtitles", json!(false)),
-            ("useAudioRenditionGroup", json!(false)),
-        ],
+        &[("adMarkers", json!("NONE")), ("includeDvbSubtitles", json!(false))],
     )?;
     let selection = packages::hls_stream_selection(&map)?;
     let mut map = map;

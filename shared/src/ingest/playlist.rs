@@ -5,7 +5,7 @@
 use super::Upload;
 use super::{Accepted, IngestError};
 use crate::app::IngestServices;
-use crate::catalog::{stream_partition, Catalog, IngestMaster, IngestPlaylist};
+use crate::catalog::{stream_partition, Catalog, IngestAudio, IngestMaster, IngestPlaylist};
 use crate::live::naming::rendition_id;
 use crate::media::ts;
 use crate::model::Rendition;
@@ -84,7 +84,21 @@ pub(super) async fn ingest_playlist(app: &IngestServices, up: Upload<'_>) -> Res
                 .filter(|v| !v.is_i_frame)
                 .map(|v| (resolve(&v.uri), v.bandwidth))
                 .collect();
-            let master = IngestMaster { variants };
+            let audio = master
+                .alternatives
+                .iter()
+                .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Audio)
+                .filter_map(|a| {
+                    Some(IngestAudio {
+                        path: resolve(a.uri.as_deref()?),
+                        language: a.language.clone(),
+                        name: a.name.clone(),
+                        default: a.default,
+                        channels: a.channels.clone(),
+                    })
+                })
+                .collect();
+            let master = IngestMaster { variants, audio };
             if catalog.get::<IngestMaster>(&pk, keys::MASTER).await?.as_ref() != Some(&master) {
                 catalog.put(&pk, keys::MASTER, &master, Condition::Always).await?;
             }

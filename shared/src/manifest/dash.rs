@@ -33,6 +33,10 @@ pub struct Representation<'a> {
 pub struct Adaptation<'a> {
     pub content_type: ContentType,
     pub representations: Vec<Representation<'a>>,
+    /// `@lang` (RFC 5646) of an audio set; `und` when unknown.
+    pub lang: Option<String>,
+    /// `Role` `main` (the default track) rather than `alternate`.
+    pub main: bool,
 }
 
 /// Everything the MPD says besides the tracks.
@@ -211,7 +215,7 @@ fn write_adaptation(
     set.push_attribute(("segmentAlignment", "true"));
     set.push_attribute(("startWithSAP", "1"));
     if a.content_type == ContentType::Audio {
-        set.push_attribute(("lang", "und"));
+        set.push_attribute(("lang", a.lang.as_deref().unwrap_or("und")));
     }
     let max_width = a.representations.iter().filter_map(|r| r.resolution).map(|r| r.0).max();
     let max_height = a.representations.iter().filter_map(|r| r.resolution).map(|r| r.1).max();
@@ -224,7 +228,7 @@ fn write_adaptation(
     if a.content_type == ContentType::Audio {
         let mut role = BytesStart::new("Role");
         role.push_attribute(("schemeIdUri", "urn:mpeg:dash:role:2011"));
-        role.push_attribute(("value", "main"));
+        role.push_attribute(("value", if a.main { "main" } else { "alternate" }));
         let _ = w.write_event(Event::Empty(role));
     }
     if compact {

@@ -224,6 +224,8 @@ pub struct AudioRendition {
     pub name: String,
     pub uri: String,
     pub default: bool,
+    /// `LANGUAGE` (RFC 5646).
+    pub language: Option<String>,
     /// `CHANNELS`: the number of channels, LFE included.
     pub channels: Option<u8>,
 }
@@ -258,6 +260,7 @@ pub fn multivariant_full(
                 name: a.name.clone(),
                 default: a.default,
                 autoselect: true,
+                language: a.language.clone(),
                 channels: a.channels.map(|c| c.to_string()),
                 ..Default::default()
             })

@@ -13,6 +13,7 @@
 //!
 //! where `{track}` is `video_{rendition}` or `audio_{rendition}`.
 
+use super::ladder::*;
 use super::reply::*;
 use super::segments::{serve_iframe, serve_segment};
 use super::select::*;
@@ -21,8 +22,8 @@ use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
 use crate::live::timeline;
 use crate::live::timeline::{OutputIFrame, OutputSegment};
-use crate::manifest::hls::{self, AudioRendition, PlaylistSettings, Variant};
-use crate::model::{CmafHlsManifest, CmafPackage, OriginEndpoint};
+use crate::manifest::hls::{self, PlaylistSettings, Variant};
+use crate::model::{CmafHlsManifest, CmafPackage, OriginEndpoint, Rendition};
 
 /// Serves a CMAF endpoint file: `dir` is the HLS manifest id for playlists, `None` for
 /// segments at the endpoint root.
@@ -126,65 +127,50 @@ pub(crate) fn cmaf_multivariant(
     docs: &StreamDocs,
 ) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
-    let audio = audio_sources(&renditions);
-    let audio_codecs: Vec<String> = audio.iter().map(|(_, c)| c.clone()).collect();
+    let tracks = audio_tracks(docs, &renditions);
     let media = |track: TrackRef| format!("{}_{}.m3u8", manifest.manifest_name, track.name());
-    let mut groups: Vec<AudioRendition> = audio
-        .iter()
-        .enumerate()
-        .map(|(i, (r, codec))| AudioRendition {
-            group: "audio".into(),
-            name: format!("{codec} ({})", r.id),
-            uri: media(TrackRef {
-                audio: true,
-                rendition: r.id.clone(),
-            }),
-            default: i == 0,
-            channels: r.audio_channels.and_then(|c| c.count()),
+    let audio_uri = |t: &AudioTrack| {
+        media(TrackRef {
+            audio: true,
+            rendition: t.rendition.id.clone(),
         })
-        .collect();
-    // A variant plays its video with the group's audio: the highest audio rate on top.
-    let audio_peak = audio.iter().filter_map(|(r, _)| r.audio_bandwidth()).max().unwrap_or(0);
-    let mut variants: Vec<Variant> = renditions
-        .iter()
-        .filter_map(|r| {
-            let video = video_codec(r)?.clone();
-            Some(Variant {
-                rendition: r,
-                uri: media(TrackRef {
-                    audio: false,
-                    rendition: r.id.clone(),
-                }),
-                codecs: Some(std::iter::once(video).chain(audio_codecs.iter().cloned()).collect()),
-                bandwidth: Some(r.video_bandwidth() + audio_peak),
-                audio_group: (!groups.is_empty()).then(|| "audio".to_owned()),
-            })
+    };
+    let video_uri = |r: &Rendition| {
+        media(TrackRef {
+            audio: false,
+            rendition: r.id.clone(),
         })
-        .collect();
+    };
+    let names = HlsNames {
+        audio_uri: &audio_uri,
+        audio_bandwidth: &|t: &AudioTrack| t.rendition.audio_bandwidth().unwrap_or(0),
+        video_uri: &video_uri,
+        video_codecs: &|r: &Rendition| video_codec(r).into_iter().cloned().collect(),
+        video_bandwidth: &|r: &Rendition| r.video_bandwidth(),
+    };
+    let video = video_renditions(&renditions);
+    let (mut variants, mut groups) = hls_entries(&video, &tracks, &names);
     if variants.is_empty() {
         // No video (an audio-only channel): the audio renditions are the variants, as a
         // player needs at least one EXT-X-STREAM-INF.
         groups.clear();
-        variants = audio
+        variants = tracks
             .iter()
-            .map(|(r, codec)| Variant {
-                rendition: r,
-                uri: media(TrackRef {
-                    audio: true,
-                    rendition: r.id.clone(),
-                }),
-                codecs: Some(vec![codec.clone()]),
-                bandwidth: r.audio_bandwidth(),
+            .map(|t| Variant {
+                rendition: t.rendition,
+                uri: audio_uri(t),
+                codecs: Some(vec![t.codec.clone()]),
+                bandwidth: t.rendition.audio_bandwidth(),
                 audio_group: None,
             })
             .collect();
     }
-    let iframe_variants: Vec<Variant> = variants
+    let iframe_variants: Vec<Variant> = video
         .iter()
-        .filter(|v| manifest.include_iframe_only_stream && v.rendition.iframe_bandwidth() > 0)
-        .map(|v| Variant {
-            rendition: v.rendition,
-            uri: format!("{}_video_{}_iframes.m3u8", manifest.manifest_name, v.rendition.id),
+        .filter(|r| manifest.include_iframe_only_stream && r.iframe_bandwidth() > 0)
+        .map(|r| Variant {
+            rendition: r,
+            uri: format!("{}_video_{}_iframes.m3u8", manifest.manifest_name, r.id),
             codecs: None,
             bandwidth: None,
             audio_group: None,

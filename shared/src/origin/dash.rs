@@ -1,6 +1,7 @@
 //! DASH (`dashPackage`): the MPD from the index, its segments (by number or time) and the
 //! UTC timing endpoint.
 
+use super::ladder::*;
 use super::reply::*;
 use super::segments::serve_segment;
 use super::select::*;
@@ -82,36 +83,50 @@ pub(crate) async fn dash_manifest(
             })
         })
         .collect();
-    let audio: Vec<Representation> = audio_sources(&renditions)
-        .into_iter()
-        .map(|(r, codec)| Representation {
+    // One AdaptationSet per language and codec (players switch languages between sets,
+    // bit rates within one).
+    let mut audio: Vec<Adaptation> = Vec::new();
+    for t in audio_tracks(docs, &renditions) {
+        let representation = Representation {
             id: TrackRef {
                 audio: true,
-                rendition: r.id.clone(),
+                rendition: t.rendition.id.clone(),
             }
             .name(),
             // Documents from before audio was measured: a typical stereo AAC rate.
-            bandwidth: r.audio_bandwidth().unwrap_or(128_000),
-            codecs: codec,
+            bandwidth: t.rendition.audio_bandwidth().unwrap_or(128_000),
+            codecs: t.codec.clone(),
             resolution: None,
             frame_rate: None,
-            audio_channels: r.audio_channels,
-            segments: window_of(&r.id).unwrap_or_default(),
-        })
-        .collect();
+            audio_channels: t.rendition.audio_channels,
+            segments: window_of(&t.rendition.id).unwrap_or_default(),
+        };
+        let set = audio
+            .iter_mut()
+            .find(|a| a.lang == t.language && a.representations[0].codecs == t.codec);
+        match set {
+            Some(set) => {
+                set.main |= t.default;
+                set.representations.push(representation);
+            }
+            None => audio.push(Adaptation {
+                content_type: ContentType::Audio,
+                representations: vec![representation],
+                lang: t.language.clone(),
+                main: t.default,
+            }),
+        }
+    }
     let mut adaptations = Vec::new();
     if !video.is_empty() {
         adaptations.push(Adaptation {
             content_type: ContentType::Video,
             representations: video,
+            lang: None,
+            main: true,
         });
     }
-    if !audio.is_empty() {
-        adaptations.push(Adaptation {
-            content_type: ContentType::Audio,
-            representations: audio,
-        });
-    }
+    adaptations.extend(audio);
     // Media time zero on the wall clock: constant while the channel's clock anchor holds.
     let availability_start = UnixMillis(anchor.wall.0 - anchor.media.as_millis());
     let presentation = Presentation {

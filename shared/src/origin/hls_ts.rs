@@ -7,11 +7,12 @@
 //! - `index_{rendition}_iframes.m3u8` — its I-frame playlist (`includeIframeOnlyStream`)
 //! - `index_{rendition}_{start}.ts` — one output segment, named by its start in 90 kHz ticks
 
+use super::ladder::*;
 use super::reply::*;
 use super::select::*;
 use super::window::*;
 use crate::app::PlaybackServices;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, StreamDocs};
 use crate::live::timeline;
 use crate::live::timeline::OutputSegment;
 use crate::manifest::hls::{self, Variant};
@@ -75,45 +76,7 @@ pub(crate) async fn serve_hls(
         })
     };
     match request {
-        PlaybackRequest::Multivariant => {
-            let renditions = select(docs.ordered_renditions(), package.stream_selection.as_ref());
-            if renditions.is_empty() {
-                return Err(PlaybackError::not_found(format!(
-                    "channel {:?} has not received any segments yet; start the encoder",
-                    endpoint.channel_id
-                )));
-            }
-            let variants: Vec<Variant> = renditions
-                .into_iter()
-                .map(|r| Variant {
-                    rendition: r,
-                    uri: format!("{}_{}.m3u8", endpoint.manifest_name, r.id),
-                    codecs: None,
-                    bandwidth: None,
-                    audio_group: None,
-                })
-                .collect();
-            let max_input = variants.iter().map(|v| v.rendition.target()).max().unwrap_or_default();
-            let k = timeline::group_size(package.segment_duration_seconds, max_input);
-            let max_age = playlist_max_age(max_input, k);
-            let iframe_variants: Vec<Variant> = variants
-                .iter()
-                .filter(|v| package.include_iframe_only_stream && v.rendition.iframe_bandwidth() > 0)
-                .map(|v| Variant {
-                    rendition: v.rendition,
-                    uri: format!("{}_{}_iframes.m3u8", endpoint.manifest_name, v.rendition.id),
-                    codecs: None,
-                    bandwidth: None,
-                    audio_group: None,
-                })
-                .collect();
-            let body = if iframe_variants.is_empty() {
-                hls::multivariant_playlist(&variants)
-            } else {
-                hls::multivariant_with_iframes(&variants, &iframe_variants)
-            };
-            Ok(playlist_response(body, max_age, None))
-        }
+        PlaybackRequest::Multivariant => ts_multivariant(endpoint, package, &docs),
         PlaybackRequest::Media { rendition } => {
             let rendition = rendition_of(&rendition)?;
             media_playlist(app, endpoint, package, rendition).await
@@ -140,6 +103,70 @@ pub(crate) async fn serve_hls(
             segment(app, endpoint, package, rendition, start).await
         }
     }
+}
+
+/// The multivariant playlist: a variant per video rendition (audio muxed in, or playing
+/// with the encoder's audio-only renditions as an `EXT-X-MEDIA` audio group), the I-frame
+/// streams when asked for.
+fn ts_multivariant(endpoint: &OriginEndpoint, package: &HlsPackage, docs: &StreamDocs) -> Result<Reply, PlaybackError> {
+    let renditions = select(docs.ordered_renditions(), package.stream_selection.as_ref());
+    if renditions.is_empty() {
+        return Err(PlaybackError::not_found(format!(
+            "channel {:?} has not received any segments yet; start the encoder",
+            endpoint.channel_id
+        )));
+    }
+    let name = |r: &Rendition| format!("{}_{}.m3u8", endpoint.manifest_name, r.id);
+    let tracks: Vec<AudioTrack> = audio_tracks(docs, &renditions)
+        .into_iter()
+        .filter(|t| t.separate)
+        .collect();
+    let video = video_renditions(&renditions);
+    let (variants, groups) = if tracks.is_empty() || video.is_empty() {
+        // Muxed audio, or no video at all: every rendition is a variant as it is.
+        let variants = renditions
+            .iter()
+            .map(|r| Variant {
+                rendition: r,
+                uri: name(r),
+                codecs: None,
+                bandwidth: None,
+                audio_group: None,
+            })
+            .collect();
+        (variants, Vec::new())
+    } else {
+        // The segments go out as the encoder sent them, so the rates are the whole TS's.
+        let names = HlsNames {
+            audio_uri: &|t: &AudioTrack| name(t.rendition),
+            audio_bandwidth: &|t: &AudioTrack| t.rendition.bandwidth(),
+            video_uri: &|r: &Rendition| name(r),
+            video_codecs: &|r: &Rendition| r.codecs.clone(),
+            video_bandwidth: &|r: &Rendition| r.bandwidth(),
+        };
+        hls_entries(&video, &tracks, &names)
+    };
+    let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
+    let k = timeline::group_size(package.segment_duration_seconds, max_input);
+    let max_age = playlist_max_age(max_input, k);
+    let iframe_variants: Vec<Variant> = video
+        .iter()
+        .filter(|r| package.include_iframe_only_stream && r.iframe_bandwidth() > 0)
+        .map(|r| Variant {
+            rendition: r,
+            uri: format!("{}_{}_iframes.m3u8", endpoint.manifest_name, r.id),
+            codecs: None,
+            bandwidth: None,
+            audio_group: None,
+        })
+        .collect();
+    let body = match (groups.is_empty(), iframe_variants.is_empty()) {
+        (true, true) => hls::multivariant_playlist(&variants),
+        (true, false) => hls::multivariant_with_iframes(&variants, &iframe_variants),
+        // EXT-X-MEDIA needs no version above 3; I-frame streams need 4.
+        (false, _) => hls::multivariant_full(&variants, &groups, &iframe_variants, 4),
+    };
+    Ok(playlist_response(body, max_age, None))
 }
 
 pub(crate) async fn media_playlist(

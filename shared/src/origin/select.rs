@@ -79,21 +79,29 @@ pub(crate) fn is_video_codec(codec: &str) -> bool {
     ["avc1", "avc3", "hvc1", "hev1"].iter().any(|p| codec.starts_with(p))
 }
 
-/// Renditions with video, filtered and ordered by `streamSelection` (video bit rate).
+/// Renditions filtered and ordered by `streamSelection`, which looks at video bit rates
+/// only: audio-only renditions always stay, after the video ones.
 pub fn select<'a>(renditions: Vec<&'a Rendition>, selection: Option<&StreamSelection>) -> Vec<&'a Rendition> {
     let Some(selection) = selection else { return renditions };
     let rate = |r: &Rendition| r.bandwidth();
-    let mut out: Vec<&Rendition> = renditions
+    let (mut out, audio_only): (Vec<&Rendition>, Vec<&Rendition>) = renditions
         .into_iter()
-        .filter(|r| selection.min_video_bits_per_second.is_none_or(|min| rate(r) >= min))
-        .filter(|r| selection.max_video_bits_per_second.is_none_or(|max| rate(r) <= max))
-        .collect();
-    match selection.stream_order {
-        StreamOrder::Original => {}
-        StreamOrder::VideoBitrateAscending => out.sort_by_key(|r| rate(r)),
-        StreamOrder::VideoBitrateDescending => out.sort_by_key(|r| std::cmp::Reverse(rate(r))),
+        .partition(|r| video_codec(r).is_some() || r.codecs.is_empty());
+    out.retain(|r| selection.min_video_bits_per_second.is_none_or(|min| rate(r) >= min));
+    out.retain(|r| selection.max_video_bits_per_second.is_none_or(|max| rate(r) <= max));
+    let out = {
+        let mut out = out;
+        match selection.stream_order {
+            StreamOrder::Original => {}
+            StreamOrder::VideoBitrateAscending => out.sort_by_key(|r| rate(r)),
+            StreamOrder::VideoBitrateDescending => out.sort_by_key(|r| std::cmp::Reverse(rate(r))),
+        }
+        out
+    };
+    if out.is_empty() {
+        return out;
     }
-    out
+    out.into_iter().chain(audio_only).collect()
 }
 
 /// The audio tracks offered: the first rendition carrying each distinct audio codec.

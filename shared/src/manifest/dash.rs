@@ -5,7 +5,7 @@
 
 use crate::live::timeline::OutputSegment;
 use crate::model::{AudioChannels, DashPackage, DashProfile, ManifestLayout, SegmentTemplateFormat, UtcTiming};
-use crate::time::{UnixMillis, TICKS_PER_SECOND};
+use crate::time::{Ticks, UnixMillis, TICKS_PER_SECOND};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 
@@ -142,17 +142,37 @@ pub fn mpd(p: &Presentation<'_>, adaptations: &[Adaptation<'_>]) -> String {
     out
 }
 
-/// For `NUMBER_WITH_DURATION`: where segment numbers sit on the timeline. The player finds
-/// segment `n` at `Period@start + (n - startNumber) × duration` and its media at
-/// `presentationTimeOffset + (n - startNumber) × duration`. The Period starts where the
-/// first numbered segment's media does and the offset is that media time, so every number
-/// sits where its media is on both timelines, as the SegmentTimeline formats put it, as
-/// long as segments last the nominal duration.
+/// For `NUMBER_WITH_DURATION`: where segment numbers start. The player finds segment `n`
+/// at `Period@start + (n - startNumber) × duration` on the MPD timeline and its media at
+/// `presentationTimeOffset + (n - startNumber) × duration`. The Period starts where segment
+/// `startNumber`'s media does, so every number sits where its media is, as the
+/// SegmentTimeline formats put it (as long as segments last the nominal duration); and the
+/// segments of this format are served with their media times moved back by that start
+/// ([`NumberOrigin::media_start`]), so `presentationTimeOffset` is 0 — ffmpeg's DASH reader
+/// loops on a non-zero one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NumberOrigin {
+    pub start_number: u64,
+    /// Media time (90 kHz) of segment `start_number`: `Period@start`, and what the
+    /// segments' decode times are moved back by.
+    pub media_start: Ticks,
+}
+
+/// The number origin of a rendition whose newest output segment is `newest`, for segments
+/// of `duration_ticks`: the lowest number that keeps the Period start at or after zero.
+pub fn number_origin(newest: &OutputSegment, duration_ticks: u64) -> NumberOrigin {
+    // Segment n's media starts at newest.start - (newest.sequence - n) × duration.
+    let whole = newest.start.0 / duration_ticks;
+    let start_number = newest.sequence.saturating_sub(whole);
+    NumberOrigin {
+        start_number,
+        media_start: Ticks(newest.start.0 - (newest.sequence - start_number) * duration_ticks),
+    }
+}
+
 struct NumberLayout {
     period_start_ms: u64,
     start_number: u64,
-    /// In 90 kHz ticks.
-    presentation_time_offset: u64,
     duration_ticks: u64,
 }
 
@@ -168,27 +188,14 @@ impl NumberLayout {
             return NumberLayout {
                 period_start_ms: 0,
                 start_number: 0,
-                presentation_time_offset: 0,
                 duration_ticks,
             };
         };
-        // Segment n's media starts at newest.start - (newest.sequence - n) × duration. The
-        // player reads it at media time PTO + (n - startNumber) × duration and places it at
-        // Period@start + (n - startNumber) × duration on the MPD timeline, where the
-        // SegmentTimeline formats place the same media: at its media time.
-        let whole = newest.start.0 / duration_ticks;
-        let remainder = newest.start.0 % duration_ticks;
-        let (periods, start_number) = if whole >= newest.sequence {
-            (whole - newest.sequence, 0)
-        } else {
-            (0, newest.sequence - whole)
-        };
-        let period_start_ticks = periods * duration_ticks + remainder;
+        let origin = number_origin(newest, duration_ticks);
         NumberLayout {
             // Rounded up, so that no segment is announced before its media has ended.
-            period_start_ms: period_start_ticks.div_ceil(TICKS_PER_SECOND / 1000),
-            start_number,
-            presentation_time_offset: newest.start.0 - (newest.sequence - start_number) * duration_ticks,
+            period_start_ms: origin.media_start.0.div_ceil(TICKS_PER_SECOND / 1000),
+            start_number: origin.start_number,
             duration_ticks,
         }
     }
@@ -232,7 +239,15 @@ fn write_adaptation(
         let _ = w.write_event(Event::Empty(role));
     }
     if compact {
-        write_template(w, p, layout, "$RepresentationID$", first.segments);
+        // One timeline for every Representation: the one whose newest segment is oldest,
+        // so it lists no segment that another Representation has not received yet (an
+        // encoder uploads a ladder's renditions one after the other).
+        let behind = a
+            .representations
+            .iter()
+            .min_by_key(|r| r.segments.last().map(|s| s.start))
+            .unwrap_or(first);
+        write_template(w, p, layout, "$RepresentationID$", behind.segments);
     }
     for r in &a.representations {
         let mut rep = BytesStart::new("Representation");
@@ -345,15 +360,13 @@ fn write_template(
     t.push_attribute(("timescale", "90000"));
     t.push_attribute(("media", media.as_str()));
     t.push_attribute(("initialization", init.as_str()));
-    let (start_number, pto, dur);
+    let (start_number, dur);
     match format {
         SegmentTemplateFormat::NumberWithDuration => {
             start_number = layout.start_number.to_string();
-            pto = layout.presentation_time_offset.to_string();
             dur = layout.duration_ticks.to_string();
             t.push_attribute(("startNumber", start_number.as_str()));
             t.push_attribute(("duration", dur.as_str()));
-            t.push_attribute(("presentationTimeOffset", pto.as_str()));
             let _ = w.write_event(Event::Empty(t));
             return;
         }

@@ -15,7 +15,7 @@
 
 use super::ladder::*;
 use super::reply::*;
-use super::segments::{serve_iframe, serve_segment};
+use super::segments::{serve_iframe, serve_segment, Numbering};
 use super::select::*;
 use super::window::*;
 use crate::app::PlaybackServices;
@@ -55,7 +55,7 @@ pub async fn serve_cmaf(
             &docs,
             package.segment_duration_seconds,
             request,
-            false,
+            Numbering::Time,
             0,
         )
         .await;

@@ -3,7 +3,7 @@
 
 use super::ladder::*;
 use super::reply::*;
-use super::segments::serve_segment;
+use super::segments::{serve_segment, Numbering};
 use super::select::*;
 use super::window::*;
 use crate::app::PlaybackServices;
@@ -27,7 +27,11 @@ pub async fn serve_dash(
         return dash_manifest(app, endpoint, package, &docs).await;
     }
     let request = parse_segment_file(&endpoint.manifest_name, file).ok_or_else(|| not_a_file(endpoint, file))?;
-    let by_number = package.segment_template_format != SegmentTemplateFormat::TimeWithTimeline;
+    let numbering = match package.segment_template_format {
+        SegmentTemplateFormat::TimeWithTimeline => Numbering::Time,
+        SegmentTemplateFormat::NumberWithTimeline => Numbering::Number,
+        SegmentTemplateFormat::NumberWithDuration => Numbering::NumberFromOrigin,
+    };
     // Numbers are looked up in the manifest window plus what a slow player may still ask for.
     let lookup = package.manifest_window_seconds + 4 * package.segment_duration_seconds;
     serve_segment(
@@ -36,11 +40,17 @@ pub async fn serve_dash(
         &docs,
         package.segment_duration_seconds,
         request,
-        by_number,
+        numbering,
         lookup,
     )
     .await
 }
+
+/// How much later than the wall clock of its media segments are announced: the channel's
+/// clock anchor is set by the first rendition to arrive, and the other renditions of a
+/// ladder arrive after it (an encoder uploads them one after the other), so a segment
+/// announced at its media end exactly would answer 404 for those for a moment.
+const LADDER_ARRIVAL_MS: i64 = 1000;
 
 pub(crate) async fn dash_manifest(
     app: &PlaybackServices,
@@ -128,7 +138,7 @@ pub(crate) async fn dash_manifest(
     }
     adaptations.extend(audio);
     // Media time zero on the wall clock: constant while the channel's clock anchor holds.
-    let availability_start = UnixMillis(anchor.wall.0 - anchor.media.as_millis());
+    let availability_start = UnixMillis(anchor.wall.0 - anchor.media.as_millis() + LADDER_ARRIVAL_MS);
     let presentation = Presentation {
         package,
         prefix: &endpoint.manifest_name,

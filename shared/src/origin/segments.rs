@@ -7,20 +7,33 @@ use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::StreamDocs;
 use crate::live::timeline;
+use crate::manifest::dash;
 use crate::media::cmaf::{self, Timeline, TrackRun};
 use crate::media::mp4;
 use crate::model::{OriginEndpoint, SegmentRecord};
 use crate::time::Ticks;
 
-/// An init or media segment. `by_number`: the number in a media segment's name is an
-/// output sequence number (DASH `$Number$`) rather than a start time.
+/// How a media segment's name says which segment it is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Numbering {
+    /// Its start time (HLS, DASH `$Time$`).
+    Time,
+    /// Its output sequence number (DASH `$Number$` with a SegmentTimeline).
+    Number,
+    /// Its number from the number origin of `NUMBER_WITH_DURATION`, whose segments carry
+    /// their media time moved back by the origin (see [`dash::NumberOrigin`]).
+    NumberFromOrigin,
+}
+
+/// An init or media segment, named by `numbering`; numbers are looked up in the newest
+/// `lookup_window_seconds` of the rendition.
 pub(crate) async fn serve_segment(
     app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     docs: &StreamDocs,
     segment_duration_seconds: u32,
     request: SegmentFile,
-    by_number: bool,
+    numbering: Numbering,
     lookup_window_seconds: u32,
 ) -> Result<Reply, PlaybackError> {
     let track = match &request {
@@ -49,8 +62,17 @@ pub(crate) async fn serve_segment(
             Ok(segment_response(content_type(&track), init))
         }
         SegmentFile::Media(_, n) => {
-            let start = if by_number {
+            let mut moved_back = Ticks(0);
+            let start = if numbering == Numbering::Time {
+                Ticks(n)
+            } else {
                 let window = live_window(app, &endpoint.channel_id, rendition, k, lookup_window_seconds).await?;
+                if numbering == Numbering::NumberFromOrigin {
+                    let duration = u64::from(segment_duration_seconds) * crate::time::TICKS_PER_SECOND;
+                    moved_back = window
+                        .last()
+                        .map_or(Ticks(0), |newest| dash::number_origin(newest, duration).media_start);
+                }
                 window
                     .iter()
                     .find(|s| s.sequence == n)
@@ -61,8 +83,6 @@ pub(crate) async fn serve_segment(
                             rendition.id
                         ))
                     })?
-            } else {
-                Ticks(n)
             };
             let (group, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
             let mut joined: Option<TrackRun> = None;
@@ -76,7 +96,11 @@ pub(crate) async fn serve_segment(
                     None => joined = Some(run),
                 }
             }
-            let run = joined.ok_or_else(|| PlaybackError::not_found("empty segment"))?;
+            let mut run = joined.ok_or_else(|| PlaybackError::not_found("empty segment"))?;
+            let scale = u64::from(run.track.timescale);
+            run.base_decode_time = run
+                .base_decode_time
+                .saturating_sub(moved_back.0 * scale / crate::time::TICKS_PER_SECOND);
             // Header, then the samples where they already are (not copied behind it).
             let header = mp4::fragment_header(
                 &run.track,

@@ -68,6 +68,7 @@ fn rendition() -> Rendition {
         recent_audio_bandwidth: Vec::new(),
         audio_channels: None,
         video_range: None,
+        captions: Default::default(),
         inputs: Default::default(),
         updated_at: UnixMillis(0),
     }

@@ -2,10 +2,12 @@
 //! resources, in their stored form), and what ingest learns about the live stream
 //! (renditions and segment records). Wire rendering lives in `api`.
 
+mod captions;
 mod package;
 mod rendition;
 mod segment;
 
+pub use captions::*;
 pub use package::*;
 pub use rendition::*;
 pub use segment::*;

@@ -56,6 +56,7 @@ fn rendition(id: &str, size: (u32, u32), bandwidth: u64, codecs: &[&str]) -> Ren
         recent_audio_bandwidth: Vec::new(),
         audio_channels: None,
         video_range: None,
+        captions: Default::default(),
         inputs: Default::default(),
         updated_at: UnixMillis(0),
     }

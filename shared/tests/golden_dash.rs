@@ -87,6 +87,7 @@ fn mpd(package: &DashPackage, records: &[SegmentRecord], input: u64) -> String {
             ],
             lang: None,
             main: true,
+            captions: vec![],
         },
         Adaptation {
             content_type: ContentType::Audio,
@@ -101,6 +102,7 @@ fn mpd(package: &DashPackage, records: &[SegmentRecord], input: u64) -> String {
             }],
             lang: None,
             main: true,
+            captions: vec![],
         },
     ];
     let presentation = Presentation {

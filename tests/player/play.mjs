@@ -8,7 +8,9 @@
 // tests/node_modules (dash.js, Shaka) or sluice-local's vendored hls.js.
 // SWITCH_AUDIO=fr: once playing, switch to the audio track of that language, and succeed
 // only if the player then reports it active and plays on for 3 s more. The JSON line lists
-// the audio (and, for hls.js, subtitle) languages the player offered.
+// the audio (and, for hls.js, subtitle) languages the player offered, and its caption
+// tracks (`captions`; hls.js and Shaka: the video element's caption text tracks with the
+// text of their cues). WAIT_CAPTION=TEXT: succeed only once a caption cue shows TEXT.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +62,19 @@ const start = {
     window.switchAudio = (lang) => p.selectAudioTrack(p.getAudioTracks().find((t) => t.language === lang));`,
 };
 
+// The caption tracks each player offers (CEA-608/708 in the video). Native text tracks
+// are set to 'hidden' (loaded, not drawn) so that their cues can be read.
+const nativeCaptions = `Array.from(video.textTracks).filter((t) => t.kind === 'captions').map((t) => {
+    if (t.mode === 'disabled') t.mode = 'hidden';
+    return { kind: t.kind, label: t.label, lang: t.language, cues: Array.from(t.cues || []).map((c) => c.text) }; })`;
+const captions = {
+  hlsjs: `window.describeCaptions = () => ({ tracks: ${nativeCaptions} });`,
+  dashjs: `window.describeCaptions = () => ({ tracks: p.getTracksFor('text').map((t) => ({ id: t.id, lang: t.lang,
+    embedded: t.isEmbedded, codec: t.codec })) });`,
+  shaka: `window.describeCaptions = () => ({ player: p.getTextTracks().map((t) => ({ id: t.originalTextId, lang: t.language,
+    kind: t.kind, mimeType: t.mimeType })), tracks: ${nativeCaptions} });`,
+};
+
 const origin = new URL(url).origin;
 const page_html = `<!doctype html><html><body>
 <video id="video" muted ${player === 'dashjs' ? '' : 'autoplay'} playsinline width="640"></video>
@@ -69,7 +84,7 @@ const page_html = `<!doctype html><html><body>
   const SRC = ${JSON.stringify(url)};
   const DEBUG = ${JSON.stringify(Boolean(process.env.PLAYER_DEBUG))};
   const video = document.getElementById('video');
-  try { ${start[player]} } catch (e) { window.playerErrors.push({ fatal: true, detail: 'setup ' + e }); }
+  try { ${start[player]} ${captions[player]} } catch (e) { window.playerErrors.push({ fatal: true, detail: 'setup ' + e }); }
   // dash.js starts playback itself (initialize(..., true)) and only refreshes a live MPD
   // once it has seen the element's 'play' event, so the page must not start it earlier.
   if (${JSON.stringify(player)} !== 'dashjs') video.play().catch(() => {});
@@ -110,6 +125,8 @@ try {
   let maxStall = 0;
   let state = { errors: [] };
   const switchTo = process.env.SWITCH_AUDIO || null;
+  const waitCaption = process.env.WAIT_CAPTION || null;
+  const captionShown = () => !waitCaption || ((state.captions || {}).tracks || []).some((t) => t.cues.some((c) => c.includes(waitCaption)));
   let switchedAt = null;
   let switched = false;
   while (Date.now() - started < timeoutMs) {
@@ -117,6 +134,7 @@ try {
       time: document.getElementById('video').currentTime,
       errors: window.playerErrors,
       info: window.describe ? window.describe() : {},
+      captions: window.describeCaptions ? window.describeCaptions() : {},
     }));
     const now = Date.now();
     if (state.errors.some((e) => e.fatal)) break;
@@ -126,7 +144,7 @@ try {
       maxStall = Math.max(maxStall, now - lastMove);
     }
     last = state.time;
-    if (first !== null && last - first >= minSeconds) {
+    if (first !== null && last - first >= minSeconds && captionShown()) {
       if (!switchTo) break;
       if (switchedAt === null) {
         await page.evaluate((lang) => window.switchAudio(lang), switchTo);
@@ -140,13 +158,14 @@ try {
   }
   const advanced = first === null ? 0 : last - first;
   result = {
-    ok: advanced >= minSeconds && !state.errors.some((e) => e.fatal) && (!switchTo || switched),
+    ok: advanced >= minSeconds && !state.errors.some((e) => e.fatal) && (!switchTo || switched) && captionShown(),
     switchedAudio: switchTo ? switched : undefined,
     player,
     advanced: Number(advanced.toFixed(2)),
     currentTime: Number(last.toFixed(2)),
     maxStallSeconds: Number((maxStall / 1000).toFixed(2)),
     info: state.info,
+    captions: state.captions,
     errors: state.errors.slice(0, 5),
     consoleErrors: consoleErrors.slice(0, 5),
     httpErrors: httpErrors.slice(0, 10),

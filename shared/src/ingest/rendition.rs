@@ -1,5 +1,5 @@
 //! The rendition document after each indexed segment: codecs, picture size, frame rate,
-//! HDR range, audio channels and the bit rates, from the segment's analysis (see
+//! HDR range, audio channels, caption channels and the bit rates, from the segment's analysis (see
 //! [`crate::live::stats`] for the measurements), and which input delivered it.
 
 use super::IngestError;
@@ -10,7 +10,9 @@ use crate::live::stats::{audio_bits_per_second, iframe_bits_per_second};
 use crate::live::target::push_recent;
 use crate::media::codec::{self, VideoParams};
 use crate::media::ts::{self, AudioTrack};
-use crate::model::{AudioChannels, Rendition, SegmentRecord, VideoRange};
+use crate::model::{
+    fold_captions, AudioChannels, Rendition, SegmentCaptions, SegmentRecord, VideoRange, CAPTION_HOLD_SEGMENTS,
+};
 use crate::store::keys;
 
 /// Folds one indexed segment into its rendition's document.
@@ -18,6 +20,7 @@ pub(super) async fn update_rendition(
     app: &IngestServices,
     record: &SegmentRecord,
     info: &ts::SegmentInfo,
+    captions: &SegmentCaptions,
     target_seconds: u32,
 ) -> Result<(), IngestError> {
     let catalog = Catalog(app.stores.index.as_ref());
@@ -73,6 +76,12 @@ pub(super) async fn update_rendition(
                 Some(p) => video_range(p),
                 None => previous.and_then(|p| p.video_range),
             },
+            captions: fold_captions(
+                &previous.map(|p| p.captions.clone()).unwrap_or_default(),
+                captions,
+                record.received_at,
+                CAPTION_HOLD_SEGMENTS * i64::from(target_seconds) * 1000,
+            ),
             inputs: {
                 let mut inputs = previous.map(|p| p.inputs.clone()).unwrap_or_default();
                 inputs.entry(record.ingest_endpoint.clone()).or_default().last_segment = record.received_at;

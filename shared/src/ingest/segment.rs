@@ -34,11 +34,12 @@ enum Slot {
 }
 
 pub(super) async fn ingest_segment(app: &IngestServices, up: Upload<'_>) -> Result<Accepted, IngestError> {
-    // One pass over the packets: segment info, keyframes and the leading PAT/PMT.
+    // One pass over the packets: segment info, keyframes, the leading PAT/PMT, captions.
     let ts::SegmentAnalysis {
         info,
         keyframes,
         leading_psi: psi_size,
+        captions,
     } = ts::analyze_segment(&up.body).map_err(|e| IngestError::Invalid(format!("segment {}: {e}", up.path)))?;
     let rendition = rendition_id(up.path);
     let target = input_target(app, &up.channel.id, &rendition, info.duration)
@@ -131,7 +132,7 @@ pub(super) async fn ingest_segment(app: &IngestServices, up: Upload<'_>) -> Resu
             up.path
         )));
     };
-    update_rendition(app, &record, &info, target).await?;
+    update_rendition(app, &record, &info, &captions, target).await?;
     // The record is durable: if publishing fails here, the next upload or a playlist
     // request publishes it (playback does once it is past the horizon).
     let published = match crate::publish::advance(index, &partition, up.now).await {

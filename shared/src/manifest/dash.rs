@@ -2,9 +2,14 @@
 //! one audio AdaptationSet of CMAF segments, SegmentTemplate with a SegmentTimeline
 //! (`$Number$` or `$Time$`) or with `@duration`, in FULL or COMPACT layout. Pure: records,
 //! settings and `now` in, XML out. All MPD times use the 90 kHz timescale of the index.
+//! Caption `Accessibility` descriptors in `captions`.
+
+mod captions;
 
 use crate::live::timeline::OutputSegment;
-use crate::model::{AudioChannels, DashPackage, DashProfile, ManifestLayout, SegmentTemplateFormat, UtcTiming};
+use crate::model::{
+    AudioChannels, CaptionChannel, DashPackage, DashProfile, ManifestLayout, SegmentTemplateFormat, UtcTiming,
+};
 use crate::time::{Ticks, UnixMillis, TICKS_PER_SECOND};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
@@ -37,6 +42,8 @@ pub struct Adaptation<'a> {
     pub lang: Option<String>,
     /// `Role` `main` (the default track) rather than `alternate`.
     pub main: bool,
+    /// Caption channels every Representation's video carries, written as `Accessibility`.
+    pub captions: Vec<CaptionChannel>,
 }
 
 /// Everything the MPD says besides the tracks.
@@ -232,6 +239,12 @@ fn write_adaptation(
         set.push_attribute(("maxHeight", mh.as_str()));
     }
     let _ = w.write_event(Event::Start(set));
+    for (scheme, value) in captions::accessibility(&a.captions) {
+        let mut element = BytesStart::new("Accessibility");
+        element.push_attribute(("schemeIdUri", scheme));
+        element.push_attribute(("value", value.as_str()));
+        let _ = w.write_event(Event::Empty(element));
+    }
     if a.content_type == ContentType::Audio {
         let mut role = BytesStart::new("Role");
         role.push_attribute(("schemeIdUri", "urn:mpeg:dash:role:2011"));

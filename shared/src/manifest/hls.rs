@@ -1,5 +1,7 @@
 //! HLS (RFC 8216) multivariant and media playlists, written with `m3u8-rs` over the
-//! output timeline of [`crate::live::timeline`].
+//! output timeline of [`crate::live::timeline`]; caption groups in `captions`.
+
+mod captions;
 
 use crate::live::timeline::{OutputIFrame, OutputSegment};
 use crate::model::{HlsPackage, PlaylistType, Rendition, VideoRange};
@@ -241,15 +243,17 @@ pub fn multivariant_with_iframes(variants: &[Variant<'_>], iframe_variants: &[Va
     multivariant_full(variants, &[], iframe_variants, 4)
 }
 
-/// Writes a multivariant playlist with audio rendition groups and I-frame streams.
+/// Writes a multivariant playlist with audio rendition groups and I-frame streams (and
+/// the `CLOSED-CAPTIONS` groups of the variants whose video carries captions).
 pub fn multivariant_full(
     variants: &[Variant<'_>],
     audio: &[AudioRendition],
     iframe_variants: &[Variant<'_>],
     version: usize,
 ) -> String {
+    let captions = captions::CaptionGroups::of(variants);
     let playlist = MasterPlaylist {
-        version: Some(version),
+        version: Some(captions.version(version)),
         independent_segments: true,
         alternatives: audio
             .iter()
@@ -264,6 +268,7 @@ pub fn multivariant_full(
                 channels: a.channels.map(|c| c.to_string()),
                 ..Default::default()
             })
+            .chain(captions.media())
             .collect(),
         variants: variants
             .iter()
@@ -277,6 +282,7 @@ pub fn multivariant_full(
                         .filter(|c| !c.is_empty())
                         .map(|c| c.join(",")),
                     audio: v.audio_group.clone(),
+                    closed_captions: captions.group_of(r),
                     resolution: r.resolution.map(|(w, h)| Resolution {
                         width: u64::from(w),
                         height: u64::from(h),

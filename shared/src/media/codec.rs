@@ -1,13 +1,15 @@
 //! Codec parameters from elementary-stream headers: H.264/H.265 SPS to RFC 6381 codec
 //! strings and picture size (H.265 in `hevc`), AAC ADTS and AC-3 sync frame headers to
-//! `mp4a.40.x`, `ac-3` and `ec-3` (in `audio`), and Annex B byte streams split into NAL
-//! units.
+//! `mp4a.40.x`, `ac-3` and `ec-3` (in `audio`), CEA-608/708 caption channels from SEI (in
+//! `captions`), and Annex B byte streams split into NAL units.
 
 mod audio;
+mod captions;
 mod hevc;
 mod rate;
 
 pub use audio::{ac3_frame, adts_frame_count, adts_frames, adts_header, AacParams, Ac3Frame, AdtsFrame};
+pub use captions::CaptionReader;
 pub use hevc::{h265_config, h265_sps, HevcConfig};
 pub use rate::FrameRate;
 

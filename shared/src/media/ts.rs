@@ -1,17 +1,20 @@
 //! MPEG-TS (ISO/IEC 13818-1) segments at ingest. `packet` reads each 188-byte packet's
 //! header once; [`analyze_segment`] walks a segment's packets once and feeds every scan
 //! ingest needs from it: the segment info ([`SegmentInfo`]: tracks, codecs, start and
-//! duration), the keyframe ranges and the leading PSI ([`crate::media::iframes`]). `psi`
+//! duration), the keyframe ranges and the leading PSI ([`crate::media::iframes`]), and the
+//! caption channels in the video's SEI ([`captions`]). `psi`
 //! reads PAT and PMT sections, `timestamps` the PTS/DTS/PCR clock (and shifts it for
 //! looped demo streams). The PES demuxer ([`crate::media::pes`]) reads the same packets.
 
 mod analyze;
+mod captions;
 mod info;
 mod packet;
 mod psi;
 mod timestamps;
 
 pub use analyze::{analyze, analyze_segment, SegmentAnalysis};
+pub use captions::captions;
 pub use info::{AudioTrack, SegmentInfo, VideoTrack};
 pub use packet::PACKET_SIZE;
 pub(crate) use packet::{packets, Packet};

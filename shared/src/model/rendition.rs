@@ -50,6 +50,10 @@ pub struct Rendition {
     /// HDR transfer function of the video; None for SDR (or not signalled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_range: Option<VideoRange>,
+    /// Caption channels the video carries (CEA-608/708 in SEI), with when a segment last
+    /// carried each (see [`super::fold_captions`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub captions: std::collections::BTreeMap<super::CaptionChannel, UnixMillis>,
     /// What each ingest endpoint last did for this rendition.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub inputs: std::collections::BTreeMap<String, InputState>,
@@ -140,6 +144,12 @@ impl Rendition {
         self.bandwidth().saturating_sub(self.audio_bandwidth().unwrap_or(0))
     }
 
+    /// The caption channels to signal for this rendition, in order (CC1–CC4, then the
+    /// CEA-708 services).
+    pub fn caption_channels(&self) -> Vec<super::CaptionChannel> {
+        self.captions.keys().copied().collect()
+    }
+
     /// `BANDWIDTH` of the I-frame playlist, measured the same way over the keyframes.
     pub fn iframe_bandwidth(&self) -> u64 {
         crate::live::target::robust_peak(&self.recent_iframe_bandwidth).unwrap_or(self.iframe_bandwidth)
@@ -200,6 +210,7 @@ mod tests {
             recent_audio_bandwidth: vec![],
             audio_channels: None,
             video_range: None,
+            captions: Default::default(),
             inputs: inputs
                 .iter()
                 .map(|(id, last, ended)| {

@@ -10,7 +10,7 @@ use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
 use crate::live::timeline;
 use crate::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
-use crate::model::{DashPackage, OriginEndpoint, SegmentTemplateFormat};
+use crate::model::{CaptionChannel, DashPackage, OriginEndpoint, Rendition, SegmentTemplateFormat};
 use crate::time::UnixMillis;
 
 /// Serves a DASH endpoint file.
@@ -51,6 +51,17 @@ pub async fn serve_dash(
 /// ladder arrive after it (an encoder uploads them one after the other), so a segment
 /// announced at its media end exactly would answer 404 for those for a moment.
 const LADDER_ARRIVAL_MS: i64 = 1000;
+
+/// The caption channels every video rendition carries: `Accessibility` describes the
+/// whole video AdaptationSet, whichever Representation plays.
+fn common_captions(renditions: &[&Rendition]) -> Vec<CaptionChannel> {
+    let mut video = renditions.iter().filter(|r| video_codec(r).is_some());
+    let first = video.next().map(|r| r.caption_channels()).unwrap_or_default();
+    video.fold(first, |common, r| {
+        let theirs = r.caption_channels();
+        common.into_iter().filter(|c| theirs.contains(c)).collect()
+    })
+}
 
 pub(crate) async fn dash_manifest(
     app: &PlaybackServices,
@@ -124,6 +135,7 @@ pub(crate) async fn dash_manifest(
                 representations: vec![representation],
                 lang: t.language.clone(),
                 main: t.default,
+                captions: Vec::new(),
             }),
         }
     }
@@ -134,6 +146,7 @@ pub(crate) async fn dash_manifest(
             representations: video,
             lang: None,
             main: true,
+            captions: common_captions(&renditions),
         });
     }
     adaptations.extend(audio);

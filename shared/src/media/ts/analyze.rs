@@ -1,11 +1,13 @@
 //! The analysis pass: one walk over a segment's packets that feeds every per-segment scan
-//! ingest needs (segment info, keyframe ranges, leading PSI). A new scan (the SCTE-35 PID)
+//! ingest needs (segment info, keyframe ranges, leading PSI, caption channels). A new scan (the SCTE-35 PID)
 //! joins [`analyze_segment`] as one more `push` per packet, not as another walk.
 
+use super::captions::CaptionScan;
 use super::info::{InfoScan, SegmentInfo};
 use super::packet::packets;
 use super::TsError;
 use crate::media::iframes::{KeyFrame, KeyframeScan, LeadingPsi};
+use crate::model::SegmentCaptions;
 
 /// Everything ingest learns from one TS segment.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,11 +18,13 @@ pub struct SegmentAnalysis {
     pub keyframes: Vec<KeyFrame>,
     /// Bytes of PSI packets the segment starts with (see [`crate::media::iframes::leading_psi`]).
     pub leading_psi: u64,
+    /// The CEA-608/708 caption channels in the video's SEI (see [`super::captions`]).
+    pub captions: SegmentCaptions,
 }
 
 /// Analyses one TS segment in one pass over its packets: the same values as [`analyze`],
-/// [`crate::media::iframes::keyframes`] and [`crate::media::iframes::leading_psi`]. Fails
-/// when [`analyze`] would.
+/// [`crate::media::iframes::keyframes`], [`crate::media::iframes::leading_psi`] and
+/// [`super::captions`]. Fails when [`analyze`] would.
 pub fn analyze_segment(data: &[u8]) -> Result<SegmentAnalysis, TsError> {
     if data.is_empty() {
         return Err(TsError::Empty);
@@ -28,16 +32,19 @@ pub fn analyze_segment(data: &[u8]) -> Result<SegmentAnalysis, TsError> {
     let mut info = InfoScan::default();
     let mut keyframes = KeyframeScan::default();
     let mut psi = LeadingPsi::default();
+    let mut captions = CaptionScan::default();
     for packet in packets(data) {
         let packet = packet?;
         info.push(&packet);
         keyframes.push(&packet);
         psi.push(&packet);
+        captions.push(&packet);
     }
     Ok(SegmentAnalysis {
         info: info.finish()?,
         keyframes: keyframes.finish(),
         leading_psi: psi.finish(),
+        captions: captions.finish(),
     })
 }
 
@@ -97,12 +104,13 @@ mod tests {
         assert_eq!((aac.sample_rate, aac.channels), (48_000, 2));
     }
 
-    /// The one pass against the three separate ones.
+    /// The one pass against the separate ones.
     fn assert_one_pass_is_three(name: &str, bytes: &[u8]) {
         let three = analyze(bytes).map(|info| SegmentAnalysis {
             info,
             keyframes: keyframes(bytes),
             leading_psi: leading_psi(bytes),
+            captions: super::super::captions(bytes),
         });
         assert_eq!(analyze_segment(bytes), three, "{name}");
     }

@@ -80,28 +80,30 @@ pub(crate) fn is_video_codec(codec: &str) -> bool {
 }
 
 /// Renditions filtered and ordered by `streamSelection`, which looks at video bit rates
-/// only: audio-only renditions always stay, after the video ones.
+/// only: audio-only renditions always stay, after the video ones (an audio-only channel
+/// keeps all of them), unless the selection leaves no video rendition of a video channel.
 pub fn select<'a>(renditions: Vec<&'a Rendition>, selection: Option<&StreamSelection>) -> Vec<&'a Rendition> {
     let Some(selection) = selection else { return renditions };
     let rate = |r: &Rendition| r.bandwidth();
-    let (mut out, audio_only): (Vec<&Rendition>, Vec<&Rendition>) = renditions
+    let (video, audio_only): (Vec<&Rendition>, Vec<&Rendition>) = renditions
         .into_iter()
         .partition(|r| video_codec(r).is_some() || r.codecs.is_empty());
-    out.retain(|r| selection.min_video_bits_per_second.is_none_or(|min| rate(r) >= min));
-    out.retain(|r| selection.max_video_bits_per_second.is_none_or(|max| rate(r) <= max));
-    let out = {
-        let mut out = out;
-        match selection.stream_order {
-            StreamOrder::Original => {}
-            StreamOrder::VideoBitrateAscending => out.sort_by_key(|r| rate(r)),
-            StreamOrder::VideoBitrateDescending => out.sort_by_key(|r| std::cmp::Reverse(rate(r))),
-        }
-        out
-    };
-    if out.is_empty() {
+    let has_video = !video.is_empty();
+    let mut out: Vec<&Rendition> = video
+        .into_iter()
+        .filter(|r| selection.min_video_bits_per_second.is_none_or(|min| rate(r) >= min))
+        .filter(|r| selection.max_video_bits_per_second.is_none_or(|max| rate(r) <= max))
+        .collect();
+    match selection.stream_order {
+        StreamOrder::Original => {}
+        StreamOrder::VideoBitrateAscending => out.sort_by_key(|r| rate(r)),
+        StreamOrder::VideoBitrateDescending => out.sort_by_key(|r| std::cmp::Reverse(rate(r))),
+    }
+    if has_video && out.is_empty() {
         return out;
     }
-    out.into_iter().chain(audio_only).collect()
+    out.extend(audio_only);
+    out
 }
 
 /// The audio tracks offered: the first rendition carrying each distinct audio codec.
@@ -153,6 +155,50 @@ pub(crate) fn rendition_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rendition(id: &str, codecs: &[&str], bandwidth: u64) -> Rendition {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "codecs": codecs, "peakBandwidth": bandwidth, "averageBandwidth": bandwidth,
+            "maxSegmentDuration": 180_000, "updatedAt": 0,
+        }))
+        .unwrap()
+    }
+
+    fn ids(renditions: &[&Rendition]) -> Vec<String> {
+        renditions.iter().map(|r| r.id.clone()).collect()
+    }
+
+    #[test]
+    fn stream_selection_filters_video_and_keeps_audio_only_renditions() {
+        let (hd, sd) = (
+            rendition("hd", &["avc1.64001f"], 3_000_000),
+            rendition("sd", &["avc1.4d401e"], 800_000),
+        );
+        let (en, fr) = (
+            rendition("en", &["mp4a.40.2"], 70_000),
+            rendition("fr", &["mp4a.40.2"], 70_000),
+        );
+        let at_least = |min| StreamSelection {
+            min_video_bits_per_second: Some(min),
+            max_video_bits_per_second: Some(2_147_483_647),
+            stream_order: StreamOrder::VideoBitrateAscending,
+        };
+        let ladder = vec![&en, &hd, &fr, &sd];
+        // Audio-only renditions are not video: a minimum above their rate keeps them.
+        assert_eq!(
+            ids(&select(ladder.clone(), Some(&at_least(100_000)))),
+            ["sd", "hd", "en", "fr"]
+        );
+        assert_eq!(
+            ids(&select(ladder.clone(), Some(&at_least(1_000_000)))),
+            ["hd", "en", "fr"]
+        );
+        // No video left of a video channel: nothing to offer, not an audio-only ladder.
+        assert!(select(ladder, Some(&at_least(5_000_000))).is_empty());
+        // An audio-only channel keeps its audio whatever the selection (MediaPackage's
+        // console sets one on every endpoint).
+        assert_eq!(ids(&select(vec![&en, &fr], Some(&at_least(0)))), ["en", "fr"]);
+    }
 
     #[test]
     fn segment_file_names_parse() {

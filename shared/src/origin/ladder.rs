@@ -176,3 +176,132 @@ pub(crate) fn video_renditions<'a>(renditions: &[&'a Rendition]) -> Vec<&'a Rend
         .filter(|r| video_codec(r).is_some())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{IngestAudio, IngestMaster, IngestPlaylist};
+
+    fn rendition(id: &str, codecs: &[&str], bandwidth: u64) -> Rendition {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "codecs": codecs, "peakBandwidth": bandwidth, "averageBandwidth": bandwidth,
+            "maxSegmentDuration": 180_000, "updatedAt": 0,
+        }))
+        .unwrap()
+    }
+
+    /// An ffmpeg `agroup` ladder: two video renditions, English (default) and French audio.
+    fn ladder() -> StreamDocs {
+        let audio = |path: &str, language: &str, default| IngestAudio {
+            path: path.into(),
+            language: Some(language.into()),
+            name: format!("audio_{language}"),
+            default,
+            channels: Some("2".into()),
+        };
+        StreamDocs {
+            renditions: vec![
+                rendition("360p", &["avc1.64001e"], 500_000),
+                rendition("180p", &["avc1.64000d"], 150_000),
+                rendition("audio_fr", &["mp4a.40.2"], 80_000),
+                rendition("audio_en", &["mp4a.40.2"], 70_000),
+            ],
+            master: Some(IngestMaster {
+                variants: vec![("360p/index.m3u8".into(), 600_000), ("180p/index.m3u8".into(), 250_000)],
+                audio: vec![audio("en/index.m3u8", "en", true), audio("fr/index.m3u8", "fr", false)],
+            }),
+            playlists: [("en/index.m3u8", "audio_en"), ("fr/index.m3u8", "audio_fr")]
+                .iter()
+                .map(|(path, id)| {
+                    (
+                        path.to_string(),
+                        IngestPlaylist {
+                            rendition: id.to_string(),
+                        },
+                    )
+                })
+                .collect(),
+            anchor: None,
+        }
+    }
+
+    #[test]
+    fn audio_only_renditions_become_one_group_the_video_variants_play_with() {
+        let docs = ladder();
+        let renditions: Vec<&Rendition> = docs.renditions.iter().collect();
+        let tracks = audio_tracks(&docs, &renditions);
+        // The encoder's order and default, its languages and names.
+        let described: Vec<(&str, Option<&str>, bool)> = tracks
+            .iter()
+            .map(|t| (t.name.as_str(), t.language.as_deref(), t.default))
+            .collect();
+        assert_eq!(
+            described,
+            [("audio_en", Some("en"), true), ("audio_fr", Some("fr"), false)]
+        );
+        assert!(tracks.iter().all(|t| t.separate && t.channels == Some(2)));
+        let names = HlsNames {
+            audio_uri: &|t: &AudioTrack| format!("{}.m3u8", t.rendition.id),
+            audio_bandwidth: &|t: &AudioTrack| t.rendition.bandwidth(),
+            video_uri: &|r: &Rendition| format!("{}.m3u8", r.id),
+            video_codecs: &|r: &Rendition| r.codecs.clone(),
+            video_bandwidth: &|r: &Rendition| r.bandwidth(),
+        };
+        let (variants, groups) = hls_entries(&video_renditions(&renditions), &tracks, &names);
+        assert_eq!(groups.len(), 2);
+        assert!(groups.iter().all(|g| g.group == "audio"));
+        assert_eq!(groups.iter().filter(|g| g.default).count(), 1);
+        let summary: Vec<(&str, String, Option<u64>, Option<&str>)> = variants
+            .iter()
+            .map(|v| {
+                let codecs = v.codecs.clone().unwrap_or_default().join(",");
+                (v.uri.as_str(), codecs, v.bandwidth, v.audio_group.as_deref())
+            })
+            .collect();
+        // Each video rendition once, with the group's codec and its highest audio rate.
+        assert_eq!(
+            summary,
+            [
+                (
+                    "360p.m3u8",
+                    "avc1.64001e,mp4a.40.2".to_owned(),
+                    Some(580_000),
+                    Some("audio")
+                ),
+                (
+                    "180p.m3u8",
+                    "avc1.64000d,mp4a.40.2".to_owned(),
+                    Some(230_000),
+                    Some("audio")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn two_audio_codecs_make_two_groups_and_a_variant_per_group() {
+        let mut docs = ladder();
+        docs.renditions[2].codecs = vec!["ac-3".into()];
+        let renditions: Vec<&Rendition> = docs.renditions.iter().collect();
+        let tracks = audio_tracks(&docs, &renditions);
+        let names = HlsNames {
+            audio_uri: &|t: &AudioTrack| t.rendition.id.clone(),
+            audio_bandwidth: &|_: &AudioTrack| 0,
+            video_uri: &|r: &Rendition| r.id.clone(),
+            video_codecs: &|r: &Rendition| r.codecs.clone(),
+            video_bandwidth: &|r: &Rendition| r.bandwidth(),
+        };
+        let (variants, groups) = hls_entries(&video_renditions(&renditions), &tracks, &names);
+        let mut ids: Vec<&str> = groups.iter().map(|g| g.group.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids, ["audio-mp4a.40.2", "audio-ac-3"]);
+        // Each group has its default.
+        assert!(ids
+            .iter()
+            .all(|id| groups.iter().filter(|g| &g.group == id && g.default).count() == 1));
+        assert_eq!(variants.len(), 4);
+        assert!(variants
+            .iter()
+            .any(|v| v.codecs.as_ref().unwrap().contains(&"ac-3".to_string())));
+    }
+}

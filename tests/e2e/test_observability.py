@@ -121,7 +121,7 @@ def test_access_logs_follow_configure_logs(demo):
     channel = mp.configure_logs(Id="demo", EgressAccessLogs={}, IngressAccessLogs={"LogGroupName": "/aws/MediaPackage/SluiceIngest"})
     assert channel["EgressAccessLogs"] == {"LogGroupName": "/aws/MediaPackage/EgressAccessLogs"}
     endpoint = mp.describe_origin_endpoint(Id="demo-hls")
-    media = demo.demo_url.replace("index.m3u8", "index_360p-seg.m3u8") + "?aws.manifestfilter=x"
+    media = demo.demo_url.replace("index.m3u8", "index_360p-seg.m3u8") + "?token=x"
     request = urllib.request.Request(media, headers={"User-Agent": "access-log-test/1.0"})
     # Playback reads log settings at most every 5 s; the feeder uploads every 2 s.
     deadline = time.time() + 15

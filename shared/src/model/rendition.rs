@@ -111,6 +111,17 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl Rendition {
+    /// A rendition document as ingest would have written it for `codecs` at `bandwidth`
+    /// bits/s, 2 s segments (for tests of what playback makes of a ladder).
+    #[cfg(test)]
+    pub fn example(id: &str, codecs: &[&str], bandwidth: u64) -> Rendition {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "codecs": codecs, "peakBandwidth": bandwidth, "averageBandwidth": bandwidth,
+            "maxSegmentDuration": 180_000, "updatedAt": 0,
+        }))
+        .expect("a valid rendition document")
+    }
+
     /// The input target duration: fixed by the first segment, so grouping, target
     /// durations, cache times and windows derived from it never change.
     pub fn target(&self) -> Ticks {

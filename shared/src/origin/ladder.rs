@@ -182,14 +182,6 @@ mod tests {
     use super::*;
     use crate::catalog::{IngestAudio, IngestMaster, IngestPlaylist};
 
-    fn rendition(id: &str, codecs: &[&str], bandwidth: u64) -> Rendition {
-        serde_json::from_value(serde_json::json!({
-            "id": id, "codecs": codecs, "peakBandwidth": bandwidth, "averageBandwidth": bandwidth,
-            "maxSegmentDuration": 180_000, "updatedAt": 0,
-        }))
-        .unwrap()
-    }
-
     /// An ffmpeg `agroup` ladder: two video renditions, English (default) and French audio.
     fn ladder() -> StreamDocs {
         let audio = |path: &str, language: &str, default| IngestAudio {
@@ -201,10 +193,10 @@ mod tests {
         };
         StreamDocs {
             renditions: vec![
-                rendition("360p", &["avc1.64001e"], 500_000),
-                rendition("180p", &["avc1.64000d"], 150_000),
-                rendition("audio_fr", &["mp4a.40.2"], 80_000),
-                rendition("audio_en", &["mp4a.40.2"], 70_000),
+                Rendition::example("360p", &["avc1.64001e"], 500_000),
+                Rendition::example("180p", &["avc1.64000d"], 150_000),
+                Rendition::example("audio_fr", &["mp4a.40.2"], 80_000),
+                Rendition::example("audio_en", &["mp4a.40.2"], 70_000),
             ],
             master: Some(IngestMaster {
                 variants: vec![("360p/index.m3u8".into(), 600_000), ("180p/index.m3u8".into(), 250_000)],

@@ -156,14 +156,6 @@ pub(crate) fn rendition_of<'a>(
 mod tests {
     use super::*;
 
-    fn rendition(id: &str, codecs: &[&str], bandwidth: u64) -> Rendition {
-        serde_json::from_value(serde_json::json!({
-            "id": id, "codecs": codecs, "peakBandwidth": bandwidth, "averageBandwidth": bandwidth,
-            "maxSegmentDuration": 180_000, "updatedAt": 0,
-        }))
-        .unwrap()
-    }
-
     fn ids(renditions: &[&Rendition]) -> Vec<String> {
         renditions.iter().map(|r| r.id.clone()).collect()
     }
@@ -171,12 +163,12 @@ mod tests {
     #[test]
     fn stream_selection_filters_video_and_keeps_audio_only_renditions() {
         let (hd, sd) = (
-            rendition("hd", &["avc1.64001f"], 3_000_000),
-            rendition("sd", &["avc1.4d401e"], 800_000),
+            Rendition::example("hd", &["avc1.64001f"], 3_000_000),
+            Rendition::example("sd", &["avc1.4d401e"], 800_000),
         );
         let (en, fr) = (
-            rendition("en", &["mp4a.40.2"], 70_000),
-            rendition("fr", &["mp4a.40.2"], 70_000),
+            Rendition::example("en", &["mp4a.40.2"], 70_000),
+            Rendition::example("fr", &["mp4a.40.2"], 70_000),
         );
         let at_least = |min| StreamSelection {
             min_video_bits_per_second: Some(min),

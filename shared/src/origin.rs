@@ -4,7 +4,8 @@
 //! access logs.
 //!
 //! One file per package kind: [`hls_ts`], [`cmaf`], [`dash`] (with [`segments`] for the
-//! fMP4 segments both repackage, [`select`] for stream selection and track names);
+//! fMP4 segments both repackage, [`select`] for stream selection and track names,
+//! [`ladder`] for the audio tracks and HLS rendition groups every package offers);
 //! [`window`] reads the published segments, [`reply`] says what an answer is, [`access`]
 //! checks who may watch.
 

@@ -1,5 +1,6 @@
 //! CMAF init and media segments of fMP4 endpoints, repackaged from the stored TS inputs
-//! of one output segment on request.
+//! of one output segment on request (for `NUMBER_WITH_DURATION`, with media times moved
+//! back to the number origin), and single keyframes for CMAF I-frame playlists.
 
 use super::reply::*;
 use super::select::*;

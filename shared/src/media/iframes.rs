@@ -10,7 +10,7 @@
 //! Both scans here run inside ingest's one analysis pass ([`crate::media::ts::analyze_segment`]);
 //! [`keyframes`] and [`leading_psi`] run one of them alone over a segment.
 
-use super::ts::{packets, parse_pat, parse_pes_header, parse_pmt, Packet, StreamType, PACKET_SIZE};
+use super::ts::{packets, parse_pat, parse_pes_header, Packet, StreamType, VideoStream, PACKET_SIZE};
 use memchr::memmem;
 
 /// How much of each video PES is searched for the keyframe NAL unit (parameter sets and
@@ -124,8 +124,7 @@ struct OpenPes {
 /// The keyframe part of the analysis pass: the first video stream's PES packets, where
 /// each starts and ends, and the head of each to look for a keyframe in.
 pub(crate) struct KeyframeScan {
-    pmt_pids: Vec<u16>,
-    video: Option<(u16, StreamType)>,
+    video: VideoStream,
     open: Option<OpenPes>,
     /// The first [`SCAN_BYTES`] of the open PES's payload (one buffer for all of them).
     head: Vec<u8>,
@@ -138,8 +137,7 @@ pub(crate) struct KeyframeScan {
 impl Default for KeyframeScan {
     fn default() -> KeyframeScan {
         KeyframeScan {
-            pmt_pids: Vec::new(),
-            video: None,
+            video: VideoStream::default(),
             open: None,
             head: Vec::new(),
             start_code: memmem::Finder::new(&[0, 0, 1]),
@@ -154,25 +152,10 @@ impl KeyframeScan {
     /// for every packet).
     #[inline(always)]
     pub(crate) fn push(&mut self, packet: &Packet<'_>) {
-        let Some(payload) = packet.payload else { return };
-        let (pid, unit_start) = (packet.header.pid, packet.header.unit_start);
-        if pid == 0 && unit_start {
-            self.pmt_pids = parse_pat(payload).unwrap_or_default();
+        let Some((ty, payload)) = self.video.video_payload(packet) else {
             return;
-        }
-        if unit_start && self.pmt_pids.contains(&pid) {
-            if self.video.is_none() {
-                self.video = parse_pmt(payload)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .find(|(_, ty)| ty.is_video());
-            }
-            return;
-        }
-        let Some((video_pid, ty)) = self.video else { return };
-        if pid != video_pid {
-            return;
-        }
+        };
+        let unit_start = packet.header.unit_start;
         let at = packet.offset;
         if unit_start {
             if let Some(pes) = self.open.take() {
@@ -202,7 +185,7 @@ impl KeyframeScan {
 
     /// The keyframes found, the last PES included.
     pub(crate) fn finish(mut self) -> Vec<KeyFrame> {
-        if let (Some(pes), Some((_, ty))) = (self.open.take(), self.video) {
+        if let (Some(pes), Some(ty)) = (self.open.take(), self.video.stream_type()) {
             self.close(pes, ty);
         }
         self.out

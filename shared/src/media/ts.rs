@@ -19,7 +19,7 @@ pub use info::{AudioTrack, SegmentInfo, VideoTrack};
 pub use packet::PACKET_SIZE;
 pub(crate) use packet::{packets, Packet};
 pub use psi::StreamType;
-pub(crate) use psi::{parse_pat, parse_pmt};
+pub(crate) use psi::{parse_pat, parse_pmt, VideoStream};
 pub(crate) use timestamps::parse_pes_header;
 pub use timestamps::shift_timestamps;
 

@@ -4,7 +4,7 @@
 //! looked at, so the cost is a few packets per frame.
 
 use super::packet::{packets, Packet};
-use super::psi::{parse_pat, parse_pmt, StreamType};
+use super::psi::{StreamType, VideoStream};
 use super::timestamps::parse_pes_header;
 use crate::media::codec::{annexb_nal_units, CaptionReader};
 use crate::model::SegmentCaptions;
@@ -25,8 +25,7 @@ pub fn captions(data: &[u8]) -> SegmentCaptions {
 
 /// Reads the SEI NAL units before the first slice of every PES of the first video stream.
 pub(crate) struct CaptionScan {
-    pmt_pids: Vec<u16>,
-    video: Option<(u16, StreamType)>,
+    video: VideoStream,
     /// The open PES's payload so far, while its first slice has not started.
     head: Vec<u8>,
     open: bool,
@@ -38,8 +37,7 @@ pub(crate) struct CaptionScan {
 impl Default for CaptionScan {
     fn default() -> CaptionScan {
         CaptionScan {
-            pmt_pids: Vec::new(),
-            video: None,
+            video: VideoStream::default(),
             head: Vec::new(),
             open: false,
             reader: CaptionReader::default(),
@@ -53,21 +51,11 @@ impl CaptionScan {
     /// for every packet).
     #[inline(always)]
     pub(crate) fn push(&mut self, packet: &Packet<'_>) {
-        let Some(payload) = packet.payload else { return };
-        let (pid, unit_start) = (packet.header.pid, packet.header.unit_start);
-        if pid == 0 && unit_start {
-            self.pmt_pids = parse_pat(payload).unwrap_or_default();
+        let Some((ty, payload)) = self.video.video_payload(packet) else {
             return;
-        }
-        if unit_start && self.video.is_none() && self.pmt_pids.contains(&pid) {
-            self.video = parse_pmt(payload)
-                .unwrap_or_default()
-                .into_iter()
-                .find(|(_, ty)| ty.is_video());
-            return;
-        }
-        let Some((video_pid, ty)) = self.video else { return };
-        if pid != video_pid || !(unit_start || self.open) {
+        };
+        let unit_start = packet.header.unit_start;
+        if !(unit_start || self.open) {
             return;
         }
         let searched = if unit_start {
@@ -132,7 +120,7 @@ impl CaptionScan {
 
     /// The caption channels found, the last PES included.
     pub(crate) fn finish(mut self) -> SegmentCaptions {
-        if let Some((_, ty)) = self.video {
+        if let Some(ty) = self.video.stream_type() {
             self.read_head(ty);
         }
         self.reader.finish()

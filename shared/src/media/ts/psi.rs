@@ -1,7 +1,7 @@
 //! Program-specific information (ISO/IEC 13818-1 §2.4.4): the PAT that names each
 //! program's PMT PID, and the PMT that lists the program's elementary streams and types.
 
-use super::packet::pid;
+use super::packet::{pid, Packet};
 
 /// Elementary stream types Sluice recognises (ISO/IEC 13818-1 Table 2-34 and ATSC A/52).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +36,44 @@ impl StreamType {
 
     pub(crate) fn is_audio(self) -> bool {
         matches!(self, StreamType::Aac | StreamType::Ac3 | StreamType::Eac3)
+    }
+}
+
+/// The first video stream of a segment, found from its PAT and PMT as the packets go by
+/// (what the scans of the analysis pass share).
+#[derive(Default)]
+pub(crate) struct VideoStream {
+    pmt_pids: Vec<u16>,
+    video: Option<(u16, StreamType)>,
+}
+
+impl VideoStream {
+    /// Takes in the next packet: its payload and the stream type when it belongs to the
+    /// video stream; PAT and PMT packets are read here and give `None`, as do all others.
+    #[inline(always)]
+    pub(crate) fn video_payload<'a>(&mut self, packet: &Packet<'a>) -> Option<(StreamType, &'a [u8])> {
+        let payload = packet.payload?;
+        let (pid, unit_start) = (packet.header.pid, packet.header.unit_start);
+        if pid == 0 && unit_start {
+            self.pmt_pids = parse_pat(payload).unwrap_or_default();
+            return None;
+        }
+        if unit_start && self.pmt_pids.contains(&pid) {
+            if self.video.is_none() {
+                self.video = parse_pmt(payload)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|(_, ty)| ty.is_video());
+            }
+            return None;
+        }
+        let (video_pid, ty) = self.video?;
+        (pid == video_pid).then_some((ty, payload))
+    }
+
+    /// The video stream's type, once its PMT has gone by.
+    pub(crate) fn stream_type(&self) -> Option<StreamType> {
+        self.video.map(|(_, ty)| ty)
     }
 }
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 import boto3
 import pytest
@@ -36,6 +37,14 @@ def wait_for_port(port, timeout=20):
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def encoder_folder(ingest):
+    """The ingest endpoint's folder URL (its `Url` less `channel`) with the credentials in
+    it, as an encoder such as ffmpeg is given it: `http://user:password@host/in/v2/…/`."""
+    user = urllib.parse.quote(ingest["Username"], safe="")
+    password = urllib.parse.quote(ingest["Password"], safe="")
+    return ingest["Url"][: -len("channel")].replace("http://", f"http://{user}:{password}@")
 
 
 class Server:

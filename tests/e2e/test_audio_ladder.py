@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 import m3u8
 import pytest
 
-from conftest import ROOT, Server
+from conftest import ROOT, Server, encoder_folder
 
 DASH_NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 
@@ -43,9 +43,7 @@ def ladder(tmp_path_factory):
         "dash": mp.create_origin_endpoint(ChannelId="lang", Id="lang-dash", DashPackage={
             "SegmentDurationSeconds": 2})["Url"],
     }
-    user = urllib.parse.quote(ingest["Username"], safe="")
-    password = urllib.parse.quote(ingest["Password"], safe="")
-    folder = ingest["Url"][: -len("channel")].replace("http://", f"http://{user}:{password}@")
+    folder = encoder_folder(ingest)
     log = tmp_path_factory.mktemp("encoder") / "ffmpeg.log"
     encoder = subprocess.Popen(
         ["ffmpeg", "-hide_banner", "-loglevel", "verbose", "-nostdin", "-re",

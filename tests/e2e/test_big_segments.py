@@ -13,7 +13,7 @@ import urllib.request
 
 import m3u8
 
-from conftest import ROOT, Server
+from conftest import ROOT, Server, encoder_folder
 
 SEGMENTS = 3
 
@@ -44,9 +44,7 @@ def test_six_second_1080p_8_mbit_ladder_is_ingested_and_plays(tmp_path):
         hls = mp.create_origin_endpoint(ChannelId="big", Id="big-hls", HlsPackage={"SegmentDurationSeconds": 6})
         cmaf = mp.create_origin_endpoint(ChannelId="big", Id="big-cmaf", CmafPackage={
             "SegmentDurationSeconds": 6, "HlsManifests": [{"Id": "hls"}]})
-        user = urllib.parse.quote(ingest["Username"], safe="")
-        password = urllib.parse.quote(ingest["Password"], safe="")
-        folder = ingest["Url"][: -len("channel")].replace("http://", f"http://{user}:{password}@")
+        folder = encoder_folder(ingest)
         log = tmp_path / "ffmpeg.log"
         # Constant 8 Mbit/s (HRD filler), so every 1080p segment is about 6 MB.
         subprocess.run(

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 import m3u8
 import pytest
 
-from conftest import ROOT, Server
+from conftest import ROOT, Server, encoder_folder
 
 sys.path.insert(0, os.path.dirname(__file__))
 import captioned  # noqa: E402
@@ -92,9 +92,7 @@ def ladder(clips, tmp_path_factory):
         "dash-360p": mp.create_origin_endpoint(ChannelId="cc", Id="cc-dash-360p", DashPackage={
             "SegmentDurationSeconds": 2, "StreamSelection": {"MinVideoBitsPerSecond": 350_000}})["Url"],
     }
-    user = urllib.parse.quote(ingest["Username"], safe="")
-    password = urllib.parse.quote(ingest["Password"], safe="")
-    folder = ingest["Url"][: -len("channel")].replace("http://", f"http://{user}:{password}@")
+    folder = encoder_folder(ingest)
     log = tmp_path_factory.mktemp("encoder") / "ffmpeg.log"
     encoder = subprocess.Popen(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", str(clips["360p"]),

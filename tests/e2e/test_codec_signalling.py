@@ -12,12 +12,11 @@ import re
 import subprocess
 import threading
 import time
-import urllib.parse
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import Server
+from conftest import Server, encoder_folder
 from test_fmp4_playback import get, play
 
 MPD_NS = "{urn:mpeg:dash:schema:mpd:2011}"
@@ -64,9 +63,7 @@ class Channel:
         mp.create_origin_endpoint(ChannelId="codecs", Id="dash", ManifestName="live",
                                   DashPackage={"SegmentDurationSeconds": 2})
         ingest = channel["HlsIngest"]["IngestEndpoints"][0]
-        user = urllib.parse.quote(ingest["Username"], safe="")
-        password = urllib.parse.quote(ingest["Password"], safe="")
-        folder = ingest["Url"][: -len("channel")].replace("http://", f"http://{user}:{password}@")
+        folder = encoder_folder(ingest)
         self.encoder = subprocess.Popen(
             ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", str(clip), *extra, "-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_list_size", "6",
              "-method", "PUT", "-hls_segment_filename", folder + "ladder/seg_%05d.ts",

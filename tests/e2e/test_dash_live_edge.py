@@ -16,7 +16,7 @@ from fractions import Fraction
 import mpegdash.parser
 import pytest
 
-from conftest import Server
+from conftest import Server, encoder_folder
 
 RUN_SECONDS = 180
 FORMATS = ["NUMBER_WITH_TIMELINE", "TIME_WITH_TIMELINE", "NUMBER_WITH_DURATION"]
@@ -55,9 +55,7 @@ def live(tmp_path_factory):
         "SegmentDurationSeconds": 2})["Url"]
     urls["cmaf"] = mp.create_origin_endpoint(ChannelId="edge", Id="cmaf", CmafPackage={
         "SegmentDurationSeconds": 2, "HlsManifests": [{"Id": "hls"}]})["Url"]
-    user = urllib.parse.quote(ingest["Username"], safe="")
-    password = urllib.parse.quote(ingest["Password"], safe="")
-    folder = ingest["Url"][: -len("channel")].replace("http://", f"http://{user}:{password}@")
+    folder = encoder_folder(ingest)
     log = tmp_path_factory.mktemp("encoder") / "ffmpeg.log"
     encoder = subprocess.Popen(
         ["ffmpeg", "-hide_banner", "-loglevel", "verbose", "-nostdin", "-re",

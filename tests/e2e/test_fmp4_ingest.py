@@ -13,7 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from conftest import ROOT
+from conftest import ROOT, encoder_folder
 
 PUSH_SECONDS = 80
 
@@ -27,9 +27,7 @@ def fetch(url):
 
 
 def start_encoder(ingest, log_path):
-    user = urllib.parse.quote(ingest["Username"], safe="")
-    password = urllib.parse.quote(ingest["Password"], safe="")
-    folder = ingest["Url"][: -len("channel")].replace("http://", f"http://{user}:{password}@")
+    folder = encoder_folder(ingest)
     cmd = [
         "ffmpeg", "-hide_banner", "-loglevel", "verbose", "-nostdin", "-re",
         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",

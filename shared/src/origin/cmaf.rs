@@ -165,17 +165,9 @@ pub(crate) fn cmaf_multivariant(
             })
             .collect();
     }
-    let iframe_variants: Vec<Variant> = video
-        .iter()
-        .filter(|r| manifest.include_iframe_only_stream && r.iframe_bandwidth() > 0)
-        .map(|r| Variant {
-            rendition: r,
-            uri: format!("{}_video_{}_iframes.m3u8", manifest.manifest_name, r.id),
-            codecs: None,
-            bandwidth: None,
-            audio_group: None,
-        })
-        .collect();
+    let iframe_variants = iframe_variants(&video, manifest.include_iframe_only_stream, |r| {
+        format!("{}_video_{}_iframes.m3u8", manifest.manifest_name, r.id)
+    });
     let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
     let k = timeline::group_size(package.segment_duration_seconds, max_input);
     let body = hls::multivariant_full(&variants, &groups, &iframe_variants, 6);

@@ -149,17 +149,9 @@ fn ts_multivariant(endpoint: &OriginEndpoint, package: &HlsPackage, docs: &Strea
     let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
     let k = timeline::group_size(package.segment_duration_seconds, max_input);
     let max_age = playlist_max_age(max_input, k);
-    let iframe_variants: Vec<Variant> = video
-        .iter()
-        .filter(|r| package.include_iframe_only_stream && r.iframe_bandwidth() > 0)
-        .map(|r| Variant {
-            rendition: r,
-            uri: format!("{}_{}_iframes.m3u8", endpoint.manifest_name, r.id),
-            codecs: None,
-            bandwidth: None,
-            audio_group: None,
-        })
-        .collect();
+    let iframe_variants = iframe_variants(&video, package.include_iframe_only_stream, |r| {
+        format!("{}_{}_iframes.m3u8", endpoint.manifest_name, r.id)
+    });
     let body = match (groups.is_empty(), iframe_variants.is_empty()) {
         (true, true) => hls::multivariant_playlist(&variants),
         (true, false) => hls::multivariant_with_iframes(&variants, &iframe_variants),

@@ -168,6 +168,26 @@ pub(crate) fn hls_entries<'a>(
     (variants, renditions)
 }
 
+/// The `EXT-X-I-FRAME-STREAM-INF` entries of an endpoint that asks for them
+/// (`includeIframeOnlyStream`): one per video rendition that has keyframes, named by `uri`.
+pub(crate) fn iframe_variants<'a>(
+    video: &[&'a Rendition],
+    included: bool,
+    uri: impl Fn(&Rendition) -> String,
+) -> Vec<Variant<'a>> {
+    video
+        .iter()
+        .filter(|r| included && r.iframe_bandwidth() > 0)
+        .map(|r| Variant {
+            rendition: r,
+            uri: uri(r),
+            codecs: None,
+            bandwidth: None,
+            audio_group: None,
+        })
+        .collect()
+}
+
 /// Renditions with video, in order.
 pub(crate) fn video_renditions<'a>(renditions: &[&'a Rendition]) -> Vec<&'a Rendition> {
     renditions

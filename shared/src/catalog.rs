@@ -32,6 +32,9 @@ pub struct IngestMaster {
     /// Its audio renditions (`EXT-X-MEDIA:TYPE=AUDIO` with a URI), in its order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audio: Vec<IngestAudio>,
+    /// Its subtitle renditions, in its order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtitles: Vec<IngestSubtitles>,
 }
 
 /// An audio rendition the encoder's multivariant playlist names, as it describes it.
@@ -47,6 +50,35 @@ pub struct IngestAudio {
     pub default: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<String>,
+}
+
+/// A subtitle rendition the encoder's multivariant playlist names
+/// (`EXT-X-MEDIA:TYPE=SUBTITLES` with a URI), as it describes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestSubtitles {
+    /// Media playlist path, relative to the ingest folder.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub forced: bool,
+}
+
+/// A subtitle rendition that has sent WebVTT segments (its cues are in
+/// [`keys::cues_partition`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubtitleRendition {
+    pub id: String,
+}
+
+/// The cues of one WebVTT upload, on the output timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubtitleCues {
+    pub cues: Vec<crate::media::webvtt::TimedCue>,
 }
 
 /// Which rendition a media playlist path carries.
@@ -84,6 +116,7 @@ pub struct StreamDocs {
     pub master: Option<IngestMaster>,
     pub playlists: Vec<(String, IngestPlaylist)>,
     pub anchor: Option<ClockAnchor>,
+    pub subtitles: Vec<SubtitleRendition>,
 }
 
 impl StreamDocs {
@@ -94,6 +127,15 @@ impl StreamDocs {
             .audio
             .iter()
             .find(|a| self.playlists.iter().any(|(p, pl)| p == &a.path && pl.rendition == id))
+    }
+
+    /// How the encoder's multivariant playlist describes subtitle rendition `id`, if it does.
+    pub fn declared_subtitles(&self, id: &str) -> Option<&IngestSubtitles> {
+        let master = self.master.as_ref()?;
+        master
+            .subtitles
+            .iter()
+            .find(|s| self.playlists.iter().any(|(p, pl)| p == &s.path && pl.rendition == id))
     }
 
     /// Renditions in output order: the encoder's multivariant order when known, then
@@ -118,7 +160,7 @@ impl StreamDocs {
     }
 }
 
-fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
@@ -212,6 +254,8 @@ impl Catalog<'_> {
                     docs.renditions.push(decode(sk, bytes)?);
                 } else if let Some(path) = sk.strip_prefix(keys::PLAYLIST_PREFIX) {
                     docs.playlists.push((path.to_owned(), decode(sk, bytes)?));
+                } else if sk.starts_with(keys::SUBTITLES_PREFIX) {
+                    docs.subtitles.push(decode(sk, bytes)?);
                 } else if sk == keys::MASTER {
                     docs.master = Some(decode(sk, bytes)?);
                 } else if sk == keys::ANCHOR {

@@ -4,7 +4,8 @@
 //!
 //! One file per upload kind: [`segment`] (TS: placement, index, publish; [`rendition`] the
 //! document each segment updates), [`fmp4`] (init
-//! and media segments, rewritten as TS), [`playlist`] (the encoder's playlists); [`path`]
+//! and media segments, rewritten as TS), [`subtitles`] (WebVTT segments, indexed as cues),
+//! [`playlist`] (the encoder's playlists); [`path`]
 //! checks names, [`auth`] the credentials. The pure rules they apply (placement, naming,
 //! statistics, publishing, target duration) are in [`crate::live`]. Nothing here names an
 //! HTTP type: the flow answers [`Accepted`] or [`IngestError`].
@@ -15,6 +16,7 @@ mod path;
 mod playlist;
 mod rendition;
 mod segment;
+mod subtitles;
 
 use crate::app::IngestServices;
 use crate::media::fmp4 as mp4;
@@ -87,13 +89,14 @@ pub async fn accept(app: &IngestServices, upload: Upload<'_>) -> Result<Accepted
             fmp4::ingest_fmp4(app, upload).await
         }
         "m3u8" => playlist::ingest_playlist(app, upload).await,
+        "vtt" | "webvtt" => subtitles::ingest_subtitles(app, upload).await,
         _ => {
             let key = keys::upload_object(&channel.id, &endpoint.id, path);
             app.stores
                 .objects
                 .put(&key, upload.body, "application/octet-stream")
                 .await?;
-            tracing::warn!(path = %path, "stored but not indexed: only TS segments, fMP4 init and media segments and .m3u8 playlists are packaged");
+            tracing::warn!(path = %path, "stored but not indexed: only TS segments, fMP4 init and media segments, WebVTT segments and .m3u8 playlists are packaged");
             Ok(Accepted::Stored)
         }
     }

@@ -13,3 +13,4 @@ pub mod pes;
 pub mod remux;
 pub mod ts;
 pub mod tsmux;
+pub mod webvtt;

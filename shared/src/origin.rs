@@ -17,6 +17,7 @@ mod ladder;
 mod reply;
 mod segments;
 mod select;
+mod subtitles;
 mod window;
 
 pub use access::{Viewer, CDN_IDENTIFIER};

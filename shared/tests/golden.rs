@@ -136,6 +136,7 @@ async fn app() -> App {
             ("720p/index.m3u8".into(), 3_000_000),
         ],
         audio: Vec::new(),
+        subtitles: Vec::new(),
     };
     catalog.put(&pk, "master", &master, Condition::Always).await.unwrap();
     for r in ["720p", "180p"] {

@@ -236,6 +236,6 @@ fn cmaf_with_audio_group() {
     }];
     compare(
         "cmaf_multivariant.m3u8",
-        &hls::multivariant_full(&variants, &audio, &[], 6),
+        &hls::multivariant_full(&variants, &audio, &[], &[], 6),
     );
 }

@@ -7,7 +7,6 @@ video AdaptationSet has the SCTE 214 Accessibility descriptor when its rendition
 CC1 and none when one does not; a CMAF segment (init + media) still carries the captions;
 hls.js shows the cue "HELLO" on HLS TS and CMAF, Shaka and dash.js list a CC1 track."""
 
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import xml.etree.ElementTree as ET
 import m3u8
 import pytest
 
-from conftest import ROOT, Server, encoder_folder
+from conftest import Server, encoder_folder, play
 
 sys.path.insert(0, os.path.dirname(__file__))
 import captioned  # noqa: E402
@@ -174,16 +173,6 @@ def test_cmaf_segments_keep_the_captions(ladder, tmp_path):
     clip.write_bytes(init + fragments)
     assert "Closed Captions" in video_line(clip)
     assert "HELLO" in caption_text(clip)
-
-
-def play(player, url, **env):
-    result = subprocess.run(
-        ["node", str(ROOT / "tests" / "player" / "play.mjs"), player, url, "4", "60"],
-        capture_output=True, text=True, timeout=100, env={**os.environ, **env},
-    )
-    played = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
-    assert result.returncode == 0, (played or result.stdout, result.stderr[-1000:])
-    return played
 
 
 @pytest.mark.parametrize("package", ["hls", "cmaf"])

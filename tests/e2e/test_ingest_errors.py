@@ -131,6 +131,14 @@ def test_malformed_uploads_are_400_and_not_indexed(channel):
     assert status == 400 and "not an MPEG transport stream" in body
     status, _, body = request("PUT", folder + "360p/index.m3u8", b"\x00\x01garbage", auth=creds)
     assert status == 400 and "not a valid HLS playlist" in body
+    # WebVTT segments: SRT sent as .vtt, a cue time WebVTT does not allow, a cue ending
+    # before it starts, a broken X-TIMESTAMP-MAP.
+    for vtt, reason in ((b"1\n00:00:01,000 --> 00:00:02,000\nsrt\n", "WEBVTT signature"),
+                        (b"WEBVTT\n\n00:01.5 --> 00:02.000\nx\n", "not hh:mm:ss.ttt"),
+                        (b"WEBVTT\n\n00:03.000 --> 00:02.000\nx\n", "ends before it starts"),
+                        (b"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:abc,LOCAL:00:00:00.000\n\n", "X-TIMESTAMP-MAP")):
+        status, _, body = request("PUT", folder + "subs/index0.vtt", vtt, auth=creds)
+        assert status == 400 and reason in body and "subs/index0.vtt" in body, (vtt, status, body)
     for escape in ("../escape.ts", "360p/../../escape.ts", "%2e%2e/escape.ts", "360p/%2E%2E/%2e%2e/escape.ts",
                    "..%2fescape.ts", "360p/.%2e/x.ts"):
         status, _, body = request("PUT", folder + escape, SEGMENT, auth=creds)

@@ -11,6 +11,8 @@
 // the audio (and, for hls.js, subtitle) languages the player offered, and its caption
 // tracks (`captions`; hls.js and Shaka: the video element's caption text tracks with the
 // text of their cues). WAIT_CAPTION=TEXT: succeed only once a caption cue shows TEXT.
+// WAIT_SUBTITLE=TEXT (hls.js): turn the first subtitle track on and succeed only once one
+// of its cues (reported under `subtitleCues`, with their times) shows TEXT.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +42,8 @@ const start = {
     window.describe = () => ({ version: Hls.version, levels: hls.levels.map((l) => l.width + 'x' + l.height),
       audio: hls.audioTracks.map((t) => t.lang), activeAudio: (hls.audioTracks[hls.audioTrack] || {}).lang,
       subtitles: hls.subtitleTracks.map((t) => t.lang) });
-    window.switchAudio = (lang) => { hls.audioTrack = hls.audioTracks.findIndex((t) => t.lang === lang); };`,
+    window.switchAudio = (lang) => { hls.audioTrack = hls.audioTracks.findIndex((t) => t.lang === lang); };
+    window.showSubtitles = () => { if (hls.subtitleTrack < 0 && hls.subtitleTracks.length) { hls.subtitleTrack = 0; hls.subtitleDisplay = true; } };`,
   dashjs: `
     const p = dashjs.MediaPlayer().create();
     window.player = p;
@@ -126,6 +129,8 @@ try {
   let state = { errors: [] };
   const switchTo = process.env.SWITCH_AUDIO || null;
   const waitCaption = process.env.WAIT_CAPTION || null;
+  const waitSubtitle = process.env.WAIT_SUBTITLE || null;
+  const subtitleShown = () => !waitSubtitle || (state.subtitleCues || []).some((c) => c.text.includes(waitSubtitle));
   const captionShown = () => !waitCaption || ((state.captions || {}).tracks || []).some((t) => t.cues.some((c) => c.includes(waitCaption)));
   let switchedAt = null;
   let switched = false;
@@ -135,7 +140,10 @@ try {
       errors: window.playerErrors,
       info: window.describe ? window.describe() : {},
       captions: window.describeCaptions ? window.describeCaptions() : {},
+      subtitleCues: Array.from(document.getElementById('video').textTracks).filter((t) => t.kind === 'subtitles')
+        .flatMap((t) => Array.from(t.cues || []).map((c) => ({ lang: t.language, start: c.startTime, end: c.endTime, text: c.text }))),
     }));
+    if (waitSubtitle) await page.evaluate(() => window.showSubtitles && window.showSubtitles());
     const now = Date.now();
     if (state.errors.some((e) => e.fatal)) break;
     if (first === null && state.time > 0) { first = state.time; lastMove = now; }
@@ -144,7 +152,7 @@ try {
       maxStall = Math.max(maxStall, now - lastMove);
     }
     last = state.time;
-    if (first !== null && last - first >= minSeconds && captionShown()) {
+    if (first !== null && last - first >= minSeconds && captionShown() && subtitleShown()) {
       if (!switchTo) break;
       if (switchedAt === null) {
         await page.evaluate((lang) => window.switchAudio(lang), switchTo);
@@ -158,7 +166,8 @@ try {
   }
   const advanced = first === null ? 0 : last - first;
   result = {
-    ok: advanced >= minSeconds && !state.errors.some((e) => e.fatal) && (!switchTo || switched) && captionShown(),
+    ok: advanced >= minSeconds && !state.errors.some((e) => e.fatal) && (!switchTo || switched) && captionShown()
+      && subtitleShown(),
     switchedAudio: switchTo ? switched : undefined,
     player,
     advanced: Number(advanced.toFixed(2)),
@@ -166,6 +175,7 @@ try {
     maxStallSeconds: Number((maxStall / 1000).toFixed(2)),
     info: state.info,
     captions: state.captions,
+    subtitleCues: (state.subtitleCues || []).slice(-20),
     errors: state.errors.slice(0, 5),
     consoleErrors: consoleErrors.slice(0, 5),
     httpErrors: httpErrors.slice(0, 10),

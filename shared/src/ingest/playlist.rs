@@ -5,7 +5,7 @@
 use super::Upload;
 use super::{Accepted, IngestError};
 use crate::app::IngestServices;
-use crate::catalog::{stream_partition, Catalog, IngestAudio, IngestMaster, IngestPlaylist};
+use crate::catalog::{stream_partition, Catalog, IngestAudio, IngestMaster, IngestPlaylist, IngestSubtitles};
 use crate::live::naming::rendition_id;
 use crate::media::ts;
 use crate::model::Rendition;
@@ -98,7 +98,25 @@ pub(super) async fn ingest_playlist(app: &IngestServices, up: Upload<'_>) -> Res
                     })
                 })
                 .collect();
-            let master = IngestMaster { variants, audio };
+            let subtitles = master
+                .alternatives
+                .iter()
+                .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+                .filter_map(|a| {
+                    Some(IngestSubtitles {
+                        path: resolve(a.uri.as_deref()?),
+                        language: a.language.clone(),
+                        name: a.name.clone(),
+                        default: a.default,
+                        forced: a.forced,
+                    })
+                })
+                .collect();
+            let master = IngestMaster {
+                variants,
+                audio,
+                subtitles,
+            };
             if catalog.get::<IngestMaster>(&pk, keys::MASTER).await?.as_ref() != Some(&master) {
                 catalog.put(&pk, keys::MASTER, &master, Condition::Always).await?;
             }

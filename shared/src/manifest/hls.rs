@@ -232,22 +232,36 @@ pub struct AudioRendition {
     pub channels: Option<u8>,
 }
 
+/// An `EXT-X-MEDIA` subtitle rendition; every variant plays with the group.
+pub struct SubtitleRendition {
+    pub name: String,
+    pub uri: String,
+    pub default: bool,
+    pub forced: bool,
+    /// `LANGUAGE` (RFC 5646).
+    pub language: Option<String>,
+}
+
+/// `GROUP-ID` of the subtitle renditions.
+pub const SUBTITLES_GROUP: &str = "subtitles";
+
 /// Writes the multivariant playlist.
 pub fn multivariant_playlist(variants: &[Variant<'_>]) -> String {
-    multivariant_full(variants, &[], &[], 3)
+    multivariant_full(variants, &[], &[], &[], 3)
 }
 
 /// Writes a multivariant playlist with `EXT-X-I-FRAME-STREAM-INF` entries for
 /// `iframe_variants` (their `uri` is the I-frame playlist's).
 pub fn multivariant_with_iframes(variants: &[Variant<'_>], iframe_variants: &[Variant<'_>]) -> String {
-    multivariant_full(variants, &[], iframe_variants, 4)
+    multivariant_full(variants, &[], &[], iframe_variants, 4)
 }
 
-/// Writes a multivariant playlist with audio rendition groups and I-frame streams (and
-/// the `CLOSED-CAPTIONS` groups of the variants whose video carries captions).
+/// Writes a multivariant playlist with audio and subtitle rendition groups and I-frame
+/// streams (and the `CLOSED-CAPTIONS` groups of the variants whose video carries captions).
 pub fn multivariant_full(
     variants: &[Variant<'_>],
     audio: &[AudioRendition],
+    subtitles: &[SubtitleRendition],
     iframe_variants: &[Variant<'_>],
     version: usize,
 ) -> String {
@@ -268,6 +282,17 @@ pub fn multivariant_full(
                 channels: a.channels.map(|c| c.to_string()),
                 ..Default::default()
             })
+            .chain(subtitles.iter().map(|s| m3u8_rs::AlternativeMedia {
+                media_type: m3u8_rs::AlternativeMediaType::Subtitles,
+                uri: Some(s.uri.clone()),
+                group_id: SUBTITLES_GROUP.to_owned(),
+                name: s.name.clone(),
+                default: s.default,
+                autoselect: true,
+                forced: s.forced,
+                language: s.language.clone(),
+                ..Default::default()
+            }))
             .chain(captions.media())
             .collect(),
         variants: variants
@@ -282,6 +307,7 @@ pub fn multivariant_full(
                         .filter(|c| !c.is_empty())
                         .map(|c| c.join(",")),
                     audio: v.audio_group.clone(),
+                    subtitles: (!subtitles.is_empty()).then(|| SUBTITLES_GROUP.to_owned()),
                     closed_captions: captions.group_of(r),
                     resolution: r.resolution.map(|(w, h)| Resolution {
                         width: u64::from(w),

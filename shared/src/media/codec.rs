@@ -37,6 +37,11 @@ pub const TRANSFER_HLG: u8 = 18;
 
 /// Codec string and size from an H.264 SPS NAL unit (header byte included, Annex B start
 /// code stripped).
+/// Whether an RFC 6381 codec string names a video codec.
+pub fn is_video_codec(codec: &str) -> bool {
+    ["avc1", "avc3", "hvc1", "hev1"].iter().any(|p| codec.starts_with(p))
+}
+
 pub fn h264_sps(nal: &[u8]) -> Option<VideoParams> {
     if nal.len() < 4 || nal[0] & 0x1f != 7 {
         return None;

@@ -11,12 +11,15 @@
 //! - DASH: `{manifestName}.mpd`, `{manifestName}_{track}_init.mp4`,
 //!   `{manifestName}_{track}_{n}.mp4` with `n` the segment number or its start time
 //!
-//! where `{track}` is `video_{rendition}` or `audio_{rendition}`.
+//! where `{track}` is `video_{rendition}` or `audio_{rendition}`; a subtitle rendition has
+//! `{hlsManifestId}/{manifestName}_subtitles_{rendition}.m3u8` and WebVTT segments
+//! `{segmentPrefix}_subtitles_{rendition}_{startTicks}.vtt` (see [`super::subtitles`]).
 
 use super::ladder::*;
 use super::reply::*;
 use super::segments::{serve_iframe, serve_segment, Numbering};
 use super::select::*;
+use super::subtitles;
 use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
@@ -24,6 +27,17 @@ use crate::live::timeline;
 use crate::live::timeline::{OutputIFrame, OutputSegment};
 use crate::manifest::hls::{self, PlaylistSettings, Variant};
 use crate::model::{CmafHlsManifest, CmafPackage, OriginEndpoint, Rendition};
+use crate::time::Ticks;
+
+/// `{prefix}_subtitles_{rendition}_{start}.vtt` as (rendition, start).
+fn parse_subtitles_file<'a>(prefix: &str, file: &'a str) -> Option<(&'a str, Ticks)> {
+    let rest = file
+        .strip_suffix(".vtt")?
+        .strip_prefix(prefix)?
+        .strip_prefix("_subtitles_")?;
+    let (rendition, start) = rest.rsplit_once('_')?;
+    Some((rendition, Ticks(start.parse().ok()?))).filter(|(r, _)| !r.is_empty())
+}
 
 /// Serves a CMAF endpoint file: `dir` is the HLS manifest id for playlists, `None` for
 /// segments at the endpoint root.
@@ -42,6 +56,15 @@ pub async fn serve_cmaf(
         .clone()
         .unwrap_or_else(|| endpoint.channel_id.clone());
     let Some(dir) = dir else {
+        if let Some((rendition, start)) = parse_subtitles_file(&prefix, file) {
+            if !subtitles::is_subtitles(&docs, rendition) {
+                return Err(not_a_file(endpoint, file));
+            }
+            let video = subtitles::reference_video(&docs, &endpoint.channel_id)?;
+            let clock = subtitles::SegmentClock::Output;
+            let seconds = package.segment_duration_seconds;
+            return subtitles::segment(app, &endpoint.channel_id, rendition, video, seconds, start, clock).await;
+        }
         if let Some(iframe) = parse_iframe_file(&prefix, file) {
             if !package.hls_manifests.iter().any(|m| m.include_iframe_only_stream) {
                 return Err(no_iframes(endpoint));
@@ -73,6 +96,30 @@ pub async fn serve_cmaf(
         .strip_prefix(manifest.manifest_name.as_str())
         .and_then(|s| s.strip_prefix('_'))
         .ok_or_else(|| not_a_file(endpoint, file))?;
+    if let Some(id) = track_name.strip_prefix("subtitles_") {
+        if !subtitles::is_subtitles(&docs, id) {
+            return Err(not_a_file(endpoint, file));
+        }
+        let video = subtitles::reference_video(&docs, &endpoint.channel_id)?;
+        let settings = PlaylistSettings {
+            program_date_time_interval_seconds: manifest.program_date_time_interval_seconds,
+            playlist_type: manifest.playlist_type,
+            version: 6,
+            map_uri: None,
+            end_list: false,
+        };
+        let name = |s: &OutputSegment| format!("../{prefix}_subtitles_{id}_{}.vtt", s.start.0);
+        return subtitles::media_playlist(
+            app,
+            &endpoint.channel_id,
+            video,
+            package.segment_duration_seconds,
+            manifest.playlist_window_seconds,
+            settings,
+            name,
+        )
+        .await;
+    }
     let (track_name, iframes) = match track_name.strip_suffix("_iframes") {
         Some(video) if video.starts_with("video_") => (video, true),
         _ => (track_name, false),
@@ -170,7 +217,8 @@ pub(crate) fn cmaf_multivariant(
     });
     let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
     let k = timeline::group_size(package.segment_duration_seconds, max_input);
-    let body = hls::multivariant_full(&variants, &groups, &iframe_variants, 6);
+    let subtitles = subtitles::subtitle_media(docs, |id| format!("{}_subtitles_{id}.m3u8", manifest.manifest_name));
+    let body = hls::multivariant_full(&variants, &groups, &subtitles, &iframe_variants, 6);
     Ok(playlist_response(body, playlist_max_age(max_input, k), None))
 }
 

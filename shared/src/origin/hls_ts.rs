@@ -6,10 +6,13 @@
 //! - `index_{rendition}.m3u8` — media playlist of one rendition
 //! - `index_{rendition}_iframes.m3u8` — its I-frame playlist (`includeIframeOnlyStream`)
 //! - `index_{rendition}_{start}.ts` — one output segment, named by its start in 90 kHz ticks
+//! - `index_{rendition}_{start}.vtt` — a subtitle rendition's segment going with the video
+//!   output segment that starts there (see [`super::subtitles`])
 
 use super::ladder::*;
 use super::reply::*;
 use super::select::*;
+use super::subtitles;
 use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
@@ -26,6 +29,7 @@ pub enum PlaybackRequest {
     Media { rendition: String },
     IFrames { rendition: String },
     Segment { rendition: String, start: Ticks },
+    Subtitles { rendition: String, start: Ticks },
 }
 
 /// Parses a file name under an endpoint with manifest name `manifest`.
@@ -44,13 +48,17 @@ pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
             rendition: rendition.to_owned(),
         });
     }
-    let stem = file.strip_suffix(".ts")?;
+    let (stem, subtitles) = match file.strip_suffix(".ts") {
+        Some(stem) => (stem, false),
+        None => (file.strip_suffix(".vtt")?, true),
+    };
     let rest = stem.strip_prefix(manifest)?.strip_prefix('_')?;
     let (rendition, start) = rest.rsplit_once('_')?;
-    let start = start.parse().ok()?;
-    (!rendition.is_empty()).then(|| PlaybackRequest::Segment {
-        rendition: rendition.to_owned(),
-        start: Ticks(start),
+    let start = Ticks(start.parse().ok()?);
+    let rendition = rendition.to_owned();
+    (!rendition.is_empty()).then_some(match subtitles {
+        false => PlaybackRequest::Segment { rendition, start },
+        true => PlaybackRequest::Subtitles { rendition, start },
     })
 }
 
@@ -77,6 +85,30 @@ pub(crate) async fn serve_hls(
     };
     match request {
         PlaybackRequest::Multivariant => ts_multivariant(endpoint, package, &docs),
+        PlaybackRequest::Media { rendition } if subtitles::is_subtitles(&docs, &rendition) => {
+            let video = subtitles::reference_video(&docs, &endpoint.channel_id)?;
+            let name = |s: &OutputSegment| format!("{}_{rendition}_{}.vtt", endpoint.manifest_name, s.start.0);
+            subtitles::media_playlist(
+                app,
+                &endpoint.channel_id,
+                video,
+                package.segment_duration_seconds,
+                package.playlist_window_seconds,
+                package.into(),
+                name,
+            )
+            .await
+        }
+        PlaybackRequest::Subtitles { rendition, start } if subtitles::is_subtitles(&docs, &rendition) => {
+            let video = subtitles::reference_video(&docs, &endpoint.channel_id)?;
+            let clock = subtitles::SegmentClock::Encoder;
+            let seconds = package.segment_duration_seconds;
+            subtitles::segment(app, &endpoint.channel_id, &rendition, video, seconds, start, clock).await
+        }
+        PlaybackRequest::Subtitles { rendition, .. } => Err(PlaybackError::not_found(format!(
+            "channel {:?} has no subtitle rendition {rendition:?}",
+            endpoint.channel_id
+        ))),
         PlaybackRequest::Media { rendition } => {
             let rendition = rendition_of(&rendition)?;
             media_playlist(app, endpoint, package, rendition).await
@@ -152,11 +184,12 @@ fn ts_multivariant(endpoint: &OriginEndpoint, package: &HlsPackage, docs: &Strea
     let iframe_variants = iframe_variants(&video, package.include_iframe_only_stream, |r| {
         format!("{}_{}_iframes.m3u8", endpoint.manifest_name, r.id)
     });
-    let body = match (groups.is_empty(), iframe_variants.is_empty()) {
+    let subtitles = subtitles::subtitle_media(docs, |id| format!("{}_{id}.m3u8", endpoint.manifest_name));
+    let body = match (groups.is_empty() && subtitles.is_empty(), iframe_variants.is_empty()) {
         (true, true) => hls::multivariant_playlist(&variants),
         (true, false) => hls::multivariant_with_iframes(&variants, &iframe_variants),
         // EXT-X-MEDIA needs no version above 3; I-frame streams need 4.
-        (false, _) => hls::multivariant_full(&variants, &groups, &iframe_variants, 4),
+        (false, _) => hls::multivariant_full(&variants, &groups, &subtitles, &iframe_variants, 4),
     };
     Ok(playlist_response(body, max_age, None))
 }
@@ -218,6 +251,13 @@ mod tests {
             parse_file("index", "index_channel_1_900000.ts"),
             Some(PlaybackRequest::Segment {
                 rendition: "channel_1".into(),
+                start: Ticks(900_000)
+            })
+        );
+        assert_eq!(
+            parse_file("index", "index_360p-index_900000.vtt"),
+            Some(PlaybackRequest::Subtitles {
+                rendition: "360p-index".into(),
                 start: Ticks(900_000)
             })
         );

@@ -221,6 +221,7 @@ mod tests {
             master: Some(IngestMaster {
                 variants: vec![("360p/index.m3u8".into(), 600_000), ("180p/index.m3u8".into(), 250_000)],
                 audio: vec![audio("en/index.m3u8", "en", true), audio("fr/index.m3u8", "fr", false)],
+                subtitles: Vec::new(),
             }),
             playlists: [("en/index.m3u8", "audio_en"), ("fr/index.m3u8", "audio_fr")]
                 .iter()
@@ -234,6 +235,7 @@ mod tests {
                 })
                 .collect(),
             anchor: None,
+            subtitles: Vec::new(),
         }
     }
 

@@ -75,9 +75,7 @@ pub fn parse_iframe_file(prefix: &str, file: &str) -> Option<IFrameFile> {
     })
 }
 
-pub(crate) fn is_video_codec(codec: &str) -> bool {
-    ["avc1", "avc3", "hvc1", "hev1"].iter().any(|p| codec.starts_with(p))
-}
+pub(crate) use crate::media::codec::is_video_codec;
 
 /// Renditions filtered and ordered by `streamSelection`, which looks at video bit rates
 /// only: audio-only renditions always stay, after the video ones (an audio-only channel

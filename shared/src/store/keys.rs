@@ -5,7 +5,10 @@
 //! - [`CHANNELS`] / `{id}` → `Channel`; [`ENDPOINTS`] / `{id}` → `OriginEndpoint`;
 //!   [`ARNS`] / `{arn}` → what the ARN names; [`HARVEST_JOBS`] / `{id}` → `HarvestJob`
 //! - `stream#{channel}` / `rendition#{id}` → `Rendition`, `target#{id}` → `InputTarget`,
-//!   `playlist#{path}` → `IngestPlaylist`, [`MASTER`] → `IngestMaster`, [`ANCHOR`] → `ClockAnchor`
+//!   `playlist#{path}` → `IngestPlaylist`, [`MASTER`] → `IngestMaster`, [`ANCHOR`] → `ClockAnchor`,
+//!   `subtitles#{id}` → `SubtitleRendition`
+//! - `cues#{channel}#{rendition}` / `{last cue start, 20 digits}/{path}` → the cues of one
+//!   WebVTT upload (`SubtitleCues`)
 //! - `fmp4init#{channel}` / `{ingest endpoint}/{path}` → an encoder's fMP4 init segment
 //! - segment index: `{channel}#{rendition}` / start (90 kHz) → `SegmentRecord`
 //!
@@ -20,6 +23,7 @@ pub const MASTER: &str = "master";
 pub const ANCHOR: &str = "anchor";
 pub const RENDITION_PREFIX: &str = "rendition#";
 pub const PLAYLIST_PREFIX: &str = "playlist#";
+pub const SUBTITLES_PREFIX: &str = "subtitles#";
 
 /// Partition of a channel's stream documents.
 pub fn stream(channel: &str) -> String {
@@ -39,6 +43,27 @@ pub fn target(rendition: &str) -> String {
 /// Which rendition the encoder's media playlist at `path` carries.
 pub fn playlist(path: &str) -> String {
     format!("{PLAYLIST_PREFIX}{path}")
+}
+
+/// A subtitle rendition's document in its channel's stream partition.
+pub fn subtitles(id: &str) -> String {
+    format!("{SUBTITLES_PREFIX}{id}")
+}
+
+/// Partition of a subtitle rendition's cues.
+pub fn cues_partition(channel: &str, rendition: &str) -> String {
+    format!("cues#{channel}#{rendition}")
+}
+
+/// Sort key of one WebVTT upload's cues: ordered by its last cue's start on the output
+/// timeline; the path keeps two uploads apart and makes a re-send land on itself.
+pub fn cues(last_start: u64, path: &str) -> String {
+    format!("{}/{path}", cues_from(last_start))
+}
+
+/// The sort key before every upload whose last cue starts at or after `start`.
+pub fn cues_from(start: u64) -> String {
+    format!("{start:020}")
 }
 
 /// Partition of a channel's fMP4 init segments, apart from the stream documents that every

@@ -1,0 +1,180 @@
+//! WebVTT subtitle renditions of HLS TS and CMAF HLS endpoints: their `EXT-X-MEDIA`
+//! entries, their media playlists and their segments.
+//!
+//! A subtitle rendition's output segments are the first video rendition's: same media
+//! sequence numbers, times and names (its start in 90 kHz ticks), each cut from the
+//! indexed cues with an `X-TIMESTAMP-MAP` tying it to that video segment's timestamps. A
+//! subtitle segment is listed once the video segment after it is published — the
+//! encoder sends its WebVTT segment with its video, so by then its cues are in and the
+//! segment never changes after it was first served.
+
+use super::reply::*;
+use super::select::video_codec;
+use super::window::*;
+use crate::app::PlaybackServices;
+use crate::catalog::{StreamDocs, SubtitleCues};
+use crate::live::timeline::{self, OutputSegment};
+use crate::manifest::hls::{self, PlaylistSettings};
+use crate::media::webvtt::{self, TimedCue};
+use crate::model::{Rendition, SegmentRecord};
+use crate::store::keys;
+use crate::time::{Ticks, PTS_WRAP};
+
+/// How far before a segment the cue index is read: a cue that started longer ago than
+/// this and is still showing is not carried into later segments.
+const CUE_LOOKBACK: Ticks = Ticks(60 * crate::time::TICKS_PER_SECOND);
+
+/// The clock an output segment's timestamps are on, for its `X-TIMESTAMP-MAP`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum SegmentClock {
+    /// HLS TS: the encoder's own PTS, as the stored TS segments carry them.
+    Encoder,
+    /// CMAF: the output timeline, as the fMP4 segments carry it.
+    Output,
+}
+
+/// The subtitle renditions of a channel in the encoder's order, with the `EXT-X-MEDIA`
+/// each gets; `uri` names a rendition's media playlist.
+pub(crate) fn subtitle_media(docs: &StreamDocs, uri: impl Fn(&str) -> String) -> Vec<hls::SubtitleRendition> {
+    let mut ids: Vec<&str> = docs.subtitles.iter().map(|s| s.id.as_str()).collect();
+    let position = |id: &str| {
+        docs.master
+            .as_ref()
+            .zip(docs.declared_subtitles(id))
+            .and_then(|(m, d)| m.subtitles.iter().position(|s| s == d))
+            .unwrap_or(usize::MAX)
+    };
+    ids.sort_by_key(|id| (position(id), id.to_string()));
+    ids.into_iter()
+        .map(|id| {
+            let declared = docs.declared_subtitles(id);
+            hls::SubtitleRendition {
+                name: declared.map_or_else(|| id.to_owned(), |d| d.name.clone()),
+                uri: uri(id),
+                default: declared.is_some_and(|d| d.default),
+                forced: declared.is_some_and(|d| d.forced),
+                language: declared.and_then(|d| d.language.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Whether `id` is one of the channel's subtitle renditions.
+pub(crate) fn is_subtitles(docs: &StreamDocs, id: &str) -> bool {
+    docs.subtitles.iter().any(|s| s.id == id)
+}
+
+/// The video rendition whose output segments the subtitle segments follow: the first
+/// video rendition of the ladder.
+pub(crate) fn reference_video<'a>(docs: &'a StreamDocs, channel: &str) -> Result<&'a Rendition, PlaybackError> {
+    docs.ordered_renditions()
+        .into_iter()
+        .find(|r| video_codec(r).is_some())
+        .ok_or_else(|| {
+            PlaybackError::not_found(format!(
+                "channel {channel:?} has no video rendition yet, which subtitle segments follow"
+            ))
+        })
+}
+
+/// A subtitle rendition's media playlist; `name` gives a segment's URI.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn media_playlist(
+    app: &PlaybackServices,
+    channel: &str,
+    video: &Rendition,
+    segment_duration_seconds: u32,
+    window_seconds: u32,
+    settings: PlaylistSettings,
+    name: impl Fn(&OutputSegment) -> String,
+) -> Result<Reply, PlaybackError> {
+    let k = timeline::group_size(segment_duration_seconds, video.target());
+    let end_list = live_or_ended(app, video, k)?;
+    let mut window = live_window(app, channel, video, k, window_seconds).await?;
+    if !end_list {
+        window.pop();
+    }
+    if window.is_empty() {
+        return Err(PlaybackError::not_found(
+            "no subtitle segment is complete yet: a subtitle segment is listed once the video segment after it is out",
+        ));
+    }
+    let target = timeline::target_duration(&window, video, k);
+    let settings = PlaylistSettings {
+        end_list,
+        map_uri: None,
+        ..settings
+    };
+    let body = hls::media_playlist(&window, &settings, target, name);
+    let max_age = playlist_max_age(video.target(), k);
+    Ok(with_last_updated(
+        playlist_response(body, max_age, window.last().map(|s| s.sequence)),
+        Some(video.updated_at),
+    ))
+}
+
+/// The subtitle segment going with the video output segment that starts at `start`.
+pub(crate) async fn segment(
+    app: &PlaybackServices,
+    channel: &str,
+    subtitles: &str,
+    video: &Rendition,
+    segment_duration_seconds: u32,
+    start: Ticks,
+    clock: SegmentClock,
+) -> Result<Reply, PlaybackError> {
+    let k = timeline::group_size(segment_duration_seconds, video.target());
+    let partition = SegmentRecord::partition_of(channel, &video.id);
+    let mut records = app.stores.index.segments_from(&partition, start, k as usize).await?;
+    records.retain(|r| r.published);
+    let group = timeline::group_segments(&records, k);
+    let Some(output) = group.first().filter(|g| g.start == start) else {
+        return Err(PlaybackError::not_found(format!(
+            "no subtitle segment starting at {} (it may have left the window or not exist yet)",
+            start.0
+        )));
+    };
+    let end = Ticks(output.start.0 + output.duration.0);
+    let mpegts = match clock {
+        SegmentClock::Encoder => {
+            (i128::from(start.0) - i128::from(records[0].pts_offset)).rem_euclid(PTS_WRAP.into()) as u64
+        }
+        SegmentClock::Output => start.0 % PTS_WRAP,
+    };
+    let cues = cues_between(app, channel, subtitles, start, end).await?;
+    let body = webvtt::write_segment(&cues, start, end, mpegts);
+    Ok(segment_response("text/vtt", body))
+}
+
+/// The cues showing at some time in `[from, to)`, in start order, each once (both ingest
+/// endpoints send the same cues; encoders repeat a cue that runs across segments).
+async fn cues_between(
+    app: &PlaybackServices,
+    channel: &str,
+    subtitles: &str,
+    from: Ticks,
+    to: Ticks,
+) -> Result<Vec<TimedCue>, PlaybackError> {
+    let partition = keys::cues_partition(channel, subtitles);
+    let mut after = Some(keys::cues_from(from.saturating_sub(CUE_LOOKBACK).0));
+    let mut cues: Vec<TimedCue> = Vec::new();
+    'pages: loop {
+        let page = app.stores.index.list_docs(&partition, after.as_deref(), 100).await?;
+        for (sk, bytes) in &page {
+            let doc: SubtitleCues = crate::catalog::decode(sk, bytes)?;
+            // Sorted by their last cue; an upload spans a segment or so, far less than the
+            // look-back, so one starting that far after `to` ends the search.
+            if doc.cues.iter().all(|c| c.start >= to + CUE_LOOKBACK) {
+                break 'pages;
+            }
+            cues.extend(doc.cues.into_iter().filter(|c| c.start < to && c.end > from));
+        }
+        match page.last() {
+            Some((last, _)) if page.len() == 100 => after = Some(last.clone()),
+            _ => break,
+        }
+    }
+    cues.sort_by(|a, b| (a.start, a.end, &a.text).cmp(&(b.start, b.end, &b.text)));
+    cues.dedup();
+    Ok(cues)
+}

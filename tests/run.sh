@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 step() { printf '\n==> %s\n' "$*"; }
 
-step "system packages (ffmpeg, chromium, curl)"
+step "system packages (ffmpeg, chromium, curl, GStreamer as a DASH player)"
 missing=()
-for pkg in ffmpeg chromium curl; do
+for pkg in ffmpeg chromium curl gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  gstreamer1.0-plugins-bad gstreamer1.0-libav; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

@@ -215,7 +215,50 @@ def test_hlsjs_lists_two_audio_and_one_subtitle_track_shows_a_line_and_switches(
     assert sorted(played["info"]["audio"]) == ["en", "fr"], played
     assert played["info"]["subtitles"] == ["en"], played
     assert played["switchedAudio"] and played["info"]["activeAudio"] == "fr", played
-    assert any(re.fullmatch(r"Line \d+", c["text"]) for c in played["subtitleCues"]), played
+    same_clock(played["subtitleCues"])
+
+
+def test_dash_has_a_wvtt_text_set_following_the_video(ladder):
+    _, urls = ladder
+    mpd = ET.fromstring(fetch(urls["dash"])[1])
+    (text,) = mpd.findall(".//d:AdaptationSet[@contentType='text']", DASH_NS)
+    assert (text.get("mimeType"), text.get("lang")) == ("application/mp4", "en")
+    assert text.find("d:Role", DASH_NS).get("value") == "subtitle"
+    (rep,) = text.findall("d:Representation", DASH_NS)
+    assert rep.get("codecs") == "wvtt"
+    # Its segments are the video's, one behind.
+    video = mpd.find(".//d:AdaptationSet[@contentType='video']/d:Representation", DASH_NS)
+    timeline = lambda r: [(s.get("t"), s.get("d")) for s in r.findall(".//d:S", DASH_NS)]  # noqa: E731
+    text_s, video_s = timeline(rep), timeline(video)
+    assert text_s and text_s[0][0] == video_s[0][0], (text_s, video_s)
+
+
+def same_clock(cues):
+    """The players' subtitle cues are the source lines, each moved by one offset. In DASH a
+    line across a segment boundary is a sample in each segment, which Shaka and dash.js
+    show as two cues meeting at the boundary: they are joined first; the first and last
+    line may be cut by where the player's buffer starts and ends, and are left out."""
+    lines = sorted((c for c in cues if re.fullmatch(r"Line \d+", c["text"])), key=lambda c: c["start"])
+    joined = []
+    for c in lines:
+        if joined and joined[-1]["text"] == c["text"] and abs(joined[-1]["end"] - c["start"]) < 0.01:
+            joined[-1] = {**joined[-1], "end": c["end"]}
+        elif not joined or joined[-1] != c:
+            joined.append(dict(c))
+    inner = joined[1:-1]
+    assert len(inner) >= 2, cues
+    offsets = [c["start"] - LINES[int(c["text"][5:])][1] for c in inner]
+    assert max(offsets) - min(offsets) < 0.01, inner
+    for c in inner:
+        _, a, b = LINES[int(c["text"][5:])]
+        assert abs((c["end"] - c["start"]) - (b - a)) < 0.01, c
+
+
+@pytest.mark.parametrize("player", ["shaka", "dashjs"])
+def test_dash_players_show_a_subtitle_line(ladder, player):
+    _, urls = ladder
+    played = play(player, urls["dash"], WAIT_SUBTITLE="Line")
+    same_clock(played["subtitleCues"])
 
 
 @pytest.mark.parametrize("player,package", [("shaka", "cmaf"), ("shaka", "dash"), ("dashjs", "dash")])

@@ -11,7 +11,7 @@
 // the audio (and, for hls.js, subtitle) languages the player offered, and its caption
 // tracks (`captions`; hls.js and Shaka: the video element's caption text tracks with the
 // text of their cues). WAIT_CAPTION=TEXT: succeed only once a caption cue shows TEXT.
-// WAIT_SUBTITLE=TEXT (hls.js): turn the first subtitle track on and succeed only once one
+// WAIT_SUBTITLE=TEXT: turn the first subtitle track on and succeed only once one
 // of its cues (reported under `subtitleCues`, with their times) shows TEXT.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
@@ -53,7 +53,9 @@ const start = {
     window.describe = () => ({ version: p.getVersion(),
       levels: (p.getRepresentationsByType ? p.getRepresentationsByType('video') : []).map((r) => r.width + 'x' + r.height),
       audio: p.getTracksFor('audio').map((t) => t.lang), activeAudio: (p.getCurrentTrackFor('audio') || {}).lang });
-    window.switchAudio = (lang) => p.setCurrentTrack(p.getTracksFor('audio').find((t) => t.lang === lang));`,
+    window.switchAudio = (lang) => p.setCurrentTrack(p.getTracksFor('audio').find((t) => t.lang === lang));
+    window.showSubtitles = () => { const t = p.getTracksFor('text').find((t) => !t.isEmbedded);
+      if (t && (p.getCurrentTrackFor('text') || {}).id !== t.id) { p.enableText(true); p.setCurrentTrack(t); } };`,
   shaka: `
     shaka.polyfill.installAll();
     const p = new shaka.Player();
@@ -62,7 +64,11 @@ const start = {
     p.attach(video).then(() => p.load(SRC)).catch((e) => window.playerErrors.push({ fatal: true, detail: 'shaka load ' + (e.code || e) }));
     window.describe = () => ({ version: shaka.Player.version, levels: p.getVariantTracks().map((t) => t.width + 'x' + t.height),
       audio: p.getAudioTracks().map((t) => t.language), activeAudio: (p.getAudioTracks().find((t) => t.active) || {}).language });
-    window.switchAudio = (lang) => p.selectAudioTrack(p.getAudioTracks().find((t) => t.language === lang));`,
+    window.switchAudio = (lang) => p.selectAudioTrack(p.getAudioTracks().find((t) => t.language === lang));
+    window.showSubtitles = () => { const t = p.getTextTracks().find((t) => t.kind === 'subtitle');
+      if (t && !t.active) p.selectTextTrack(t);
+      // Shaka 5 draws through its native text displayer: a text track on the video element.
+      for (const track of video.textTracks) if (track.mode === 'disabled') track.mode = 'hidden'; };`,
 };
 
 // The caption tracks each player offers (CEA-608/708 in the video). Native text tracks

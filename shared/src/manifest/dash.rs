@@ -19,6 +19,8 @@ use quick_xml::Writer;
 pub enum ContentType {
     Video,
     Audio,
+    /// Subtitles (WebVTT in ISO-BMFF, `wvtt`).
+    Text,
 }
 
 /// One Representation: a track of one rendition, with its segments (oldest first).
@@ -38,7 +40,7 @@ pub struct Representation<'a> {
 pub struct Adaptation<'a> {
     pub content_type: ContentType,
     pub representations: Vec<Representation<'a>>,
-    /// `@lang` (RFC 5646) of an audio set; `und` when unknown.
+    /// `@lang` (RFC 5646) of an audio or text set; `und` when unknown.
     pub lang: Option<String>,
     /// `Role` `main` (the default track) rather than `alternate`.
     pub main: bool,
@@ -223,12 +225,13 @@ fn write_adaptation(
     let (content, mime) = match a.content_type {
         ContentType::Video => ("video", "video/mp4"),
         ContentType::Audio => ("audio", "audio/mp4"),
+        ContentType::Text => ("text", "application/mp4"),
     };
     set.push_attribute(("contentType", content));
     set.push_attribute(("mimeType", mime));
     set.push_attribute(("segmentAlignment", "true"));
     set.push_attribute(("startWithSAP", "1"));
-    if a.content_type == ContentType::Audio {
+    if a.content_type != ContentType::Video {
         set.push_attribute(("lang", a.lang.as_deref().unwrap_or("und")));
     }
     let max_width = a.representations.iter().filter_map(|r| r.resolution).map(|r| r.0).max();
@@ -245,10 +248,15 @@ fn write_adaptation(
         element.push_attribute(("value", value.as_str()));
         let _ = w.write_event(Event::Empty(element));
     }
-    if a.content_type == ContentType::Audio {
+    if a.content_type != ContentType::Video {
+        let value = match (a.content_type, a.main) {
+            (ContentType::Text, _) => "subtitle",
+            (_, true) => "main",
+            (_, false) => "alternate",
+        };
         let mut role = BytesStart::new("Role");
         role.push_attribute(("schemeIdUri", "urn:mpeg:dash:role:2011"));
-        role.push_attribute(("value", if a.main { "main" } else { "alternate" }));
+        role.push_attribute(("value", value));
         let _ = w.write_event(Event::Empty(role));
     }
     if compact {
@@ -418,31 +426,4 @@ fn write_template(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frame_rates_as_dash_writes_them() {
-        assert_eq!(frame_rate(60.0), "60");
-        assert_eq!(frame_rate(25.0), "25");
-        // ISO/IEC 23009-1 FrameRateType: NTSC rates as exact fractions.
-        assert_eq!(frame_rate(29.97), "30000/1001");
-        assert_eq!(frame_rate(59.94), "60000/1001");
-        assert_eq!(frame_rate(23.976), "24000/1001");
-        assert_eq!(frame_rate(12.5), "25/2");
-    }
-
-    #[test]
-    fn channel_configurations_follow_the_schemes() {
-        let aac = |configuration| channel_configuration(AudioChannels::Aac { configuration });
-        assert_eq!(aac(2), Some((CICP_CHANNELS, "2".to_owned())));
-        assert_eq!(aac(6), Some((CICP_CHANNELS, "6".to_owned())));
-        assert_eq!(aac(0), None, "configuration 0 defers to a program config element");
-        // Table E.1.4 bits: L C R Ls Rs and LFE are F801 (5.1), L R A000, C alone 4000.
-        let dolby = |acmod, lfe| channel_configuration(AudioChannels::Dolby { acmod, lfe }).unwrap();
-        assert_eq!(dolby(7, true), (DOLBY_CHANNELS, "F801".to_owned()));
-        assert_eq!(dolby(2, false), (DOLBY_CHANNELS, "A000".to_owned()));
-        assert_eq!(dolby(1, false), (DOLBY_CHANNELS, "4000".to_owned()));
-        assert_eq!(dolby(6, false), (DOLBY_CHANNELS, "B800".to_owned()));
-    }
-}
+mod tests;

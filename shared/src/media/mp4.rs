@@ -11,6 +11,8 @@ use mp4_atom::{
 };
 use thiserror::Error;
 
+pub mod text;
+
 /// Failure to encode boxes: only possible with parameter sets no decoder would accept.
 #[derive(Debug, Error)]
 #[error("cannot write the {what} box: {source}")]
@@ -20,7 +22,7 @@ pub struct Mp4Error {
     source: mp4_atom::Error,
 }
 
-fn boxed(what: &'static str) -> impl FnOnce(mp4_atom::Error) -> Mp4Error {
+pub(crate) fn boxed(what: &'static str) -> impl FnOnce(mp4_atom::Error) -> Mp4Error {
     move |source| Mp4Error { what, source }
 }
 
@@ -98,42 +100,76 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, Mp4Error> {
     .encode(&mut out)
     .map_err(boxed("ftyp"))?;
     let video = track.is_video();
-    let codec = sample_entry(track)?;
+    let tkhd = Tkhd {
+        track_id: track.id,
+        volume: if video { 0.into() } else { 1.into() },
+        width: (track.width as u16).into(),
+        height: (track.height as u16).into(),
+        ..Default::default()
+    };
+    let (handler, name) = if video {
+        (b"vide", "Sluice video")
+    } else {
+        (b"soun", "Sluice audio")
+    };
+    let header = |minf: &mut Minf| match video {
+        true => minf.vmhd = Some(Vmhd::default()),
+        false => minf.smhd = Some(Smhd::default()),
+    };
+    let moov = one_track_moov(
+        tkhd,
+        track.timescale,
+        "und",
+        (handler, name),
+        header,
+        sample_entry(track)?,
+    );
+    moov.encode(&mut out).map_err(boxed("moov"))?;
+    Ok(out)
+}
+
+/// The `moov` of a fragmented file with one track: `tkhd` (its id set), timescale, ISO
+/// 639-2/T language, handler type and name, media header (`header`) and sample entry.
+pub(crate) fn one_track_moov(
+    tkhd: Tkhd,
+    timescale: u32,
+    language: &str,
+    (handler, name): (&[u8; 4], &str),
+    header: impl FnOnce(&mut Minf),
+    entry: Codec,
+) -> Moov {
+    let track_id = tkhd.track_id;
+    let mut minf = Minf {
+        dinf: Dinf {
+            dref: Dref {
+                entries: vec![DrefEntry::Url(Url::default())],
+            },
+        },
+        stbl: Stbl {
+            stsd: Stsd { codecs: vec![entry] },
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    header(&mut minf);
     let trak = Trak {
         tkhd: Tkhd {
-            track_id: track.id,
             enabled: true,
             in_movie: true,
-            volume: if video { 0.into() } else { 1.into() },
-            width: (track.width as u16).into(),
-            height: (track.height as u16).into(),
             alternate_group: 0,
-            ..Default::default()
+            ..tkhd
         },
         mdia: Mdia {
             mdhd: Mdhd {
-                timescale: track.timescale,
-                language: "und".into(),
+                timescale,
+                language: language.into(),
                 ..Default::default()
             },
             hdlr: Hdlr {
-                handler: FourCC::new(if video { b"vide" } else { b"soun" }),
-                name: if video { "Sluice video" } else { "Sluice audio" }.into(),
+                handler: FourCC::new(handler),
+                name: name.into(),
             },
-            minf: Minf {
-                vmhd: video.then(Vmhd::default),
-                smhd: (!video).then(Smhd::default),
-                dinf: Dinf {
-                    dref: Dref {
-                        entries: vec![DrefEntry::Url(Url::default())],
-                    },
-                },
-                stbl: Stbl {
-                    stsd: Stsd { codecs: vec![codec] },
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
+            minf,
         },
         edts: None,
         meta: None,
@@ -143,14 +179,14 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, Mp4Error> {
     };
     Moov {
         mvhd: Mvhd {
-            timescale: track.timescale,
-            next_track_id: track.id + 1,
+            timescale,
+            next_track_id: track_id + 1,
             ..Default::default()
         },
         mvex: Some(Mvex {
             mehd: None,
             trex: vec![Trex {
-                track_id: track.id,
+                track_id,
                 default_sample_description_index: 1,
                 ..Default::default()
             }],
@@ -160,9 +196,6 @@ pub fn init_segment(track: &Track) -> Result<Vec<u8>, Mp4Error> {
         udta: None,
         ainf: None,
     }
-    .encode(&mut out)
-    .map_err(boxed("moov"))?;
-    Ok(out)
 }
 
 fn sample_entry(track: &Track) -> Result<Codec, Mp4Error> {
@@ -336,7 +369,26 @@ pub fn fragment_header(
     samples: &[Sample],
     data_len: usize,
 ) -> Result<Vec<u8>, Mp4Error> {
-    let video = track.is_video();
+    fragment_header_of(
+        track.id,
+        track.is_video(),
+        sequence_number,
+        base_decode_time,
+        samples,
+        data_len,
+    )
+}
+
+/// [`fragment_header`] of track `track_id`; every sample of a track that is not `video`
+/// is a sync sample.
+pub(crate) fn fragment_header_of(
+    track_id: u32,
+    video: bool,
+    sequence_number: u32,
+    base_decode_time: u64,
+    samples: &[Sample],
+    data_len: usize,
+) -> Result<Vec<u8>, Mp4Error> {
     let entries: Vec<TrunEntry> = samples
         .iter()
         .map(|s| TrunEntry {
@@ -350,7 +402,7 @@ pub fn fragment_header(
         mfhd: Mfhd { sequence_number },
         traf: vec![Traf {
             tfhd: Tfhd {
-                track_id: track.id,
+                track_id,
                 default_base_is_moof: true,
                 default_sample_flags: (!video).then_some(SYNC_SAMPLE),
                 ..Default::default()

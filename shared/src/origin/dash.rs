@@ -5,6 +5,7 @@ use super::ladder::*;
 use super::reply::*;
 use super::segments::{serve_segment, Numbering};
 use super::select::*;
+use super::subtitles;
 use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
@@ -26,7 +27,6 @@ pub async fn serve_dash(
     if file == format!("{}.mpd", endpoint.manifest_name) {
         return dash_manifest(app, endpoint, package, &docs).await;
     }
-    let request = parse_segment_file(&endpoint.manifest_name, file).ok_or_else(|| not_a_file(endpoint, file))?;
     let numbering = match package.segment_template_format {
         SegmentTemplateFormat::TimeWithTimeline => Numbering::Time,
         SegmentTemplateFormat::NumberWithTimeline => Numbering::Number,
@@ -34,6 +34,11 @@ pub async fn serve_dash(
     };
     // Numbers are looked up in the manifest window plus what a slow player may still ask for.
     let lookup = package.manifest_window_seconds + 4 * package.segment_duration_seconds;
+    if let Some(text) = subtitles::parse_dash_file(&endpoint.manifest_name, file) {
+        let seconds = package.segment_duration_seconds;
+        return subtitles::dash_segment(app, endpoint, &docs, seconds, text, numbering, lookup).await;
+    }
+    let request = parse_segment_file(&endpoint.manifest_name, file).ok_or_else(|| not_a_file(endpoint, file))?;
     serve_segment(
         app,
         endpoint,
@@ -150,6 +155,40 @@ pub(crate) async fn dash_manifest(
         });
     }
     adaptations.extend(audio);
+    // Subtitles follow the first video rendition's segments, one behind (see
+    // `super::subtitles`), each rendition in its own set.
+    // (A DASH set has no URI of its own: `uri` carries the rendition id here.)
+    let subtitle_media = subtitles::subtitle_media(docs, |id| id.to_owned());
+    let reference = subtitles::reference_video(docs, &endpoint.channel_id).ok();
+    let subtitle_window = match reference.filter(|_| !subtitle_media.is_empty()) {
+        // No video to follow (an audio-only channel): no subtitles.
+        None => Vec::new(),
+        Some(video) => {
+            let k = timeline::group_size(package.segment_duration_seconds, video.target());
+            let mut w = live_window(app, &endpoint.channel_id, video, k, package.manifest_window_seconds).await?;
+            w.pop();
+            w
+        }
+    };
+    if !subtitle_window.is_empty() {
+        for s in &subtitle_media {
+            adaptations.push(Adaptation {
+                content_type: ContentType::Text,
+                representations: vec![Representation {
+                    id: format!("subtitles_{}", s.uri),
+                    bandwidth: 1000,
+                    codecs: "wvtt".into(),
+                    resolution: None,
+                    frame_rate: None,
+                    audio_channels: None,
+                    segments: &subtitle_window,
+                }],
+                lang: s.language.clone(),
+                main: s.default,
+                captions: Vec::new(),
+            });
+        }
+    }
     // Media time zero on the wall clock: constant while the channel's clock anchor holds.
     let availability_start = UnixMillis(anchor.wall.0 - anchor.media.as_millis() + LADDER_ARRIVAL_MS);
     let presentation = Presentation {

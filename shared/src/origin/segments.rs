@@ -63,28 +63,17 @@ pub(crate) async fn serve_segment(
             Ok(segment_response(content_type(&track), init))
         }
         SegmentFile::Media(_, n) => {
-            let mut moved_back = Ticks(0);
-            let start = if numbering == Numbering::Time {
-                Ticks(n)
-            } else {
-                let window = live_window(app, &endpoint.channel_id, rendition, k, lookup_window_seconds).await?;
-                if numbering == Numbering::NumberFromOrigin {
-                    let duration = u64::from(segment_duration_seconds) * crate::time::TICKS_PER_SECOND;
-                    moved_back = window
-                        .last()
-                        .map_or(Ticks(0), |newest| dash::number_origin(newest, duration).media_start);
-                }
-                window
-                    .iter()
-                    .find(|s| s.sequence == n)
-                    .map(|s| s.start)
-                    .ok_or_else(|| {
-                        PlaybackError::not_found(format!(
-                            "segment number {n} of rendition {:?} is not in the live window",
-                            rendition.id
-                        ))
-                    })?
-            };
+            let (start, moved_back) = media_start(
+                app,
+                &endpoint.channel_id,
+                rendition,
+                k,
+                n,
+                numbering,
+                segment_duration_seconds,
+                lookup_window_seconds,
+            )
+            .await?;
             let (group, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
             let mut joined: Option<TrackRun> = None;
             for (record, bytes) in &inputs {
@@ -119,6 +108,44 @@ pub(crate) async fn serve_segment(
             Ok(reply)
         }
     }
+}
+
+/// The start of the output segment a media segment name gives as `n` (its start, or its
+/// number looked up in the newest `lookup_window_seconds`), and how far its media times
+/// are moved back (the number origin of `NUMBER_WITH_DURATION`, else zero).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn media_start(
+    app: &PlaybackServices,
+    channel: &str,
+    rendition: &crate::model::Rendition,
+    k: u64,
+    n: u64,
+    numbering: Numbering,
+    segment_duration_seconds: u32,
+    lookup_window_seconds: u32,
+) -> Result<(Ticks, Ticks), PlaybackError> {
+    if numbering == Numbering::Time {
+        return Ok((Ticks(n), Ticks(0)));
+    }
+    let window = live_window(app, channel, rendition, k, lookup_window_seconds).await?;
+    let mut moved_back = Ticks(0);
+    if numbering == Numbering::NumberFromOrigin {
+        let duration = u64::from(segment_duration_seconds) * crate::time::TICKS_PER_SECOND;
+        moved_back = window
+            .last()
+            .map_or(Ticks(0), |newest| dash::number_origin(newest, duration).media_start);
+    }
+    let start = window
+        .iter()
+        .find(|s| s.sequence == n)
+        .map(|s| s.start)
+        .ok_or_else(|| {
+            PlaybackError::not_found(format!(
+                "segment number {n} of rendition {:?} is not in the live window",
+                rendition.id
+            ))
+        })?;
+    Ok((start, moved_back))
 }
 
 /// The keyframe at `file.time` alone, as a CMAF fragment (`styp`, `moof`, `mdat` of one

@@ -15,6 +15,7 @@ use crate::app::PlaybackServices;
 use crate::catalog::{StreamDocs, SubtitleCues};
 use crate::live::timeline::{self, OutputSegment};
 use crate::manifest::hls::{self, PlaylistSettings};
+use crate::media::mp4;
 use crate::media::webvtt::{self, TimedCue};
 use crate::model::{Rendition, SegmentRecord};
 use crate::store::keys;
@@ -124,26 +125,108 @@ pub(crate) async fn segment(
     clock: SegmentClock,
 ) -> Result<Reply, PlaybackError> {
     let k = timeline::group_size(segment_duration_seconds, video.target());
-    let partition = SegmentRecord::partition_of(channel, &video.id);
-    let mut records = app.stores.index.segments_from(&partition, start, k as usize).await?;
-    records.retain(|r| r.published);
-    let group = timeline::group_segments(&records, k);
-    let Some(output) = group.first().filter(|g| g.start == start) else {
-        return Err(PlaybackError::not_found(format!(
-            "no subtitle segment starting at {} (it may have left the window or not exist yet)",
-            start.0
-        )));
-    };
+    let (output, first) = output_segment(app, channel, video, k, start).await?;
     let end = Ticks(output.start.0 + output.duration.0);
     let mpegts = match clock {
         SegmentClock::Encoder => {
-            (i128::from(start.0) - i128::from(records[0].pts_offset)).rem_euclid(PTS_WRAP.into()) as u64
+            (i128::from(start.0) - i128::from(first.pts_offset)).rem_euclid(PTS_WRAP.into()) as u64
         }
         SegmentClock::Output => start.0 % PTS_WRAP,
     };
     let cues = cues_between(app, channel, subtitles, start, end).await?;
     let body = webvtt::write_segment(&cues, start, end, mpegts);
     Ok(segment_response("text/vtt", body))
+}
+
+/// A DASH text segment name: `{manifest}_subtitles_{rendition}_init.mp4` or
+/// `{manifest}_subtitles_{rendition}_{n}.mp4`.
+pub(crate) struct DashTextFile {
+    rendition: String,
+    /// None for the init segment.
+    n: Option<u64>,
+}
+
+pub(crate) fn parse_dash_file(manifest: &str, file: &str) -> Option<DashTextFile> {
+    let rest = file
+        .strip_suffix(".mp4")?
+        .strip_prefix(manifest)?
+        .strip_prefix("_subtitles_")?;
+    let (rendition, n) = rest.rsplit_once('_')?;
+    let n = match n {
+        "init" => None,
+        n => Some(n.parse().ok()?),
+    };
+    (!rendition.is_empty()).then(|| DashTextFile {
+        rendition: rendition.to_owned(),
+        n,
+    })
+}
+
+/// A DASH text Representation's init or media segment (WebVTT in ISO-BMFF): the media
+/// segment named `n` by `numbering`, cut from the cues like the HLS segments.
+pub(crate) async fn dash_segment(
+    app: &PlaybackServices,
+    endpoint: &crate::model::OriginEndpoint,
+    docs: &StreamDocs,
+    segment_duration_seconds: u32,
+    file: DashTextFile,
+    numbering: super::segments::Numbering,
+    lookup_window_seconds: u32,
+) -> Result<Reply, PlaybackError> {
+    let channel = &endpoint.channel_id;
+    if !is_subtitles(docs, &file.rendition) {
+        return Err(PlaybackError::not_found(format!(
+            "channel {channel:?} has no subtitle rendition {:?}",
+            file.rendition
+        )));
+    }
+    let Some(n) = file.n else {
+        let init = mp4::text::init_segment("und").map_err(|e| PlaybackError::Unavailable(e.to_string()))?;
+        return Ok(segment_response("application/mp4", init));
+    };
+    let video = reference_video(docs, channel)?;
+    let k = timeline::group_size(segment_duration_seconds, video.target());
+    let (start, moved_back) = super::segments::media_start(
+        app,
+        channel,
+        video,
+        k,
+        n,
+        numbering,
+        segment_duration_seconds,
+        lookup_window_seconds,
+    )
+    .await?;
+    let (output, _) = output_segment(app, channel, video, k, start).await?;
+    let end = Ticks(output.start.0 + output.duration.0);
+    let cues = cues_between(app, channel, &file.rendition, start, end).await?;
+    let body = mp4::text::media_segment(&cues, start, end, moved_back, output.sequence as u32)
+        .map_err(|e| PlaybackError::Unavailable(e.to_string()))?;
+    Ok(segment_response("application/mp4", body))
+}
+
+/// The published output segment of `video` starting at `start`, with its first input.
+async fn output_segment(
+    app: &PlaybackServices,
+    channel: &str,
+    video: &Rendition,
+    k: u64,
+    start: Ticks,
+) -> Result<(OutputSegment, SegmentRecord), PlaybackError> {
+    let partition = SegmentRecord::partition_of(channel, &video.id);
+    let mut records = app.stores.index.segments_from(&partition, start, k as usize).await?;
+    records.retain(|r| r.published);
+    let group = timeline::group_segments(&records, k);
+    match (
+        group.into_iter().next().filter(|g| g.start == start),
+        records.into_iter().next(),
+    ) {
+        (Some(output), Some(first)) => Ok((output, first)),
+        _ => Err(PlaybackError::not_found(format!(
+            "no subtitle segment starting at {} (it may have left the window or not exist yet)",
+            start.0
+        ))),
+    }
 }
 
 /// The cues showing at some time in `[from, to)`, in start order, each once (both ingest

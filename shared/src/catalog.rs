@@ -79,6 +79,9 @@ pub struct SubtitleRendition {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubtitleCues {
     pub cues: Vec<crate::media::webvtt::TimedCue>,
+    /// When the upload came: cues of an earlier run of the channel, whose times the new
+    /// run's timeline can reach again, are told apart by it.
+    pub received_at: UnixMillis,
 }
 
 /// Which rendition a media playlist path carries.

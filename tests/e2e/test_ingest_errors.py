@@ -139,6 +139,13 @@ def test_malformed_uploads_are_400_and_not_indexed(channel):
                         (b"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:abc,LOCAL:00:00:00.000\n\n", "X-TIMESTAMP-MAP")):
         status, _, body = request("PUT", folder + "subs/index0.vtt", vtt, auth=creds)
         assert status == 400 and reason in body and "subs/index0.vtt" in body, (vtt, status, body)
+    # Within the 256 KiB a WebVTT segment may have, but too many cues to index as one item
+    # (DynamoDB's 400 KB): refused, not retried forever.
+    cue = lambda n: b"00:%02d.%03d --> 00:%02d.%03d\n\"\n\n" % (n // 1000, n % 1000, n // 1000, n % 1000)  # noqa: E731
+    many = b"WEBVTT\n\n" + b"".join(cue(n) for n in range(9500))
+    assert len(many) < 256 * 1024
+    status, _, body = request("PUT", folder + "subs/index1.vtt", many, auth=creds)
+    assert status == 400 and "bytes to index" in body, (status, body[:300])
     for escape in ("../escape.ts", "360p/../../escape.ts", "%2e%2e/escape.ts", "360p/%2E%2E/%2e%2e/escape.ts",
                    "..%2fescape.ts", "360p/.%2e/x.ts"):
         status, _, body = request("PUT", folder + escape, SEGMENT, auth=creds)

@@ -17,6 +17,14 @@ use crate::model::SegmentRecord;
 use crate::store::{keys, Condition};
 use crate::time::{unwrap_pts, Ticks};
 
+/// Cues this far behind the newest video segment come from an encoder whose restart the
+/// video has not shown yet.
+const RESTART_BEHIND: Ticks = Ticks(60 * crate::time::TICKS_PER_SECOND);
+
+/// Largest cue document: within the index's item size (DynamoDB's 400 KB) with room for
+/// its keys.
+const MAX_CUES_DOC_BYTES: usize = 350_000;
+
 pub(super) async fn ingest_subtitles(app: &IngestServices, up: Upload<'_>) -> Result<Accepted, IngestError> {
     let cues = webvtt::parse_segment(&up.body)
         .map_err(|e| IngestError::Invalid(format!("WebVTT segment {}: {e}", up.path)))?;
@@ -78,8 +86,30 @@ pub(super) async fn ingest_subtitles(app: &IngestServices, up: Upload<'_>) -> Re
             }
         })
         .collect();
+    let first = timed.iter().map(|c| c.start).min().unwrap_or_default();
+    if let Some(r) = reference.as_ref().filter(|r| first + RESTART_BEHIND < r.start) {
+        // Far behind the video: the encoder restarted and its new video has not been placed
+        // yet, so there is no telling where these cues go.
+        return Err(IngestError::Busy(format!(
+            "WebVTT segment {}: its cues are {} s behind the newest video segment; if the encoder \
+             restarted, retry once its video segments are in",
+            up.path,
+            r.start.saturating_sub(first).as_secs_f64().round()
+        )));
+    }
     let last = timed.iter().map(|c| c.start.0).max().unwrap_or(0);
-    let doc = SubtitleCues { cues: timed };
+    let doc = SubtitleCues {
+        cues: timed,
+        received_at: up.now,
+    };
+    let size = serde_json::to_vec(&doc).map_or(0, |v| v.len());
+    if size > MAX_CUES_DOC_BYTES {
+        return Err(IngestError::Invalid(format!(
+            "WebVTT segment {}: its cues take {size} bytes to index, more than the {MAX_CUES_DOC_BYTES} \
+             one segment may; send shorter segments",
+            up.path
+        )));
+    }
     catalog
         .put(
             &keys::cues_partition(&up.channel.id, &rendition),

@@ -112,7 +112,8 @@ fn cue_time(t: &str) -> Option<u64> {
     let number = |s: &str, max: u64| s.parse::<u64>().ok().filter(|n| *n < max && s.len() >= 2);
     let (h, m, s) = match parts.as_slice() {
         [m, s] => (0, number(m, 60)?, number(s, 60)?),
-        [h, m, s] => (h.parse::<u64>().ok()?, number(m, 60)?, number(s, 60)?),
+        // Hours: at least two digits, few enough for the arithmetic below.
+        [h, m, s] if h.len() <= 9 => (h.parse::<u64>().ok()?, number(m, 60)?, number(s, 60)?),
         _ => return None,
     };
     Some(((h * 60 + m) * 60 + s) * 1000 + millis.parse::<u64>().ok()?)
@@ -216,6 +217,11 @@ mod tests {
         assert!(parse_segment(b"WEBVTT\n\n00:01.5 --> 00:02.000\nx\n")
             .unwrap_err()
             .contains("00:01.5"));
+        assert!(
+            parse_segment(b"WEBVTT\n\n99999999999:00:00.000 --> 99999999999:00:01.000\nx\n")
+                .unwrap_err()
+                .contains("99999999999")
+        );
         assert!(parse_segment(b"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:x\n\n")
             .unwrap_err()
             .contains("X-TIMESTAMP-MAP"));

@@ -165,7 +165,8 @@ pub(crate) async fn dash_manifest(
         None => Vec::new(),
         Some(video) => {
             let k = timeline::group_size(package.segment_duration_seconds, video.target());
-            let mut w = live_window(app, &endpoint.channel_id, video, k, package.manifest_window_seconds).await?;
+            let window = live_window(app, &endpoint.channel_id, video, k, package.manifest_window_seconds).await;
+            let mut w = window.unwrap_or_default();
             w.pop();
             w
         }

@@ -19,11 +19,15 @@ use crate::media::mp4;
 use crate::media::webvtt::{self, TimedCue};
 use crate::model::{Rendition, SegmentRecord};
 use crate::store::keys;
-use crate::time::{Ticks, PTS_WRAP};
+use crate::time::{Ticks, UnixMillis, PTS_WRAP};
 
 /// How far before a segment the cue index is read: a cue that started longer ago than
 /// this and is still showing is not carried into later segments.
 const CUE_LOOKBACK: Ticks = Ticks(60 * crate::time::TICKS_PER_SECOND);
+
+/// Cues received further than this from the video segment they fall in are from another
+/// run of the channel (an encoder sends a segment's WebVTT with its video).
+const SAME_RUN_MS: i64 = 10 * 60 * 1000;
 
 /// The clock an output segment's timestamps are on, for its `X-TIMESTAMP-MAP`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,6 +41,10 @@ pub(crate) enum SegmentClock {
 /// The subtitle renditions of a channel in the encoder's order, with the `EXT-X-MEDIA`
 /// each gets; `uri` names a rendition's media playlist.
 pub(crate) fn subtitle_media(docs: &StreamDocs, uri: impl Fn(&str) -> String) -> Vec<hls::SubtitleRendition> {
+    if reference_video(docs, "").is_err() {
+        // No video to follow (an audio-only channel): no subtitles.
+        return Vec::new();
+    }
     let mut ids: Vec<&str> = docs.subtitles.iter().map(|s| s.id.as_str()).collect();
     let position = |id: &str| {
         docs.master
@@ -133,7 +141,7 @@ pub(crate) async fn segment(
         }
         SegmentClock::Output => start.0 % PTS_WRAP,
     };
-    let cues = cues_between(app, channel, subtitles, start, end).await?;
+    let cues = cues_between(app, channel, subtitles, start, end, first.received_at).await?;
     let body = webvtt::write_segment(&cues, start, end, mpegts);
     Ok(segment_response("text/vtt", body))
 }
@@ -197,9 +205,9 @@ pub(crate) async fn dash_segment(
         lookup_window_seconds,
     )
     .await?;
-    let (output, _) = output_segment(app, channel, video, k, start).await?;
+    let (output, first) = output_segment(app, channel, video, k, start).await?;
     let end = Ticks(output.start.0 + output.duration.0);
-    let cues = cues_between(app, channel, &file.rendition, start, end).await?;
+    let cues = cues_between(app, channel, &file.rendition, start, end, first.received_at).await?;
     let body = mp4::text::media_segment(&cues, start, end, moved_back, output.sequence as u32)
         .map_err(|e| PlaybackError::Unavailable(e.to_string()))?;
     Ok(segment_response("application/mp4", body))
@@ -214,14 +222,23 @@ async fn output_segment(
     start: Ticks,
 ) -> Result<(OutputSegment, SegmentRecord), PlaybackError> {
     let partition = SegmentRecord::partition_of(channel, &video.id);
-    let mut records = app.stores.index.segments_from(&partition, start, k as usize).await?;
+    let mut records = app
+        .stores
+        .index
+        .segments_from(&partition, start, 2 * k as usize)
+        .await?;
     records.retain(|r| r.published);
-    let group = timeline::group_segments(&records, k);
-    match (
-        group.into_iter().next().filter(|g| g.start == start),
-        records.into_iter().next(),
-    ) {
-        (Some(output), Some(first)) => Ok((output, first)),
+    let mut groups = timeline::group_segments(&records, k).into_iter();
+    let output = groups.next().filter(|g| g.start == start);
+    // Served once the video segment after it is out (or the stream has ended), as the
+    // playlists list it: by then its WebVTT is in, and it never changes afterwards.
+    let complete = groups.next().is_some() || video.is_ended(UnixMillis::now());
+    match (output, records.into_iter().next()) {
+        (Some(output), Some(first)) if complete => Ok((output, first)),
+        (Some(_), Some(_)) => Err(PlaybackError::not_found(format!(
+            "the subtitle segment starting at {} is not complete yet: it is served once the video segment after it is out",
+            start.0
+        ))),
         _ => Err(PlaybackError::not_found(format!(
             "no subtitle segment starting at {} (it may have left the window or not exist yet)",
             start.0
@@ -237,6 +254,7 @@ async fn cues_between(
     subtitles: &str,
     from: Ticks,
     to: Ticks,
+    video_received_at: UnixMillis,
 ) -> Result<Vec<TimedCue>, PlaybackError> {
     let partition = keys::cues_partition(channel, subtitles);
     let mut after = Some(keys::cues_from(from.saturating_sub(CUE_LOOKBACK).0));
@@ -249,6 +267,10 @@ async fn cues_between(
             // look-back, so one starting that far after `to` ends the search.
             if doc.cues.iter().all(|c| c.start >= to + CUE_LOOKBACK) {
                 break 'pages;
+            }
+            // Cues of an earlier run of the channel, at times this run has reached again.
+            if (doc.received_at.0 - video_received_at.0).abs() > SAME_RUN_MS {
+                continue;
             }
             cues.extend(doc.cues.into_iter().filter(|c| c.start < to && c.end > from));
         }

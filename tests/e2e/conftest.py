@@ -39,11 +39,11 @@ def wait_for_port(port, timeout=20):
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-def play(player, url, **env):
-    """Plays `url` in `player` (tests/player/play.mjs: at least 4 s within 60 s, with the
-    page's env settings such as SWITCH_AUDIO) and returns its report; fails with it."""
+def play(player, url, min_seconds=4, **env):
+    """Plays `url` in `player` (tests/player/play.mjs: at least `min_seconds` within 60 s,
+    with the page's env settings such as SWITCH_AUDIO) and returns its report; fails with it."""
     result = subprocess.run(
-        ["node", str(ROOT / "tests" / "player" / "play.mjs"), player, url, "4", "60"],
+        ["node", str(ROOT / "tests" / "player" / "play.mjs"), player, url, str(min_seconds), "60"],
         capture_output=True, text=True, timeout=100, env={**os.environ, **env},
     )
     played = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}

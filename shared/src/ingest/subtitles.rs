@@ -33,11 +33,13 @@ pub(super) async fn ingest_subtitles(app: &IngestServices, up: Upload<'_>) -> Re
     let key = keys::upload_object(&up.channel.id, &up.endpoint.id, up.path);
     app.stores.objects.put(&key, up.body.clone(), "text/vtt").await?;
 
+    // One read of the stream documents: whether the rendition is known, and (below) the
+    // video rendition whose clock the cues are on.
     let catalog = Catalog(app.stores.index.as_ref());
-    let stream = stream_partition(&up.channel.id);
-    let sk = keys::subtitles(&rendition);
-    if catalog.get::<SubtitleRendition>(&stream, &sk).await?.is_none() {
+    let docs = catalog.stream_docs(&up.channel.id).await?;
+    if !docs.subtitles.iter().any(|s| s.id == rendition) {
         let doc = SubtitleRendition { id: rendition.clone() };
+        let (stream, sk) = (stream_partition(&up.channel.id), keys::subtitles(&rendition));
         match catalog.put(&stream, &sk, &doc, Condition::IfAbsent).await {
             Ok(()) | Err(crate::store::StoreError::ConditionFailed) => {}
             Err(e) => return Err(e.into()),
@@ -50,7 +52,6 @@ pub(super) async fn ingest_subtitles(app: &IngestServices, up: Upload<'_>) -> Re
 
     // The cue times are on the encoder's clock; the first video rendition's newest
     // segment says where that clock is on the output timeline.
-    let docs = catalog.stream_docs(&up.channel.id).await?;
     let video = docs
         .ordered_renditions()
         .into_iter()

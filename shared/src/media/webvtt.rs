@@ -63,16 +63,17 @@ pub fn parse_segment(body: &[u8]) -> Result<Vec<Cue>, String> {
             .ok_or_else(|| format!("cue {:?} has no timing line", block.lines().next().unwrap_or_default()))?;
         let rest = rest.trim_start();
         let (end, settings) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
-        let on_clock = |t: &str| -> Result<u64, String> {
-            let ms = cue_time(t.trim()).ok_or_else(|| format!("cue time {t:?} is not hh:mm:ss.ttt or mm:ss.ttt"))?;
-            let ticks = i128::from(mpegts) + (i128::from(ms) - i128::from(local)) * 90;
-            Ok(ticks.rem_euclid(i128::from(PTS_WRAP)) as u64)
-        };
-        match (cue_time(start.trim()), cue_time(end.trim())) {
-            (Some(s), Some(e)) if e < s => return Err(format!("cue {timing:?} ends before it starts")),
-            _ => {}
+        let millis =
+            |t: &str| cue_time(t.trim()).ok_or_else(|| format!("cue time {t:?} is not hh:mm:ss.ttt or mm:ss.ttt"));
+        let (start, end) = (millis(start)?, millis(end)?);
+        if end < start {
+            return Err(format!("cue {timing:?} ends before it starts"));
         }
-        let (start, end) = (on_clock(start)?, on_clock(end)?);
+        let on_clock = |ms: u64| {
+            let ticks = i128::from(mpegts) + (i128::from(ms) - i128::from(local)) * 90;
+            ticks.rem_euclid(i128::from(PTS_WRAP)) as u64
+        };
+        let (start, end) = (on_clock(start), on_clock(end));
         let text = lines.collect::<Vec<_>>().join("\n");
         cues.push(Cue {
             start,

@@ -164,9 +164,15 @@ pub(crate) async fn dash_manifest(
         // No video to follow (an audio-only channel): no subtitles.
         None => Vec::new(),
         Some(video) => {
-            let k = timeline::group_size(package.segment_duration_seconds, video.target());
-            let window = live_window(app, &endpoint.channel_id, video, k, package.manifest_window_seconds).await;
-            let mut w = window.unwrap_or_default();
+            // Its window is read above unless the stream selection left it out.
+            let mut w = match window_of(&video.id) {
+                Some(w) => w.to_vec(),
+                None => {
+                    let k = timeline::group_size(package.segment_duration_seconds, video.target());
+                    let window = live_window(app, &endpoint.channel_id, video, k, package.manifest_window_seconds);
+                    window.await.unwrap_or_default()
+                }
+            };
             w.pop();
             w
         }

@@ -71,6 +71,7 @@ fn rendition() -> Rendition {
         captions: Default::default(),
         inputs: Default::default(),
         updated_at: UnixMillis(0),
+        first_segment: UnixMillis(0),
     }
 }
 

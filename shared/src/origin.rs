@@ -5,11 +5,13 @@
 //!
 //! One file per package kind: [`hls_ts`], [`cmaf`], [`dash`] (with [`segments`] for the
 //! fMP4 segments both repackage, [`select`] for stream selection and track names,
-//! [`ladder`] for the audio tracks and HLS rendition groups every package offers);
+//! [`ladder`] for the audio tracks and HLS rendition groups every package offers,
+//! [`arrival`] for holding a new channel's manifests until its ladder has come);
 //! [`window`] reads the published segments, [`reply`] says what an answer is, [`access`]
 //! checks who may watch.
 
 mod access;
+mod arrival;
 mod cmaf;
 mod dash;
 mod hls_ts;

@@ -58,6 +58,7 @@ fn rendition(id: &str, size: (u32, u32), bandwidth: u64, codecs: &[&str]) -> Ren
         video_range: None,
         captions: Default::default(),
         inputs: Default::default(),
+        first_segment: UnixMillis(0),
         updated_at: UnixMillis(0),
     }
 }

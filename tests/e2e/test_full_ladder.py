@@ -6,7 +6,7 @@ cut by ffmpeg's HLS muxer from an SRT file with a numbered line every 2 s).
 Checked: the HLS TS and CMAF multivariants list the audio and subtitle renditions as
 `EXT-X-MEDIA` groups (no audio-only `EXT-X-STREAM-INF`) and the captions as a
 `CLOSED-CAPTIONS` group, DASH has one AdaptationSet per language and the CEA-608
-`Accessibility` descriptor; every subtitle segment of HLS TS (2 s, as the inputs, and 4 s,
+`Accessibility` descriptor, all of it in their first answers; every subtitle segment of HLS TS (2 s, as the inputs, and 4 s,
 two inputs joined) and CMAF holds exactly the source lines that show in it, with
 `X-TIMESTAMP-MAP` putting each on the same MPEG-TS time as its neighbours (no segment
 shifted); hls.js (HLS TS, CMAF) lists 2 audio and 1 subtitle track, shows a subtitle line and
@@ -99,6 +99,16 @@ def ladder(tmp_path_factory):
         stdout=subprocess.DEVNULL, stderr=open(log, "w"),
     )
     try:
+        # The first 200 of each multivariant and the MPD, polled from before the first segment.
+        first = {}
+        deadline = time.time() + 30
+        while len(first) < 3 and time.time() < deadline:
+            for package in ("hls", "cmaf", "dash"):
+                if package not in first:
+                    status, body = fetch(urls[package])
+                    if status == 200:
+                        first[package] = body
+            time.sleep(0.1)
         deadline = time.time() + 60
         while time.time() < deadline:
             status, body = fetch(urls["hls"])
@@ -109,7 +119,7 @@ def ladder(tmp_path_factory):
             time.sleep(1)
         else:
             raise RuntimeError(f"the ladder did not arrive within 60 s: {log.read_text()[-2000:]}")
-        yield server, urls
+        yield server, urls, first
     finally:
         encoder.terminate()
         encoder.wait(10)
@@ -118,7 +128,7 @@ def ladder(tmp_path_factory):
 
 @pytest.mark.parametrize("package", ["hls", "cmaf"])
 def test_multivariant_has_audio_subtitle_and_caption_groups(ladder, package):
-    _, urls = ladder
+    _, urls, _ = ladder
     status, body = fetch(urls[package])
     assert status == 200, body
     master = m3u8.loads(body)
@@ -138,7 +148,7 @@ def test_multivariant_has_audio_subtitle_and_caption_groups(ladder, package):
 
 
 def test_dash_has_a_set_per_language_and_the_captions(ladder):
-    _, urls = ladder
+    _, urls, _ = ladder
     mpd = ET.fromstring(fetch(urls["dash"])[1])
     sets = mpd.findall(".//d:AdaptationSet[@contentType='audio']", DASH_NS)
     assert sorted(s.get("lang") for s in sets) == ["en", "fr"]
@@ -146,6 +156,21 @@ def test_dash_has_a_set_per_language_and_the_captions(ladder):
     assert [(a.get("schemeIdUri"), a.get("value")) for a in video.findall("d:Accessibility", DASH_NS)] == [
         (CEA608, "CC1=und")]
 
+
+def test_the_first_answer_lists_the_whole_ladder(ladder):
+    """Players load the multivariant (and dash.js an MPD's sets) once, so the first 200 has
+    every rendition, though ffmpeg's renditions and its multivariant arrive one by one."""
+    _, _, first = ladder
+    assert sorted(first) == ["cmaf", "dash", "hls"], "no 200 within 30 s"
+    for package in ("hls", "cmaf"):
+        master = m3u8.loads(first[package])
+        assert sorted(m.type for m in master.media) == ["AUDIO", "AUDIO", "CLOSED-CAPTIONS", "SUBTITLES"], (
+            first[package])
+        assert len(master.playlists) == 2, first[package]
+    mpd = ET.fromstring(first["dash"])
+    sets = sorted(s.get("contentType") for s in mpd.findall(".//d:AdaptationSet", DASH_NS))
+    assert sets == ["audio", "audio", "text", "video"], first["dash"]
+    assert len(mpd.findall(".//d:AdaptationSet[@contentType='video']/d:Representation", DASH_NS)) == 2
 
 def cue_pts(vtt):
     """(MPEG-TS start, end, text) of each cue of a WebVTT segment, per its X-TIMESTAMP-MAP."""
@@ -171,7 +196,7 @@ def cue_pts(vtt):
 
 @pytest.mark.parametrize("package", ["hls", "hls4", "cmaf"])
 def test_each_subtitle_segment_holds_the_lines_showing_in_it_on_one_clock(ladder, package):
-    _, urls = ladder
+    _, urls, _ = ladder
     master = m3u8.loads(fetch(urls[package])[1], uri=urls[package])
     sub = next(m for m in master.media if m.type == "SUBTITLES")
     sub_url = urllib.parse.urljoin(urls[package], sub.uri)
@@ -210,7 +235,7 @@ def test_each_subtitle_segment_holds_the_lines_showing_in_it_on_one_clock(ladder
 
 @pytest.mark.parametrize("package", ["hls", "cmaf"])
 def test_hlsjs_lists_two_audio_and_one_subtitle_track_shows_a_line_and_switches(ladder, package):
-    _, urls = ladder
+    _, urls, _ = ladder
     played = play("hlsjs", urls[package], SWITCH_AUDIO="fr", WAIT_SUBTITLE="Line")
     assert sorted(played["info"]["audio"]) == ["en", "fr"], played
     assert played["info"]["subtitles"] == ["en"], played
@@ -219,7 +244,7 @@ def test_hlsjs_lists_two_audio_and_one_subtitle_track_shows_a_line_and_switches(
 
 
 def test_dash_has_a_wvtt_text_set_following_the_video(ladder):
-    _, urls = ladder
+    _, urls, _ = ladder
     mpd = ET.fromstring(fetch(urls["dash"])[1])
     (text,) = mpd.findall(".//d:AdaptationSet[@contentType='text']", DASH_NS)
     assert (text.get("mimeType"), text.get("lang")) == ("application/mp4", "en")
@@ -256,7 +281,7 @@ def same_clock(cues):
 
 @pytest.mark.parametrize("player", ["shaka", "dashjs"])
 def test_dash_players_show_a_subtitle_line(ladder, player):
-    _, urls = ladder
+    _, urls, _ = ladder
     # 10 s: the lines of a few segments, as a player near the live edge holds few ahead.
     played = play(player, urls["dash"], min_seconds=10, WAIT_SUBTITLE="Line")
     same_clock(played["subtitleCues"])
@@ -264,7 +289,7 @@ def test_dash_players_show_a_subtitle_line(ladder, player):
 
 @pytest.mark.parametrize("player,package", [("shaka", "cmaf"), ("shaka", "dash"), ("dashjs", "dash")])
 def test_shaka_and_dashjs_offer_both_languages_and_switch(ladder, player, package):
-    _, urls = ladder
+    _, urls, _ = ladder
     played = play(player, urls[package], SWITCH_AUDIO="fr")
     assert sorted(set(played["info"]["audio"])) == ["en", "fr"], played
     assert played["switchedAudio"] and played["info"]["activeAudio"] == "fr", played

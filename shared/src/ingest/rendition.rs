@@ -87,6 +87,7 @@ pub(super) async fn update_rendition(
                 inputs.entry(record.ingest_endpoint.clone()).or_default().last_segment = record.received_at;
                 inputs
             },
+            first_segment: previous.map_or(record.received_at, |p| p.first_segment),
             updated_at: record.received_at,
         };
         (previous != Some(&rendition)).then_some(rendition)

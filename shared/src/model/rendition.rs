@@ -57,6 +57,10 @@ pub struct Rendition {
     /// What each ingest endpoint last did for this rendition.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub inputs: std::collections::BTreeMap<String, InputState>,
+    /// When its first segment was indexed (0 in documents written before it existed):
+    /// how long a multivariant playlist waits for the rest of a ladder is counted from it.
+    #[serde(default, skip_serializing_if = "is_epoch")]
+    pub first_segment: UnixMillis,
     pub updated_at: UnixMillis,
 }
 
@@ -108,6 +112,10 @@ pub enum VideoRange {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_epoch(t: &UnixMillis) -> bool {
+    t.0 == 0
 }
 
 impl Rendition {
@@ -232,6 +240,7 @@ mod tests {
                     (id.to_string(), state)
                 })
                 .collect(),
+            first_segment: UnixMillis(0),
             updated_at: UnixMillis(inputs.iter().map(|i| i.1).max().unwrap_or(0)),
         }
     }

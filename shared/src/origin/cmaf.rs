@@ -15,6 +15,7 @@
 //! `{hlsManifestId}/{manifestName}_subtitles_{rendition}.m3u8` and WebVTT segments
 //! `{segmentPrefix}_subtitles_{rendition}_{startTicks}.vtt` (see [`super::subtitles`]).
 
+use super::arrival::*;
 use super::ladder::*;
 use super::reply::*;
 use super::segments::{serve_iframe, serve_segment, Numbering};
@@ -27,7 +28,7 @@ use crate::live::timeline;
 use crate::live::timeline::{OutputIFrame, OutputSegment};
 use crate::manifest::hls::{self, PlaylistSettings, Variant};
 use crate::model::{CmafHlsManifest, CmafPackage, OriginEndpoint, Rendition};
-use crate::time::Ticks;
+use crate::time::{Ticks, UnixMillis};
 
 /// `{prefix}_subtitles_{rendition}_{start}.vtt` as (rendition, start).
 fn parse_subtitles_file<'a>(prefix: &str, file: &'a str) -> Option<(&'a str, Ticks)> {
@@ -175,6 +176,7 @@ pub(crate) fn cmaf_multivariant(
 ) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
     let tracks = audio_tracks(docs, &renditions);
+    ladder_ready(docs, &endpoint.channel_id, UnixMillis::now())?;
     let media = |track: TrackRef| format!("{}_{}.m3u8", manifest.manifest_name, track.name());
     let audio_uri = |t: &AudioTrack| {
         media(TrackRef {

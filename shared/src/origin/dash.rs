@@ -1,6 +1,7 @@
 //! DASH (`dashPackage`): the MPD from the index, its segments (by number or time) and the
 //! UTC timing endpoint.
 
+use super::arrival::*;
 use super::ladder::*;
 use super::reply::*;
 use super::segments::{serve_segment, Numbering};
@@ -75,6 +76,7 @@ pub(crate) async fn dash_manifest(
     docs: &StreamDocs,
 ) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
+    ladder_ready(docs, &endpoint.channel_id, UnixMillis::now())?;
     let anchor = docs.anchor.ok_or_else(|| {
         PlaybackError::not_found(format!(
             "channel {:?} has not received any segments yet",
@@ -177,6 +179,16 @@ pub(crate) async fn dash_manifest(
             w
         }
     };
+    // Its set is listed once the video has a segment after the first (dash.js adds no set
+    // on a later MPD), which is waited for as the ladder is (`ladder_ready`).
+    if let (true, Some(video)) = (subtitle_window.is_empty() && !subtitle_media.is_empty(), reference) {
+        let k = timeline::group_size(package.segment_duration_seconds, video.target()) as i64;
+        let arrival = Arrival::of(docs, UnixMillis::now());
+        if let Some(arrival) = arrival.filter(|a| a.within(2 * k)) {
+            let missing = "a second video segment, which the subtitle segments follow";
+            return Err(arrival.wait(&endpoint.channel_id, missing, 2 * k));
+        }
+    }
     if !subtitle_window.is_empty() {
         for s in &subtitle_media {
             adaptations.push(Adaptation {

@@ -9,6 +9,7 @@
 //! - `index_{rendition}_{start}.vtt` — a subtitle rendition's segment going with the video
 //!   output segment that starts there (see [`super::subtitles`])
 
+use super::arrival::*;
 use super::ladder::*;
 use super::reply::*;
 use super::select::*;
@@ -20,7 +21,7 @@ use crate::live::timeline;
 use crate::live::timeline::OutputSegment;
 use crate::manifest::hls::{self, Variant};
 use crate::model::{HlsPackage, OriginEndpoint, Rendition};
-use crate::time::Ticks;
+use crate::time::{Ticks, UnixMillis};
 
 /// What a playback file name asks for.
 #[derive(Debug, PartialEq)]
@@ -148,6 +149,7 @@ fn ts_multivariant(endpoint: &OriginEndpoint, package: &HlsPackage, docs: &Strea
             endpoint.channel_id
         )));
     }
+    ladder_ready(docs, &endpoint.channel_id, UnixMillis::now())?;
     let name = |r: &Rendition| format!("{}_{}.m3u8", endpoint.manifest_name, r.id);
     let tracks: Vec<AudioTrack> = audio_tracks(docs, &renditions)
         .into_iter()

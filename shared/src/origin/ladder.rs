@@ -198,12 +198,12 @@ pub(crate) fn video_renditions<'a>(renditions: &[&'a Rendition]) -> Vec<&'a Rend
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::catalog::{IngestAudio, IngestMaster, IngestPlaylist};
 
     /// An ffmpeg `agroup` ladder: two video renditions, English (default) and French audio.
-    fn ladder() -> StreamDocs {
+    pub(crate) fn ladder() -> StreamDocs {
         let audio = |path: &str, language: &str, default| IngestAudio {
             path: path.into(),
             language: Some(language.into()),

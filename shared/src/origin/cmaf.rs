@@ -175,8 +175,8 @@ pub(crate) fn cmaf_multivariant(
     docs: &StreamDocs,
 ) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
-    let tracks = audio_tracks(docs, &renditions);
     ladder_ready(docs, &endpoint.channel_id, UnixMillis::now())?;
+    let tracks = audio_tracks(docs, &renditions);
     let media = |track: TrackRef| format!("{}_{}.m3u8", manifest.manifest_name, track.name());
     let audio_uri = |t: &AudioTrack| {
         media(TrackRef {

@@ -6,7 +6,7 @@ failed=0
 fail() { echo "layout: $*" >&2; failed=1; }
 
 # The storage fault injector is for tests: only sluice-local compiles it in.
-for function in sluice-ingest sluice-playback sluice-control; do
+for function in sluice-ingest sluice-playback sluice-control sluice-authorizer sluice-staged; do
   if cargo tree -p "$function" -e features --prefix none | grep -q 'sluice feature "faults"'; then
     fail "$function is built with the fault injector (sluice feature \"faults\")"
   fi

@@ -52,6 +52,9 @@ pub struct Config {
     /// Take the viewer's address for `whitelist` from the last `X-Forwarded-For` entry
     /// (the address CloudFront saw) instead of the connection's peer. On in Lambda.
     pub client_ip_from_forwarded_for: bool,
+    /// The nonce of the fixed Digest challenge API Gateway sends for staged ingest
+    /// (`SLUICE_STAGED_DIGEST_NONCE`); the staged-ingest authorizer accepts it. Empty: none.
+    pub staged_digest_nonce: String,
     /// Per-channel "ingest stalled" CloudWatch alarms (`SLUICE_CHANNEL_ALARMS`), AWS store only.
     pub channel_alarms: Option<crate::alarms::AlarmConfig>,
 }
@@ -163,6 +166,7 @@ impl Config {
             .min(u32::MAX as usize) as u32,
             secret_cache_seconds: number("SLUICE_SECRET_CACHE_SECONDS", 60, " of seconds")? as u64,
             client_ip_from_forwarded_for: var("SLUICE_CLIENT_IP").as_deref() == Some("x-forwarded-for"),
+            staged_digest_nonce: var("SLUICE_STAGED_DIGEST_NONCE").unwrap_or_default(),
             channel_alarms: match var("SLUICE_CHANNEL_ALARMS") {
                 None => None,
                 Some(prefix) => Some(crate::alarms::AlarmConfig {

@@ -5,7 +5,11 @@
 //! header, JSON `message`). Ingest and playback errors are short text bodies a person
 //! can act on; playback errors carry a short `Cache-Control` so a CDN does not pin a 404
 //! for a segment that is about to exist.
+//!
+//! [`authorizer`] is API Gateway's authorizer for staged ingest (its answer is a policy,
+//! which API Gateway turns into the response).
 
+pub mod authorizer;
 pub mod ingest;
 pub mod playback;
 mod range;

@@ -6,7 +6,8 @@
 //! document each segment updates), [`fmp4`] (init
 //! and media segments, rewritten as TS), [`subtitles`] (WebVTT segments, indexed as cues),
 //! [`playlist`] (the encoder's playlists); [`path`]
-//! checks names, [`auth`] the credentials. The pure rules they apply (placement, naming,
+//! checks names, [`auth`] the credentials; [`staged`] ingests what API Gateway's S3
+//! integration wrote (the large-segment path in AWS). The pure rules they apply (placement, naming,
 //! statistics, publishing, target duration) are in [`crate::live`]. Nothing here names an
 //! HTTP type: the flow answers [`Accepted`] or [`IngestError`].
 
@@ -16,6 +17,7 @@ mod path;
 mod playlist;
 mod rendition;
 mod segment;
+pub mod staged;
 mod subtitles;
 
 use crate::app::IngestServices;

@@ -10,6 +10,7 @@
 //! Module map, top floor first; no module imports from a floor above it:
 //! - composition: [`app`] (what each function builds at start: only its own services);
 //! - HTTP: [`http`] (routes, edges, the error table), [`api`] — the only modules that use the web framework;
+//!   [`events`], the edge for Lambda events that are not requests (staged uploads);
 //! - flows: [`ingest`], [`origin`], [`publish`], plus [`access_log`], [`metrics`],
 //!   [`alarms`], [`secrets`];
 //! - pure rules and writers: [`live`], [`manifest`];
@@ -22,6 +23,7 @@ pub mod api;
 pub mod app;
 pub mod catalog;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod ingest;
 pub mod live;

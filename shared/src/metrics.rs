@@ -8,7 +8,9 @@
 //! - `EgressRequestCount` by StatusCodeRange, Channel + StatusCodeRange and
 //!   Channel + OriginEndpoint + StatusCodeRange;
 //! - `ActiveInput` (1 for the ingest endpoint a segment came from) by IngestEndpoint +
-//!   OriginEndpoint.
+//!   OriginEndpoint;
+//! - `StagedUploadsRejected` (Sluice's own), in all and by Channel: an upload API Gateway staged in S3
+//!   that the staged-ingest function refused (its encoder got 201 from S3 and never learns).
 //!
 //! Off unless `SLUICE_METRICS=emf` (the SAM template sets it; `sluice-local` leaves it off
 //! so a terminal is not flooded).
@@ -107,6 +109,19 @@ pub fn active_input(timestamp_ms: i64, ingest_endpoint: &str, origin_endpoint: &
     )
 }
 
+/// A staged upload refused after API Gateway acknowledged it.
+pub fn staged_rejected(timestamp_ms: i64, channel: &str) -> String {
+    line(
+        timestamp_ms,
+        json!([{
+            "Namespace": NAMESPACE,
+            "Dimensions": [[], ["Channel"]],
+            "Metrics": [{ "Name": "StagedUploadsRejected", "Unit": "Count" }]
+        }]),
+        json!({ "Channel": channel, "StagedUploadsRejected": 1 }),
+    )
+}
+
 /// Writes one line to standard output when metrics are enabled.
 pub fn emit(line: impl FnOnce() -> String) {
     if enabled() {
@@ -121,14 +136,16 @@ mod tests {
     use super::*;
 
     /// Every metric a directive names is a number at the root, and every dimension a
-    /// string at the root (the EMF specification's rules for a valid line).
+    /// string at the root (the EMF specification's rules for a valid line). An empty
+    /// dimension set publishes the metric without dimensions (what the aws-embedded-metrics
+    /// libraries write for `set_dimensions()` with none).
     fn assert_valid_emf(text: &str) -> Value {
         let v: Value = serde_json::from_str(text).unwrap();
         for directive in v["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
             assert_eq!(directive["Namespace"], NAMESPACE);
             for set in directive["Dimensions"].as_array().unwrap() {
                 let set = set.as_array().unwrap();
-                assert!(!set.is_empty() && set.len() <= 30);
+                assert!(set.len() <= 30);
                 for d in set {
                     assert!(v[d.as_str().unwrap()].is_string(), "dimension {d}");
                 }
@@ -148,6 +165,7 @@ mod tests {
         let v = assert_valid_emf(&egress(1, "ch", "ep", 404, 10, 1.0));
         assert_eq!(v["StatusCodeRange"], "4xx");
         assert_valid_emf(&active_input(1, "ie", "ep"));
+        assert_eq!(assert_valid_emf(&staged_rejected(1, "ch"))["StagedUploadsRejected"], 1);
         assert_eq!(status_code_range(206), "2xx");
         assert_eq!(status_code_range(503), "5xx");
     }

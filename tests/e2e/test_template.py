@@ -26,7 +26,8 @@ def test_functions_are_arm64_al2023_built_by_cargo_lambda(template):
     globals_ = template["Globals"]["Function"]
     assert globals_["Runtime"] == "provided.al2023" and globals_["Architectures"] == ["arm64"]
     functions = resources(template, "AWS::Serverless::Function")
-    assert set(functions) == {"IngestFunction", "ControlFunction", "PlaybackFunction"}
+    assert set(functions) == {"IngestFunction", "ControlFunction", "PlaybackFunction",
+                              "StagedAuthorizerFunction", "StagedIngestFunction"}
     for name, fn in functions.items():
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda", name
         assert fn["Properties"].get("Runtime", "provided.al2023") == "provided.al2023"
@@ -134,3 +135,56 @@ def test_alarms_dashboard_and_outputs(template):
     assert statement["Resource"]["Fn::Sub"].endswith(":alarm:${AWS::StackName}-IngestStalled-*")
     assert resources(template, "AWS::CloudWatch::Dashboard")
     assert {"ControlApiUrl", "IngestBaseUrl", "PlaybackDomain"} <= set(template["Outputs"])
+
+
+def test_staged_ingest_is_opt_in_and_wired_as_the_functions_expect(template):
+    """StagedIngest=Enabled: PUT/POST bodies from API Gateway straight to S3 under the prefix
+    the staged-ingest function reads (store/keys.rs), behind the REQUEST authorizer, with a
+    fixed Digest challenge whose nonce the authorizer is given; S3 announces uploads on
+    EventBridge. tests/e2e/test_staged_ingest.py drives the functions with these values."""
+    assert template["Parameters"]["StagedIngest"]["Default"] == "Disabled"
+    staged = {name for name in template["Resources"] if name.startswith("Staged")}
+    assert {"StagedIngestApi", "StagedIngestRole", "StagedAuthorizerFunction", "StagedIngestFunction",
+            "StagedUploadsRejectedAlarm"} <= staged
+    for name in staged:
+        assert template["Resources"][name].get("Condition") == "StagedIngestOn", name
+    keys_rs = (ROOT / "shared" / "src" / "store" / "keys.rs").read_text()
+    prefix = keys_rs.split('pub const STAGED_PREFIX: &str = "', 1)[1].split('"', 1)[0]
+    body = template["Resources"]["StagedIngestApi"]["Properties"]["DefinitionBody"]
+    path = body["paths"]["/in/v2/{channel}/{ingest}/{file+}"]
+    for method in ("put", "post"):
+        integration = path[method]["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws" and integration["httpMethod"] == "PUT"
+        assert integration["uri"]["Fn::Sub"].endswith(f":s3:path/${{SegmentBucket}}/{prefix}{{channel}}/{{ingest}}/{{file}}")
+        assert path[method]["security"] == [{"StagedIngestAuthorizer": []}]
+    assert path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+    authorizer = body["components"]["securitySchemes"]["StagedIngestAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request" and authorizer["authorizerResultTtlInSeconds"] == 0
+    assert authorizer["identitySource"] == "method.request.header.Authorization"
+    nonce = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    responses = body["x-amazon-apigateway-gateway-responses"]
+    for kind in ("UNAUTHORIZED", "ACCESS_DENIED"):
+        assert responses[kind]["statusCode"] == 401
+        value, names = responses[kind]["responseParameters"]["gatewayresponse.header.WWW-Authenticate"]["Fn::Sub"]
+        assert value.startswith("'Digest ") and 'nonce=\"${Nonce}\"' in value and names == {"Nonce": nonce}
+    assert responses["REQUEST_TOO_LARGE"]["statusCode"] == 413
+    assert "-hls_time" in responses["REQUEST_TOO_LARGE"]["responseTemplates"]["application/json"]
+    functions = template["Resources"]
+    variables = functions["StagedAuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["SLUICE_STAGED_DIGEST_NONCE"] == nonce
+    # API Gateway writes only staged uploads; the staged-ingest function reads only them.
+    role = functions["StagedIngestRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert [(s["Action"], s["Resource"]["Fn::Sub"]) for s in role] == [("s3:PutObject", f"${{SegmentBucket.Arn}}/{prefix}*")]
+    statements = functions["StagedIngestFunction"]["Properties"]["Policies"][0]["Statement"]
+    read = next(s for s in statements if s["Sid"] == "ReadStagedUploads")
+    assert read["Action"] == "s3:GetObject" and read["Resource"]["Fn::Sub"].endswith(f"/{prefix}*")
+    rule = functions["StagedIngestFunction"]["Properties"]["Events"]["StagedUpload"]
+    assert rule["Type"] == "EventBridgeRule"
+    assert rule["Properties"]["Pattern"]["detail"]["object"]["key"] == [{"prefix": prefix}]
+    bucket = functions["SegmentBucket"]["Properties"]
+    assert bucket["NotificationConfiguration"]["Fn::If"][1] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    expiry = next(r for r in bucket["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == prefix)
+    assert expiry["ExpirationInDays"] == 1
+    # CreateChannel hands out the staged API's URLs when it is on.
+    control = functions["ControlFunction"]["Properties"]["Environment"]["Variables"]["SLUICE_INGEST_BASE_URL"]
+    assert control["Fn::If"][0] == "StagedIngestOn" and "StagedIngestApi" in json.dumps(control["Fn::If"][1])

@@ -251,8 +251,9 @@ fn too_large_message(declared: Option<u64>, limit: usize) -> String {
         "{body} is larger than this deployment's ingest limit of {limit} bytes (SLUICE_MAX_SEGMENT_BYTES; \
          in AWS at most 4500000, because a Lambda request carries at most 6 MB and API Gateway base64-encodes \
          binary bodies). Make segments shorter or the bit rate lower: {limit} bytes hold {:.1} s at 8 Mbit/s \
-         or {:.1} s at 15 Mbit/s (ffmpeg -hls_time, MediaLive HLS output group \"Segment length\"); \
-         sluice-local takes --max-segment-bytes",
+         or {:.1} s at 15 Mbit/s (ffmpeg -hls_time, MediaLive HLS output group \"Segment length\"). \
+         In AWS, a stack deployed with StagedIngest=Enabled takes segments up to 10 MB (API Gateway writes \
+         them to S3); sluice-local takes --max-segment-bytes",
         seconds_at(8.0),
         seconds_at(15.0)
     )

@@ -11,6 +11,11 @@
 //! password. A rotated password therefore also invalidates outstanding nonces. A nonce
 //! older than [`NONCE_LIFETIME_SECS`] is answered with `stale=true` so clients retry
 //! without prompting. Replay within the lifetime is not tracked (no shared state).
+//!
+//! Behind API Gateway's S3 integration (staged ingest) the challenge is a gateway
+//! response, which can only carry a fixed header: there the deployment's one nonce is
+//! also accepted ([`check_with_fixed_nonce`]). It never goes stale, so a response made
+//! with it could be replayed for the same method and path; the transport is HTTPS.
 
 use crate::model::IngestEndpoint;
 use base64::Engine;
@@ -117,6 +122,26 @@ pub fn check(
     endpoint: &IngestEndpoint,
     now: i64,
 ) -> AuthResult {
+    check_with_fixed_nonce(authorization, method, target, endpoint, now, "")
+}
+
+/// The `WWW-Authenticate` value of a fixed challenge naming `nonce`.
+pub fn fixed_challenge(nonce: &str) -> String {
+    format!("Digest realm=\"{REALM}\", qop=\"auth\", algorithm=MD5, nonce=\"{nonce}\"")
+}
+
+/// As [`check`], also accepting Digest responses made with `fixed_nonce` (unless empty),
+/// the one nonce a deployment's fixed challenge names (API Gateway's gateway responses
+/// cannot compute one).
+pub fn check_with_fixed_nonce(
+    authorization: Option<&str>,
+    method: &str,
+    target: &Target<'_>,
+    endpoint: &IngestEndpoint,
+    now: i64,
+    fixed_nonce: &str,
+) -> AuthResult {
+    let fixed_nonce = Some(fixed_nonce).filter(|n| !n.is_empty());
     let Some(value) = authorization else {
         return AuthResult::Denied;
     };
@@ -125,7 +150,7 @@ pub fn check(
         return check_basic(rest.trim(), endpoint);
     }
     if scheme.eq_ignore_ascii_case("digest") {
-        return check_digest(rest, method, target, endpoint, now);
+        return check_digest(rest, method, target, endpoint, now, fixed_nonce);
     }
     AuthResult::Denied
 }
@@ -188,7 +213,14 @@ pub fn parse_params(input: &str) -> Vec<(String, String)> {
     out
 }
 
-fn check_digest(params: &str, method: &str, target: &Target<'_>, endpoint: &IngestEndpoint, now: i64) -> AuthResult {
+fn check_digest(
+    params: &str,
+    method: &str,
+    target: &Target<'_>,
+    endpoint: &IngestEndpoint,
+    now: i64,
+    fixed_nonce: Option<&str>,
+) -> AuthResult {
     let params = parse_params(params);
     let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let (Some(username), Some(nonce), Some(uri), Some(response)) =
@@ -214,6 +246,9 @@ fn check_digest(params: &str, method: &str, target: &Target<'_>, endpoint: &Inge
     let credentials_ok = equal(username, &endpoint.username) & equal(response, &expected) & (realm == REALM);
     if !credentials_ok {
         return AuthResult::Denied;
+    }
+    if fixed_nonce.is_some_and(|fixed| equal(nonce, fixed)) {
+        return AuthResult::Ok;
     }
     let Some((issued, mac)) = nonce.split_once('-') else {
         return AuthResult::Denied;

@@ -13,7 +13,10 @@
 //! - segment index: `{channel}#{rendition}` / start (90 kHz) → `SegmentRecord`
 //!
 //! Objects: `{channel}/{ingest endpoint}/{rendition}/{start}.ts` for indexed TS segments,
-//! `{channel}/{ingest endpoint}/{path}` for everything else an encoder uploads.
+//! `{channel}/{ingest endpoint}/{path}` for everything else an encoder uploads;
+//! `staged.uploads/{channel}/{ingest endpoint}/{path}` for uploads API Gateway's S3
+//! integration wrote (staged ingest), before the staged-ingest function reads them. The
+//! dot keeps the prefix apart from every channel's (channel ids have none).
 
 pub const CHANNELS: &str = "channel";
 pub const ENDPOINTS: &str = "endpoint";
@@ -95,6 +98,23 @@ pub fn segment_object(channel: &str, ingest_endpoint: &str, rendition: &str, sta
 /// Object key of any other upload, under its ingest path.
 pub fn upload_object(channel: &str, ingest_endpoint: &str, path: &str) -> String {
     format!("{channel}/{ingest_endpoint}/{path}")
+}
+
+/// Prefix of staged uploads; API Gateway's S3 integration writes under it (template.yaml).
+pub const STAGED_PREFIX: &str = "staged.uploads/";
+
+/// Object key of a staged upload.
+pub fn staged_object(channel: &str, ingest_endpoint: &str, path: &str) -> String {
+    format!("{STAGED_PREFIX}{channel}/{ingest_endpoint}/{path}")
+}
+
+/// Channel, ingest endpoint and path of a staged upload's key.
+pub fn parse_staged_object(key: &str) -> Option<(&str, &str, &str)> {
+    let rest = key.strip_prefix(STAGED_PREFIX)?;
+    let (channel, rest) = rest.split_once('/')?;
+    let (ingest_endpoint, path) = rest.split_once('/')?;
+    let named = |s: &str| !s.is_empty();
+    (named(channel) && named(ingest_endpoint) && named(path)).then_some((channel, ingest_endpoint, path))
 }
 
 /// Bytes of an upload's object key besides the path itself.

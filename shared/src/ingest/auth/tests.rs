@@ -89,6 +89,48 @@ fn digest_accepts_right_password_and_fresh_nonce_only() {
 }
 
 #[test]
+fn a_fixed_nonce_is_accepted_only_where_it_is_configured_and_never_goes_stale() {
+    let e = endpoint();
+    let t = local(URI);
+    let fixed = "6f1c2a0e-8d5b-4c3e-9a57-2b1d0f4e7c91";
+    let header = digest_header(&e, fixed, "Circle Of Life");
+    // The ingest function issues its own nonces: a fixed one is not among them.
+    assert_eq!(check(Some(&header), "PUT", &t, &e, 1010), AuthResult::Denied);
+    for now in [0, 1010, 10_000_000] {
+        assert_eq!(
+            check_with_fixed_nonce(Some(&header), "PUT", &t, &e, now, fixed),
+            AuthResult::Ok
+        );
+    }
+    // Credentials, method and target are still checked; another nonce is still an HMAC one.
+    let wrong = digest_header(&e, fixed, "wrong");
+    assert_eq!(
+        check_with_fixed_nonce(Some(&wrong), "PUT", &t, &e, 1010, fixed),
+        AuthResult::Denied
+    );
+    assert_eq!(
+        check_with_fixed_nonce(Some(&header), "POST", &t, &e, 1010, fixed),
+        AuthResult::Denied
+    );
+    let other = digest_header(&e, "another-nonce", "Circle Of Life");
+    assert_eq!(
+        check_with_fixed_nonce(Some(&other), "PUT", &t, &e, 1010, fixed),
+        AuthResult::Denied
+    );
+    // An empty fixed nonce accepts nothing extra.
+    let empty = digest_header(&e, "", "Circle Of Life");
+    assert_eq!(
+        check_with_fixed_nonce(Some(&empty), "PUT", &t, &e, 1010, ""),
+        AuthResult::Denied
+    );
+    // The fixed challenge is the one a client computes that header from.
+    let challenge = fixed_challenge(fixed);
+    let params = parse_params(challenge.strip_prefix("Digest ").unwrap());
+    assert!(params.contains(&("nonce".into(), fixed.into())) && params.contains(&("qop".into(), "auth".into())));
+    assert!(params.contains(&("realm".into(), REALM.into())));
+}
+
+#[test]
 fn digest_is_bound_to_the_request_target() {
     let e = endpoint();
     let nonce = make_nonce(&e, 1000);

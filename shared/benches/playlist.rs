@@ -36,6 +36,7 @@ fn record(i: u64) -> SegmentRecord {
         discontinuity: false,
         discontinuity_sequence: 0,
         iframes: Vec::new(),
+        keyframes_before: 0,
         // Numbered as the publish step would have numbered them.
         published: true,
     }

@@ -33,6 +33,7 @@ fn record(rendition: &str, i: u64) -> SegmentRecord {
         discontinuity: false,
         discontinuity_sequence: 0,
         iframes: Vec::new(),
+        keyframes_before: 0,
         // Numbered as the publish step would have numbered them.
         published: true,
     }

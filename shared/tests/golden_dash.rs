@@ -40,6 +40,7 @@ fn input(start: u64, duration: u64) -> SegmentRecord {
         discontinuity: false,
         discontinuity_sequence: 0,
         iframes: Vec::new(),
+        keyframes_before: 0,
         published: false,
     }
 }

@@ -38,6 +38,7 @@ fn input(rendition: &str, start: u64) -> SegmentRecord {
         discontinuity: false,
         discontinuity_sequence: 0,
         iframes: Vec::new(),
+        keyframes_before: 0,
         published: false,
     }
 }

@@ -40,6 +40,7 @@ fn record(start: u64, duration: u64) -> SegmentRecord {
         discontinuity: false,
         discontinuity_sequence: 0,
         iframes: Vec::new(),
+        keyframes_before: 0,
         published: true,
     }
 }
@@ -193,6 +194,7 @@ fn pending() -> impl Strategy<Value = (Option<PublishedEdge>, Vec<SegmentRecord>
             end: Ticks(start + duration),
             sequence,
             discontinuity_sequence,
+            keyframes_through: sequence * 3,
         });
         let (mut start_before, mut end) = edge.map_or((0, 1_000_000), |e| (e.start.0, e.end.0));
         let mut out = Vec::new();

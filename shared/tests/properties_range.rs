@@ -37,6 +37,7 @@ fn record(i: u64, size: usize) -> SegmentRecord {
         discontinuity: false,
         discontinuity_sequence: 0,
         iframes: Vec::new(),
+        keyframes_before: 0,
         published: true,
     }
 }

@@ -30,7 +30,7 @@ enum Slot {
         restart: bool,
     },
     /// The slot is indexed already (a re-send, or the other input's copy).
-    Existing(SegmentRecord),
+    Existing(Box<SegmentRecord>),
 }
 
 pub(super) async fn ingest_segment(app: &IngestServices, up: Upload<'_>) -> Result<Accepted, IngestError> {
@@ -74,7 +74,13 @@ pub(super) async fn ingest_segment(app: &IngestServices, up: Upload<'_>) -> Resu
                     return Ok(Accepted::Unchanged);
                 }
                 let iframes = iframes_of(existing.start, &info, &keyframes, psi_size);
-                match take_back(app, &up, existing, &info, iframes, version).await? {
+                if existing.published && iframes.len() != existing.iframes.len() {
+                    // Its I-frame entries are numbered already (`keyframes_before` of the
+                    // segments after it): another count of keyframes would renumber them.
+                    tracing::info!(path = %up.path, "segment already indexed from the other input with another number of keyframes; kept");
+                    return Ok(Accepted::Unchanged);
+                }
+                match take_back(app, &up, *existing, &info, iframes, version).await? {
                     true => return Ok(Accepted::Stored),
                     false => {
                         crate::publish::back_off(attempt).await;
@@ -115,6 +121,7 @@ pub(super) async fn ingest_segment(app: &IngestServices, up: Upload<'_>) -> Resu
             discontinuity: restart,
             discontinuity_sequence: 0,
             iframes: iframes_of(start, &info, &keyframes, psi_size),
+            keyframes_before: 0,
             published: false,
         };
         match index.insert_segment(&record, version).await? {
@@ -194,7 +201,7 @@ async fn slot_of(
         });
     }
     if let Some(existing) = known.filter(|r| r.start == start) {
-        return Ok(Slot::Existing(existing));
+        return Ok(Slot::Existing(Box::new(existing)));
     }
     if edge.is_none_or(|e| start.0 > e.start.0) {
         // Overtaken by a later upload, but its place is not published yet: in order.

@@ -17,7 +17,8 @@
 //!   rather than acknowledged and dropped.
 //!
 //! Sequence numbers therefore follow media time, increase by one per listed segment, and
-//! never change once published.
+//! never change once published; so do the keyframe counts that number I-frame playlist
+//! entries (`keyframes_before`, one per keyframe).
 
 use crate::model::SegmentRecord;
 use crate::time::{Ticks, UnixMillis};
@@ -29,6 +30,10 @@ pub struct PublishedEdge {
     pub end: Ticks,
     pub sequence: u64,
     pub discontinuity_sequence: u64,
+    /// Keyframes published up to and including this segment (the next segment's
+    /// `keyframes_before`).
+    #[serde(default)]
+    pub keyframes_through: u64,
 }
 
 impl PublishedEdge {
@@ -39,6 +44,7 @@ impl PublishedEdge {
             end: record.end(),
             sequence: record.sequence,
             discontinuity_sequence: record.discontinuity_sequence,
+            keyframes_through: record.keyframes_before + record.iframes.len() as u64,
         }
     }
 }
@@ -87,6 +93,7 @@ pub fn publishable(
             sequence: edge.map_or(0, |e| e.sequence + 1),
             discontinuity,
             discontinuity_sequence: edge.map_or(0, |e| e.discontinuity_sequence) + u64::from(discontinuity),
+            keyframes_before: edge.map_or(0, |e| e.keyframes_through),
             published: true,
             ..record.clone()
         };
@@ -118,6 +125,7 @@ mod tests {
             discontinuity: false,
             discontinuity_sequence: 0,
             iframes: Vec::new(),
+            keyframes_before: 0,
             published: false,
         }
     }
@@ -139,6 +147,7 @@ mod tests {
             end: Ticks(S),
             sequence: 7,
             discontinuity_sequence: 1,
+            keyframes_through: 0,
         };
         let run = [pending(S, 10_000), pending(2 * S + 900, 10_000), pending(4 * S, 10_000)];
         let out = publishable(Some(edge), &run, UnixMillis(10_000), 50);
@@ -154,12 +163,47 @@ mod tests {
     }
 
     #[test]
+    fn keyframes_are_counted_on_from_the_edge_one_number_per_keyframe() {
+        let keyframes = |n: u64, start: u64| {
+            (0..n)
+                .map(|i| crate::model::IFrame {
+                    time: Ticks(start + i * 60_000),
+                    offset: i * 1000,
+                    size: 500,
+                    psi_size: 0,
+                })
+                .collect::<Vec<_>>()
+        };
+        let edge = PublishedEdge {
+            start: Ticks(0),
+            end: Ticks(S),
+            sequence: 3,
+            discontinuity_sequence: 0,
+            keyframes_through: 10,
+        };
+        // Segments with 3, 1 and 2 keyframes: each starts where the keyframes before it end.
+        let run: Vec<_> = [(3, S), (1, 2 * S), (2, 3 * S)]
+            .into_iter()
+            .map(|(n, start)| SegmentRecord {
+                iframes: keyframes(n, start),
+                ..pending(start, 0)
+            })
+            .collect();
+        let out = publishable(Some(edge), &run, UnixMillis(0), 50);
+        assert_eq!(out.iter().map(|r| r.keyframes_before).collect::<Vec<_>>(), [10, 13, 14]);
+        assert_eq!(PublishedEdge::of(&out[2]).keyframes_through, 16);
+        // A rendition's first segment counts from 0.
+        assert_eq!(publishable(None, &run, UnixMillis(10_000), 1)[0].keyframes_before, 0);
+    }
+
+    #[test]
     fn an_encoder_restart_is_a_discontinuity_even_when_continuous() {
         let edge = PublishedEdge {
             start: Ticks(0),
             end: Ticks(S),
             sequence: 0,
             discontinuity_sequence: 0,
+            keyframes_through: 0,
         };
         let restarted = SegmentRecord {
             discontinuity: true,

@@ -25,6 +25,9 @@ pub struct OutputSegment {
     pub discontinuity_sequence: u64,
     /// Keyframes, with byte ranges within this output segment (inputs back to back).
     pub iframes: Vec<OutputIFrame>,
+    /// Keyframes of the rendition before this segment: the media sequence number of its
+    /// first I-frame playlist entry.
+    pub keyframes_before: u64,
 }
 
 /// A keyframe of an output segment.
@@ -74,6 +77,7 @@ pub fn group_segments(records: &[SegmentRecord], k: u64) -> Vec<OutputSegment> {
             size: members.iter().map(|r| r.size).sum(),
             discontinuity: members.iter().any(|r| r.discontinuity),
             discontinuity_sequence: members.iter().map(|r| r.discontinuity_sequence).max().unwrap_or(0),
+            keyframes_before: first.keyframes_before,
             iframes: members
                 .iter()
                 .scan(0u64, |before, r| {

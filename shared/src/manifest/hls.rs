@@ -126,7 +126,8 @@ fn write_iframe_playlist(
     let playlist = MediaPlaylist {
         version: Some(version),
         target_duration: (longest.round() as u64).max(target).max(1),
-        media_sequence: segments.first().map_or(0, |s| s.sequence),
+        // One number per entry, so a reload keeps every entry's number (RFC 8216 §6.2.2).
+        media_sequence: segments.first().map_or(0, |s| s.keyframes_before),
         discontinuity_sequence: segments
             .first()
             .map_or(0, |s| s.discontinuity_sequence - u64::from(s.discontinuity)),

@@ -38,6 +38,11 @@ pub struct SegmentRecord {
     /// Keyframes of the segment with their byte ranges, for I-frame playlists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub iframes: Vec<IFrame>,
+    /// Keyframes of this rendition's published segments before this one: the media
+    /// sequence number of this segment's first I-frame playlist entry. Final once published,
+    /// as `sequence` is. Records published before this field existed count from 0.
+    #[serde(default)]
+    pub keyframes_before: u64,
     /// Numbered and listed: `sequence` and the discontinuity fields are final. Ingest
     /// indexes a segment unpublished; the publish step (`crate::publish`) numbers it once
     /// its place on the timeline is settled. Records written before this field existed
@@ -99,6 +104,7 @@ impl SegmentRecord {
             discontinuity: false,
             discontinuity_sequence: 0,
             iframes: Vec::new(),
+            keyframes_before: 0,
             published: false,
         }
     }

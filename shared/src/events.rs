@@ -5,7 +5,9 @@
 //! deleted meanwhile) cannot reach the encoder any more, which already got 201 from S3: it
 //! is logged as an error with the reason and counted (`StagedUploadsRejected`, alarmed in
 //! the template), and the event succeeds, since retrying would refuse it again. A store
-//! that is busy or failing makes the invocation fail, so Lambda retries the event.
+//! that is busy or failing, or an fMP4 segment whose init segment has not been ingested
+//! yet (events come in any order), makes the invocation fail, so Lambda retries the event;
+//! one that fails every retry goes to the template's failed-events queue.
 
 use crate::app::IngestServices;
 use crate::ingest::{staged, IngestError};
@@ -70,7 +72,7 @@ pub async fn object_created(app: &IngestServices, event: ObjectCreatedEvent) -> 
                 path = %upload.path, bytes = upload.bytes, outcome = ?upload.accepted, "staged upload ingested");
             Ok(())
         }
-        Err(error @ (IngestError::Busy(_) | IngestError::Store(_))) => Err(Retry {
+        Err(error @ (IngestError::Busy(_) | IngestError::Store(_) | IngestError::NotYet(_))) => Err(Retry {
             key: key.to_owned(),
             error,
         }),

@@ -59,6 +59,10 @@ pub enum IngestError {
     /// It conflicts with what is already published or still missing.
     #[error("{0}")]
     Conflict(String),
+    /// What it needs has not arrived yet (an fMP4 segment's init segment): a conflict
+    /// for the encoder now, and worth trying again later.
+    #[error("{0}")]
+    NotYet(String),
     /// Too many writers at once: the encoder should retry.
     #[error("{0}")]
     Busy(String),

@@ -15,6 +15,7 @@ with Digest against the fixed challenge; sluice-local serves the result from the
 tables and bucket, and hls.js plays it."""
 
 import base64
+import hashlib
 import http.server
 import json
 import os
@@ -38,6 +39,8 @@ from conftest import ROOT, Server, aws_env, free_port, wait_for_port
 
 NONCE = str(uuid.uuid4())
 SEGMENTS = 2
+# Events delivered at once.
+DELIVERERS = 3
 
 
 def template_values():
@@ -77,7 +80,7 @@ def authorizer_event(method, path, headers):
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": {},
         "multiValueQueryStringParameters": {},
-        "pathParameters": dict(zip(("channel", "ingest", "file"), path.split("/", 4)[3:])),
+        "pathParameters": dict(zip(("channel", "ingest", "file"), path.split("/", 5)[3:])),
         "stageVariables": {},
         "requestContext": {"path": "/v1" + path, "accountId": "123456789012", "resourceId": "abc123",
                            "stage": "v1", "requestId": str(uuid.uuid4()), "identity": {"sourceIp": "127.0.0.1"},
@@ -156,7 +159,8 @@ class Gateway:
                 if len(body) > gateway.LIMIT:
                     return self.answer(413, gateway.too_large)  # REQUEST_TOO_LARGE
                 challenge = [("WWW-Authenticate", gateway.challenge)]
-                path = self.path.split("?", 1)[0]
+                # API Gateway hands the authorizer and the integration the decoded path.
+                path = urllib.parse.unquote(self.path.split("?", 1)[0])
                 resource = path.removeprefix("/v1")
                 if not resource.startswith("/in/v2/") or resource.count("/") < 5:
                     return self.answer(404, "Missing Authentication Token")
@@ -175,7 +179,9 @@ class Gateway:
                        .replace("{file}", file))
                 gateway.s3.put_object(Bucket=gateway.bucket, Key=key, Body=body)
                 gateway.staged.append((key, len(body)))
-                gateway.events.put(object_created_event(gateway.bucket, key, len(body)))
+                # S3 event notifications URL-encode the key (a space is "+").
+                encoded = urllib.parse.quote_plus(key, safe="/")
+                gateway.events.put(object_created_event(gateway.bucket, encoded, len(body)))
                 self.answer(201)
 
             do_POST = do_PUT
@@ -183,9 +189,11 @@ class Gateway:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        # S3 → EventBridge → the staged-ingest function, asynchronously and in order of arrival.
+        # S3 → EventBridge → the staged-ingest function: asynchronously, several at once, so
+        # in no particular order.
         self.results = []
-        threading.Thread(target=self._deliver, daemon=True).start()
+        for _ in range(DELIVERERS):
+            threading.Thread(target=self._deliver, daemon=True).start()
 
     def _deliver(self):
         while True:
@@ -208,7 +216,8 @@ class Gateway:
         raise AssertionError("uploads or events still in flight")
 
     def stop(self):
-        self.events.put(None)
+        for _ in range(DELIVERERS):
+            self.events.put(None)
         self.server.shutdown()
 
 
@@ -331,36 +340,56 @@ def test_a_six_second_1080p_8_mbit_rendition_goes_through_s3_and_plays(stack, tm
     assert result.returncode == 0, (result.stdout, result.stderr[-1000:])
 
 
+def digest(username, password, method, uri, nonce):
+    """A Digest `Authorization` value (RFC 7616, MD5, qop=auth), as curl and ffmpeg make it."""
+    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
+    ha1, ha2 = md5(f"{username}:Sluice:{password}"), md5(f"{method}:{uri}")
+    response = md5(f"{ha1}:{nonce}:00000001:0a4f113b:auth:{ha2}")
+    return (f'Digest username="{username}", realm="Sluice", nonce="{nonce}", uri="{uri}", '
+            f'response="{response}", qop=auth, nc=00000001, cnonce="0a4f113b", algorithm=MD5')
+
+
 def test_digest_answers_the_fixed_challenge_and_wrong_credentials_are_refused(stack, tmp_path):
     server, gateway, log_path = stack
     mp = server.mediapackage()
     ingest = mp.create_channel(Id="staged-auth")["HlsIngest"]["IngestEndpoints"][0]
-    url = f"{gateway.base}/in/v2/staged-auth/{ingest['Id']}/index.m3u8"
+    # A name with a space: escaped in the URL and the Digest uri, decoded in API Gateway's
+    # path, encoded again in the S3 event's key.
+    path = f"/in/v2/staged-auth/{ingest['Id']}/live%20index.m3u8"
+    url = gateway.base + path
     playlist = tmp_path / "index.m3u8"
     playlist.write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:0\n")
 
-    # No credentials: 401 with the template's challenge, naming this stack's nonce.
-    status, headers, _ = put(url, b"#EXTM3U\n")
-    assert status == 401 and headers["WWW-Authenticate"] == gateway.challenge and NONCE in gateway.challenge
-    # curl answers that challenge with Digest; the authorizer accepts it.
+    # curl answers the fixed challenge with Digest; the authorizer accepts it.
     done = subprocess.run(
         ["curl", "-sS", "--digest", "-u", f"{ingest['Username']}:{ingest['Password']}", "-T", str(playlist),
          "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True, timeout=60)
     assert done.stdout == "201", (done.stdout, done.stderr, gateway.answers[-3:])
-    # Wrong password, other channel's credentials, Digest made with another nonce: 401.
+    gateway.settle()
+    ingested = [f for f in logged(log_path, "staged upload ingested") if f.get("channel") == "staged-auth"]
+    assert [f["path"] for f in ingested] == ["live index.m3u8"], ingested
+
+    # Refused: a wrong password; the right Digest made with another nonce (the stack's
+    # is the only one accepted) or for another method; another channel's credentials.
     wrong = subprocess.run(
         ["curl", "-sS", "--digest", "-u", f"{ingest['Username']}:nope", "-T", str(playlist),
          "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True, timeout=60)
     assert wrong.stdout == "401", wrong
+    before = len(gateway.invocations)
+    for nonce, method in ((str(uuid.uuid4()), "PUT"), (NONCE, "DELETE")):
+        header = digest(ingest["Username"], ingest["Password"], method, "/v1" + path, nonce)
+        assert put(url, b"#EXTM3U\n", {"Authorization": header})[0] == 401
+    right = digest(ingest["Username"], ingest["Password"], "PUT", "/v1" + path, NONCE)
+    assert put(url, b"#EXTM3U\n", {"Authorization": right})[0] == 201
     basic = base64.b64encode(f"{ingest['Username']}:{ingest['Password']}".encode()).decode()
     other = f"{gateway.base}/in/v2/staged/{ingest['Id']}/index.m3u8"
     assert put(other, b"#EXTM3U\n", {"Authorization": f"Basic {basic}"})[0] == 401
-    denied = [p for p in gateway.invocations if p["policyDocument"]["Statement"][0]["Effect"] == "Deny"]
-    assert any("wrong ingest credentials" in p["context"]["message"] for p in denied), denied
-    assert any('no channel "staged"' in p["context"]["message"] or "has no ingest endpoint" in p["context"]["message"]
-               for p in denied), denied
+    effects = [p["policyDocument"]["Statement"][0]["Effect"] for p in gateway.invocations[before:]]
+    assert effects == ["Deny", "Deny", "Allow", "Deny"], gateway.invocations[before:]
+    denied = [p["context"]["message"] for p in gateway.invocations if p["policyDocument"]["Statement"][0]["Effect"] == "Deny"]
+    assert any("wrong ingest credentials" in m for m in denied), denied
+    assert any('no channel "staged"' in m or "has no ingest endpoint" in m for m in denied), denied
     gateway.settle()
-    assert f"staged.uploads/staged-auth/{ingest['Id']}/index.m3u8" in [k for k, _ in gateway.staged]
 
 
 def test_a_staged_upload_the_flow_refuses_is_logged_counted_and_not_retried(stack):

@@ -172,6 +172,11 @@ def test_staged_ingest_is_opt_in_and_wired_as_the_functions_expect(template):
     functions = template["Resources"]
     variables = functions["StagedAuthorizerFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["SLUICE_STAGED_DIGEST_NONCE"] == nonce
+    # What fails every retry is kept in a queue with an alarm, not dropped.
+    invoke = functions["StagedIngestFunction"]["Properties"]["EventInvokeConfig"]
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StagedIngestFailedQueue", "Arn"]}
+    alarm = functions["StagedIngestFailedAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["StagedIngestFailedQueue", "QueueName"]}
     # API Gateway writes only staged uploads; the staged-ingest function reads only them.
     role = functions["StagedIngestRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert [(s["Action"], s["Resource"]["Fn::Sub"]) for s in role] == [("s3:PutObject", f"${{SegmentBucket.Arn}}/{prefix}*")]
@@ -188,3 +193,50 @@ def test_staged_ingest_is_opt_in_and_wired_as_the_functions_expect(template):
     # CreateChannel hands out the staged API's URLs when it is on.
     control = functions["ControlFunction"]["Properties"]["Environment"]["Variables"]["SLUICE_INGEST_BASE_URL"]
     assert control["Fn::If"][0] == "StagedIngestOn" and "StagedIngestApi" in json.dumps(control["Fn::If"][1])
+
+
+def references(value):
+    """The resources and parameters a template value refers to (Ref, GetAtt, Sub)."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            yield value["Ref"]
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            yield (target[0] if isinstance(target, list) else target.split(".")[0])
+        if "Fn::Sub" in value:
+            sub = value["Fn::Sub"]
+            text, names = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+            import re
+            for name in re.findall(r"\$\{([^}!]+)\}", text):
+                if name.split(".")[0] not in names:
+                    yield name.split(".")[0]
+        for item in value.values():
+            yield from references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from references(item)
+
+
+def test_no_dependency_cycle_between_resources(template):
+    """CloudFormation refuses a stack whose resources refer to each other in a circle (a
+    function's environment naming the API whose definition names the function, say)."""
+    resources_ = template["Resources"]
+    edges = {}
+    for name, resource in resources_.items():
+        needs = {r for r in references(resource.get("Properties", {})) if r in resources_}
+        depends = resource.get("DependsOn", [])
+        needs |= set([depends] if isinstance(depends, str) else depends)
+        edges[name] = needs - {name}
+    state = {}
+
+    def visit(node, path):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", f"dependency cycle: {' -> '.join(path + [node])}"
+        state[node] = "open"
+        for nxt in sorted(edges[node]):
+            visit(nxt, path + [node])
+        state[node] = "done"
+
+    for name in sorted(edges):
+        visit(name, [])

@@ -5,10 +5,11 @@
 //! It checks an upload's credentials as the ingest function does (Basic, or Digest made
 //! with the deployment's fixed nonce, [`auth::check_with_fixed_nonce`]) and answers an IAM
 //! policy for this one request: Allow, or Deny, which the template's gateway response turns
-//! into 401 with the fixed Digest challenge. A request without `Authorization` never gets
-//! here (it is the authorizer's identity source): API Gateway answers it 401 with the same
-//! challenge. Nothing is written; authorizer caching is off, since a Digest response
-//! names one request.
+//! into 401 with the fixed Digest challenge. A request without `Authorization` gets the
+//! same 401, from API Gateway (the header is the identity source) or from a Deny here.
+//! Nothing is written; authorizer caching is off, since a Digest response names one
+//! request. The Digest `uri` is checked against the stage and resource path of the event,
+//! so the function needs no URL of the API it guards.
 
 use crate::app::IngestServices;
 use crate::catalog::Catalog;
@@ -47,18 +48,14 @@ async fn decide(app: &IngestServices, request: &AuthorizerRequest) -> Result<Res
     if !matches!(method, "PUT" | "POST") {
         return Ok(Err(format!("{method} is not a staged upload; only PUT and POST are")));
     }
-    let uri: http::Uri = match request.path.as_deref().unwrap_or("").parse() {
-        Ok(uri) => uri,
-        Err(e) => return Ok(Err(format!("{:?} is not a request path: {e}", request.path))),
-    };
-    let target = auth::Target::new(&uri, &app.config.ingest_base_url);
-    // The resource path, without the stage should API Gateway ever include it.
-    let path = uri.path();
-    let resource = path
-        .strip_prefix(target.base_path)
-        .filter(|r| r.starts_with("/in/"))
-        .unwrap_or(path);
-    let Some((channel_id, ingest_id)) = ingest_target(resource) else {
+    let path = request.path.as_deref().unwrap_or("");
+    // The channel and ingest endpoint the S3 integration's key is made of (its path
+    // parameters), else read from the resource path.
+    let parameter = |name: &str| request.path_parameters.get(name).map(String::as_str);
+    let named = parameter("channel")
+        .zip(parameter("ingest"))
+        .or_else(|| ingest_target(path));
+    let Some((channel_id, ingest_id)) = named else {
         return Ok(Err(format!(
             "{path:?} names no ingest endpoint: use /in/v2/{{channel}}/{{ingest endpoint}}/{{file}}"
         )));
@@ -70,6 +67,19 @@ async fn decide(app: &IngestServices, request: &AuthorizerRequest) -> Result<Res
         return Ok(Err(format!(
             "channel {channel_id:?} has no ingest endpoint {ingest_id:?}"
         )));
+    };
+    // A Digest `uri` is what the encoder requested: the stage, then the resource path (which
+    // API Gateway may hand over decoded: escaped again, so it is a request target).
+    let stage = request
+        .request_context
+        .stage
+        .as_deref()
+        .map(|s| format!("/{s}"))
+        .unwrap_or_default();
+    let encoded = percent_encoding::utf8_percent_encode(path, NOT_IN_A_PATH).to_string();
+    let target = auth::Target {
+        path_and_query: &encoded,
+        base_path: &stage,
     };
     let authorization = request
         .headers
@@ -87,6 +97,23 @@ async fn decide(app: &IngestServices, request: &AuthorizerRequest) -> Result<Res
         },
     )
 }
+
+/// Bytes a request path cannot hold as they are (RFC 3986): controls, space, non-ASCII and
+/// the delimiters that are not path characters. `%` stays, so a path that is already
+/// escaped is not escaped twice.
+const NOT_IN_A_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}')
+    .add(b'#')
+    .add(b'?');
 
 /// Channel and ingest endpoint of `/in/v2/{channel}/{ingest}/{file…}` (API Gateway gives
 /// the resource path without its stage).
@@ -126,6 +153,20 @@ mod tests {
         assert_eq!(ingest_target("/in/v2/ch/ie/"), None);
         assert_eq!(ingest_target("/in/v2/ch"), None);
         assert_eq!(ingest_target("/v1/in/v2/ch/ie/a.ts"), None);
+    }
+
+    #[test]
+    fn a_decoded_path_is_escaped_into_a_request_target_once() {
+        let escape = |p: &str| percent_encoding::utf8_percent_encode(p, NOT_IN_A_PATH).to_string();
+        assert_eq!(
+            escape("/in/v2/ch/ie/live index é.m3u8"),
+            "/in/v2/ch/ie/live%20index%20%C3%A9.m3u8"
+        );
+        assert_eq!(
+            escape("/in/v2/ch/ie/live%20index.m3u8"),
+            "/in/v2/ch/ie/live%20index.m3u8"
+        );
+        assert!(escape("/in/v2/ch/ie/a b?.ts").parse::<http::Uri>().is_ok());
     }
 
     #[test]

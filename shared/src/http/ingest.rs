@@ -263,7 +263,7 @@ impl From<IngestError> for EdgeError {
     fn from(e: IngestError) -> EdgeError {
         let (status, message) = match e {
             IngestError::Invalid(m) => (StatusCode::BAD_REQUEST, m),
-            IngestError::Conflict(m) => (StatusCode::CONFLICT, m),
+            IngestError::Conflict(m) | IngestError::NotYet(m) => (StatusCode::CONFLICT, m),
             IngestError::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             IngestError::Corrupt(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
             IngestError::Store(e) => return EdgeError::from(e),

@@ -57,7 +57,7 @@ pub(super) async fn ingest_fmp4(app: &IngestServices, up: Upload<'_>) -> Result<
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let Some(init) = init_for(up.path, &inits) else {
-        return Err(IngestError::Conflict(format!(
+        return Err(IngestError::NotYet(format!(
             "fMP4 segment {} arrived before any init segment in its folder; send the init segment (EXT-X-MAP) first",
             up.path
         )));

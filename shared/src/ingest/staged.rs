@@ -26,20 +26,24 @@ pub struct StagedUpload {
 
 /// Ingests the staged object `key`, created at `created` (the upload's arrival time).
 ///
-/// `key` may come URL-encoded (S3 event notifications encode keys; `+` is a space): when
-/// no object has the key as given, its decoded form is tried.
+/// `key` may come URL-encoded (S3 event notifications encode keys; `+` is a space): its
+/// decoded form is tried first, then the key as given. (In AWS a missing key is a 404 only
+/// with `s3:ListBucket`, which the template grants on the staged prefix; otherwise S3
+/// answers 403, an error here.)
 pub async fn accept_staged(app: &IngestServices, key: &str, created: UnixMillis) -> Result<StagedUpload, IngestError> {
     let decoded = decode_key(key);
     let mut found = None;
-    for candidate in [key, decoded.as_str()] {
+    let candidates = if decoded == key {
+        vec![key]
+    } else {
+        vec![decoded.as_str(), key]
+    };
+    for candidate in candidates {
         if keys::parse_staged_object(candidate).is_none() {
             continue;
         }
         if let Some(body) = app.stores.objects.get(candidate).await? {
             found = Some((candidate, body));
-            break;
-        }
-        if decoded == key {
             break;
         }
     }
@@ -204,14 +208,22 @@ mod tests {
             .put(&key, playlist.as_bytes().to_vec().into(), "application/x-mpegURL")
             .await
             .unwrap();
+        let raw = keys::staged_object("ch", "ie", "c+d.m3u8");
+        app.stores
+            .objects
+            .put(&raw, playlist.as_bytes().to_vec().into(), "application/x-mpegURL")
+            .await
+            .unwrap();
         let now = UnixMillis(1_700_000_000_000);
-        for announced in ["staged.uploads/ch/ie/a+b.m3u8", "staged.uploads/ch/ie/a b.m3u8"] {
+        // An encoded key, a plain one, and a plain one whose `+` is its own (no "c d.m3u8").
+        for (announced, path) in [
+            ("staged.uploads/ch/ie/a+b.m3u8", "a b.m3u8"),
+            ("staged.uploads/ch/ie/a b.m3u8", "a b.m3u8"),
+            ("staged.uploads/ch/ie/c+d.m3u8", "c+d.m3u8"),
+        ] {
             let staged = accept_staged(&app, announced, now).await.unwrap();
             assert_eq!((staged.channel.as_str(), staged.ingest_endpoint.as_str()), ("ch", "ie"));
-            assert_eq!(
-                (staged.path.as_str(), staged.bytes),
-                ("a b.m3u8", playlist.len() as u64)
-            );
+            assert_eq!((staged.path.as_str(), staged.bytes), (path, playlist.len() as u64));
         }
     }
 }

@@ -183,6 +183,11 @@ def test_staged_ingest_is_opt_in_and_wired_as_the_functions_expect(template):
     statements = functions["StagedIngestFunction"]["Properties"]["Policies"][0]["Statement"]
     read = next(s for s in statements if s["Sid"] == "ReadStagedUploads")
     assert read["Action"] == "s3:GetObject" and read["Resource"]["Fn::Sub"].endswith(f"/{prefix}*")
+    # A missing staged object must be a 404 (None), not a 403 (a store error, retried).
+    listing = next(s for s in statements if s["Sid"] == "MissingIsNotFound")
+    assert listing["Action"] == "s3:ListBucket" and listing["Resource"] == {"Fn::GetAtt": ["SegmentBucket", "Arn"]}
+    send = next(s for s in statements if s["Sid"] == "KeepFailedEvents")
+    assert send["Action"] == "sqs:SendMessage" and send["Resource"] == {"Fn::GetAtt": ["StagedIngestFailedQueue", "Arn"]}
     rule = functions["StagedIngestFunction"]["Properties"]["Events"]["StagedUpload"]
     assert rule["Type"] == "EventBridgeRule"
     assert rule["Properties"]["Pattern"]["detail"]["object"]["key"] == [{"prefix": prefix}]

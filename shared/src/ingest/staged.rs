@@ -28,8 +28,8 @@ pub struct StagedUpload {
 ///
 /// `key` may come URL-encoded (S3 event notifications encode keys; `+` is a space): its
 /// decoded form is tried first, then the key as given. (In AWS a missing key is a 404 only
-/// with `s3:ListBucket`, which the template grants on the staged prefix; otherwise S3
-/// answers 403, an error here.)
+/// with `s3:ListBucket` on the bucket, which the template grants; otherwise S3 answers
+/// 403, an error here.)
 pub async fn accept_staged(app: &IngestServices, key: &str, created: UnixMillis) -> Result<StagedUpload, IngestError> {
     let decoded = decode_key(key);
     let mut found = None;

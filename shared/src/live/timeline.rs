@@ -30,6 +30,16 @@ pub struct OutputSegment {
     pub keyframes_before: u64,
 }
 
+impl OutputSegment {
+    /// The media sequence number of this segment's last I-frame playlist entry (none
+    /// when it has no keyframes).
+    pub fn last_iframe_sequence(&self) -> Option<u64> {
+        (self.iframes.len() as u64)
+            .checked_sub(1)
+            .map(|n| self.keyframes_before + n)
+    }
+}
+
 /// A keyframe of an output segment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutputIFrame {
@@ -124,6 +134,24 @@ pub fn target_duration(segments: &[OutputSegment], rendition: &Rendition, k: u64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_iframe_entry_is_numbered_from_the_keyframes_before() {
+        let mut s = group_segments(&SegmentRecord::examples("360p", 3), 3).remove(0);
+        assert_eq!(s.last_iframe_sequence(), None);
+        s.keyframes_before = 40;
+        s.iframes = vec![
+            OutputIFrame {
+                time: Ticks(0),
+                offset: 0,
+                size: 1,
+                psi: None,
+                self_contained: false
+            };
+            3
+        ];
+        assert_eq!(s.last_iframe_sequence(), Some(42));
+    }
 
     #[test]
     fn groups_are_complete_runs_of_k_inputs() {

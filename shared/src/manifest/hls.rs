@@ -113,9 +113,10 @@ fn iframe_durations(segments: &[OutputSegment]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// An I-frame playlist of `entries` (RFC 8216 §4.3.3.6). The media sequence is the first
-/// segment's, exact when segments hold one keyframe each; the target duration is the
-/// media playlist's `target` unless a keyframe lasts longer (a segment without keyframes).
+/// An I-frame playlist of `entries` (RFC 8216 §4.3.3.6), one per keyframe of `segments`.
+/// The media sequence is the keyframes published before the first segment, so every entry
+/// keeps its number across reloads; the target duration is the media playlist's `target`
+/// unless a keyframe lasts longer (a segment without keyframes).
 fn write_iframe_playlist(
     segments: &[OutputSegment],
     target: u64,

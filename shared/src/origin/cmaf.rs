@@ -148,8 +148,9 @@ pub async fn serve_cmaf(
             format!("../{prefix}_{}_{}_iframe{}.mp4", track.name(), s.start.0, f.time.0)
         };
         let body = hls::iframe_playlist_fmp4(&window, target, &init, name);
+        let last = window.iter().rev().find_map(OutputSegment::last_iframe_sequence);
         return Ok(with_last_updated(
-            playlist_response(body, max_age, window.last().map(|s| s.sequence)),
+            playlist_response(body, max_age, last),
             Some(rendition.updated_at),
         ));
     }

@@ -126,8 +126,9 @@ pub(crate) async fn serve_hls(
             let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
             let body = hls::iframe_playlist(&window, timeline::target_duration(&window, rendition, k), name);
             let max_age = playlist_max_age(rendition.target(), k);
+            let last = window.iter().rev().find_map(OutputSegment::last_iframe_sequence);
             Ok(with_last_updated(
-                playlist_response(body, max_age, window.last().map(|s| s.sequence)),
+                playlist_response(body, max_age, last),
                 Some(rendition.updated_at),
             ))
         }

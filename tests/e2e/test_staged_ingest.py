@@ -280,10 +280,6 @@ def fetch(url, data=None, headers=()):
         return e.code, e.headers, e.read()
 
 
-def put(url, data, headers=()):
-    return fetch(url, data, headers)
-
-
 def test_a_six_second_1080p_8_mbit_rendition_goes_through_s3_and_plays(stack, tmp_path):
     server, gateway, log_path = stack
     mp = server.mediapackage()
@@ -378,12 +374,12 @@ def test_digest_answers_the_fixed_challenge_and_wrong_credentials_are_refused(st
     before = len(gateway.invocations)
     for nonce, method in ((str(uuid.uuid4()), "PUT"), (NONCE, "DELETE")):
         header = digest(ingest["Username"], ingest["Password"], method, "/v1" + path, nonce)
-        assert put(url, b"#EXTM3U\n", {"Authorization": header})[0] == 401
+        assert fetch(url, b"#EXTM3U\n", {"Authorization": header})[0] == 401
     right = digest(ingest["Username"], ingest["Password"], "PUT", "/v1" + path, NONCE)
-    assert put(url, b"#EXTM3U\n", {"Authorization": right})[0] == 201
+    assert fetch(url, b"#EXTM3U\n", {"Authorization": right})[0] == 201
     basic = base64.b64encode(f"{ingest['Username']}:{ingest['Password']}".encode()).decode()
     other = f"{gateway.base}/in/v2/staged/{ingest['Id']}/index.m3u8"
-    assert put(other, b"#EXTM3U\n", {"Authorization": f"Basic {basic}"})[0] == 401
+    assert fetch(other, b"#EXTM3U\n", {"Authorization": f"Basic {basic}"})[0] == 401
     effects = [p["policyDocument"]["Statement"][0]["Effect"] for p in gateway.invocations[before:]]
     assert effects == ["Deny", "Deny", "Allow", "Deny"], gateway.invocations[before:]
     denied = [p["context"]["message"] for p in gateway.invocations if p["policyDocument"]["Statement"][0]["Effect"] == "Deny"]
@@ -399,7 +395,7 @@ def test_a_staged_upload_the_flow_refuses_is_logged_counted_and_not_retried(stac
     basic = base64.b64encode(f"{ingest['Username']}:{ingest['Password']}".encode()).decode()
     url = f"{gateway.base}/in/v2/staged-bad/{ingest['Id']}/1080p/seg_000.ts"
     # S3 acknowledges anything: the refusal can only be logged and counted.
-    assert put(url, b"this is not MPEG-TS" * 100, {"Authorization": f"Basic {basic}"})[0] == 201
+    assert fetch(url, b"this is not MPEG-TS" * 100, {"Authorization": f"Basic {basic}"})[0] == 201
     gateway.settle()
     status, _, error = gateway.results[-1]
     assert status == 200 and not error, "a refusal is final: the event succeeds, so Lambda does not retry it"

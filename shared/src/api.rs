@@ -19,6 +19,7 @@ use axum::{Json, Router};
 
 mod access;
 mod channels;
+mod encryption;
 mod endpoints;
 pub mod guard;
 mod harvest;

@@ -8,6 +8,7 @@
 use crate::access_log::EgressSettings;
 use crate::alarms::ChannelAlarms;
 use crate::config::Config;
+use crate::keys::{signing::Signer, speke::SpekeClient, Keys};
 use crate::secrets::Secrets;
 use crate::store::{StoreError, Stores};
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct PlaybackServices {
     pub secrets: Arc<Secrets>,
     /// Channels' egress access-log settings, cached briefly.
     pub egress_logs: Arc<EgressSettings>,
+    /// Content keys of encrypted endpoints, from their SPEKE key providers.
+    pub keys: Arc<Keys>,
 }
 
 /// The control function's services.
@@ -55,6 +58,7 @@ impl PlaybackServices {
         Ok(PlaybackServices {
             secrets: Arc::new(Secrets::from_config(&config, sdk.as_ref())),
             egress_logs: Arc::default(),
+            keys: key_cache(&config, sdk.as_ref()),
             config: Arc::new(config),
             stores,
         })
@@ -79,6 +83,7 @@ pub struct App {
     pub stores: Stores,
     pub secrets: Arc<Secrets>,
     pub egress_logs: Arc<EgressSettings>,
+    pub keys: Arc<Keys>,
     pub alarms: Option<Arc<ChannelAlarms>>,
 }
 
@@ -90,6 +95,7 @@ impl App {
         Ok(App {
             secrets: Arc::new(Secrets::from_config(&config, sdk.as_ref())),
             egress_logs: Arc::default(),
+            keys: key_cache(&config, sdk.as_ref()),
             alarms: ChannelAlarms::from_config(&config, sdk.as_ref()).map(Arc::new),
             config: Arc::new(config),
             stores,
@@ -109,6 +115,7 @@ impl App {
             stores: self.stores.clone(),
             secrets: self.secrets.clone(),
             egress_logs: self.egress_logs.clone(),
+            keys: self.keys.clone(),
         }
     }
 
@@ -119,4 +126,12 @@ impl App {
             alarms: self.alarms.clone(),
         }
     }
+}
+
+/// The key cache over the SPEKE client, bounded by the configured timeout and signing as
+/// configured.
+fn key_cache(config: &Config, sdk: Option<&crate::store::aws::Sdk>) -> Arc<Keys> {
+    let timeout = std::time::Duration::from_millis(config.key_provider_timeout_ms);
+    let signer = Signer::new(config.key_provider_signing.clone(), &config.region, sdk.cloned());
+    Arc::new(Keys::new(Arc::new(SpekeClient::new(timeout, signer))))
 }

@@ -57,6 +57,12 @@ pub struct Config {
     pub staged_digest_nonce: String,
     /// Per-channel "ingest stalled" CloudWatch alarms (`SLUICE_CHANNEL_ALARMS`), AWS store only.
     pub channel_alarms: Option<crate::alarms::AlarmConfig>,
+    /// How long a request to a SPEKE key provider may take before the last key is used
+    /// instead (`SLUICE_KEY_PROVIDER_TIMEOUT_MS`).
+    pub key_provider_timeout_ms: u64,
+    /// How key requests are signed (`SLUICE_KEY_PROVIDER_SIGNING`: `none`, `assume-role`
+    /// or `AKID:SECRET`); by default assume-role with the AWS store, else none.
+    pub key_provider_signing: crate::keys::signing::KeySigning,
 }
 
 /// Default for [`Config::stale_after_target_durations`].
@@ -115,7 +121,7 @@ impl Config {
                     .map_err(|_| ConfigError(format!("{name}={v:?} is not a number{what}")))
             })
         };
-        let store = match var("SLUICE_STORE").as_deref().unwrap_or("local") {
+        let store: StoreConfig = match var("SLUICE_STORE").as_deref().unwrap_or("local") {
             "local" => StoreConfig::Local {
                 data_dir: var("SLUICE_DATA_DIR").unwrap_or_else(|| "sluice-data".into()).into(),
             },
@@ -136,6 +142,7 @@ impl Config {
                 )))
             }
         };
+        let aws_store = matches!(store, StoreConfig::Aws(_));
         Ok(Config {
             ingest_base_url: var("SLUICE_INGEST_BASE_URL")
                 .unwrap_or_else(|| base.clone())
@@ -167,6 +174,17 @@ impl Config {
             secret_cache_seconds: number("SLUICE_SECRET_CACHE_SECONDS", 60, " of seconds")? as u64,
             client_ip_from_forwarded_for: var("SLUICE_CLIENT_IP").as_deref() == Some("x-forwarded-for"),
             staged_digest_nonce: var("SLUICE_STAGED_DIGEST_NONCE").unwrap_or_default(),
+            key_provider_timeout_ms: number("SLUICE_KEY_PROVIDER_TIMEOUT_MS", 2000, " of milliseconds")?
+                .clamp(1, 60_000) as u64,
+            key_provider_signing: match var("SLUICE_KEY_PROVIDER_SIGNING") {
+                Some(value) => crate::keys::signing::KeySigning::parse(&value).ok_or_else(|| {
+                    ConfigError(format!(
+                        "SLUICE_KEY_PROVIDER_SIGNING={value:?}: expected none, assume-role or ACCESS_KEY_ID:SECRET"
+                    ))
+                })?,
+                None if aws_store => crate::keys::signing::KeySigning::AssumeRole,
+                None => crate::keys::signing::KeySigning::None,
+            },
             channel_alarms: match var("SLUICE_CHANNEL_ALARMS") {
                 None => None,
                 Some(prefix) => Some(crate::alarms::AlarmConfig {

@@ -26,6 +26,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod ingest;
+pub mod keys;
 pub mod live;
 pub mod manifest;
 pub mod media;

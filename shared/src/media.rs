@@ -6,6 +6,7 @@
 
 pub mod cmaf;
 pub mod codec;
+pub mod crypto;
 pub mod fmp4;
 pub mod iframes;
 pub mod mp4;

@@ -9,6 +9,8 @@
 //!   Channel + OriginEndpoint + StatusCodeRange;
 //! - `ActiveInput` (1 for the ingest endpoint a segment came from) by IngestEndpoint +
 //!   OriginEndpoint;
+//! - `KeyProviderError` (an event in MediaPackage), in all and by OriginEndpoint: a key
+//!   request to the endpoint's SPEKE key provider failed;
 //! - `StagedUploadsRejected` (Sluice's own), in all and by Channel: an upload API Gateway staged in S3
 //!   that the staged-ingest function refused (its encoder got 201 from S3 and never learns).
 //!
@@ -119,6 +121,20 @@ pub fn staged_rejected(timestamp_ms: i64, channel: &str) -> String {
             "Metrics": [{ "Name": "StagedUploadsRejected", "Unit": "Count" }]
         }]),
         json!({ "Channel": channel, "StagedUploadsRejected": 1 }),
+    )
+}
+
+/// A key request to an endpoint's SPEKE key provider failed (MediaPackage's
+/// `KeyProviderError` event, as a metric).
+pub fn key_provider_error(timestamp_ms: i64, origin_endpoint: &str) -> String {
+    line(
+        timestamp_ms,
+        json!([{
+            "Namespace": NAMESPACE,
+            "Dimensions": [[], ["OriginEndpoint"]],
+            "Metrics": [{ "Name": "KeyProviderError", "Unit": "Count" }]
+        }]),
+        json!({ "OriginEndpoint": origin_endpoint, "KeyProviderError": 1 }),
     )
 }
 

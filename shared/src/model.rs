@@ -3,11 +3,13 @@
 //! (renditions and segment records). Wire rendering lives in `api`.
 
 mod captions;
+mod encryption;
 mod package;
 mod rendition;
 mod segment;
 
 pub use captions::*;
+pub use encryption::*;
 pub use package::*;
 pub use rendition::*;
 pub use segment::*;
@@ -170,6 +172,9 @@ pub struct HlsPackage {
     pub use_audio_rendition_group: bool,
     #[serde(flatten)]
     pub ad_selection: AdSelection,
+    /// AES-128 or SAMPLE-AES with keys from a SPEKE key provider; absent: clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<HlsEncryption>,
 }
 
 fn default_segment_duration() -> u32 {
@@ -191,6 +196,7 @@ impl Default for HlsPackage {
             stream_selection: None,
             use_audio_rendition_group: false,
             ad_selection: AdSelection::default(),
+            encryption: None,
         }
     }
 }

@@ -16,6 +16,7 @@ mod cmaf;
 mod dash;
 mod hls_ts;
 mod ladder;
+mod protection;
 mod reply;
 mod segments;
 mod select;

@@ -74,6 +74,7 @@ fn package(segment: u32, window: u32, pdt: u32, playlist_type: PlaylistType) -> 
         include_iframe_only_stream: false,
         use_audio_rendition_group: false,
         ad_selection: Default::default(),
+        encryption: None,
     }
 }
 

@@ -90,6 +90,7 @@ fn settings(pdt_seconds: u32, version: usize, map_uri: Option<String>) -> Playli
         version,
         map_uri,
         end_list: false,
+        keys: None,
     }
 }
 

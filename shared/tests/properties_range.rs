@@ -87,6 +87,7 @@ async fn origin() -> (App, Vec<(String, Vec<u8>)>) {
             include_iframe_only_stream: false,
             use_audio_rendition_group: false,
             ad_selection: Default::default(),
+            encryption: None,
         }),
         tags: Default::default(),
         authorization: None,

@@ -108,10 +108,15 @@ def test_iam_is_least_privilege(template):
                 assert not any(a == "*" or a.endswith(":*") for a in actions), (name, actions)
                 assert statement["Resource"] != "*", (name, statement)
     # Playback reads, except that it may publish settled segments in the segment index:
-    # no S3 writes, no catalog writes, no deletes.
+    # no S3 writes, no catalog writes, no deletes. It may assume roles, and only that
+    # (the key providers' roles, whose trust policies decide).
     for policy in template["Resources"]["PlaybackFunction"]["Properties"]["Policies"]:
         for statement in policy["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "sts:AssumeRole" in actions:
+                assert actions == ["sts:AssumeRole"] and statement["Sid"] == "AssumeKeyProviderRoles", statement
+                assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/*"}, statement
+                continue
             writes = [a for a in actions if not a.startswith(("dynamodb:Get", "dynamodb:Query", "s3:Get",
                                                                "secretsmanager:Get"))]
             assert not any("Delete" in a or a.startswith("s3:") for a in writes), statement

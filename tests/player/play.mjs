@@ -13,6 +13,8 @@
 // text of their cues). WAIT_CAPTION=TEXT: succeed only once a caption cue shows TEXT.
 // WAIT_SUBTITLE=TEXT: turn the first subtitle track on and succeed only once one
 // of its cues (reported under `subtitleCues`, with their times) shows TEXT.
+// hls.js also reports the key URIs of the AES-128 fragments it decrypted into its buffer
+// (`info.decryptedKeys`, in order of first use) and how many (`info.decryptedFragments`).
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -38,8 +40,12 @@ const start = {
     const hls = new Hls({ liveSyncDurationCount: 3 });
     window.player = hls;
     hls.on(Hls.Events.ERROR, (_, d) => window.playerErrors.push({ fatal: d.fatal, detail: d.details }));
+    window.decryptedWith = [];
+    hls.on(Hls.Events.FRAG_BUFFERED, (_, d) => { const k = d.frag.decryptdata;
+      if (k && k.method === 'AES-128') window.decryptedWith.push(k.uri); });
     hls.loadSource(SRC); hls.attachMedia(video);
     window.describe = () => ({ version: Hls.version, levels: hls.levels.map((l) => l.width + 'x' + l.height),
+      decryptedKeys: [...new Set(window.decryptedWith)], decryptedFragments: window.decryptedWith.length,
       audio: hls.audioTracks.map((t) => t.lang), activeAudio: (hls.audioTracks[hls.audioTrack] || {}).lang,
       subtitles: hls.subtitleTracks.map((t) => t.lang) });
     window.switchAudio = (lang) => { hls.audioTrack = hls.audioTracks.findIndex((t) => t.lang === lang); };

@@ -3,6 +3,7 @@
 
 mod conn;
 mod demo;
+mod keyserver;
 mod load;
 mod remux;
 
@@ -112,6 +113,15 @@ struct Args {
     /// Open connections at most; more wait in the listen backlog until one closes.
     #[arg(long, env = "SLUICE_MAX_CONNECTIONS", default_value_t = 512)]
     max_connections: usize,
+    /// Secret the reference key server (`/speke/v1`, `/speke/v2`, `/keys/`,
+    /// `/clearkey/license`) derives its keys from [default: a public value: its keys protect
+    /// nothing].
+    #[arg(long, env = "SLUICE_KEY_SERVER_SECRET", hide_env_values = true)]
+    key_server_secret: Option<String>,
+    /// Milliseconds a request to a key provider may take before the last key is used
+    /// instead [default: 2000].
+    #[arg(long, env = "SLUICE_KEY_PROVIDER_TIMEOUT_MS")]
+    key_provider_timeout_ms: Option<u64>,
     /// With SLUICE_STORE=aws: create the bucket and tables if missing (for emulators).
     #[arg(long)]
     create_aws_resources: bool,
@@ -273,6 +283,10 @@ async fn run_server(args: Args, open_files: Option<u64>) -> anyhow::Result<()> {
             args.secret_cache_seconds.map(|v| v.to_string()),
         ),
         ("SLUICE_CONTROL_CREDENTIALS", control_credentials.clone()),
+        (
+            "SLUICE_KEY_PROVIDER_TIMEOUT_MS",
+            args.key_provider_timeout_ms.map(|v| v.to_string()),
+        ),
     ];
     let config = Config::from_settings(|name| match flags.iter().find(|(flag, _)| *flag == name) {
         Some((_, value)) => value.clone(),
@@ -299,7 +313,10 @@ async fn run_server(args: Args, open_files: Option<u64>) -> anyhow::Result<()> {
         app.stores = sluice::store::faulty::wrap(app.stores, settings.clone());
         eprintln!("storage faults injected as {} says", settings.display());
     }
-    let router = sluice::http::all_routes(&app).merge(demo::page_routes(args.assets_dir.clone()));
+    let secret = args.key_server_secret.as_deref().unwrap_or(keyserver::DEFAULT_SECRET);
+    let router = sluice::http::all_routes(&app)
+        .merge(demo::page_routes(args.assets_dir.clone()))
+        .merge(keyserver::routes(secret, &base_url));
 
     println!("sluice-local listening on http://{addr} (storage: {store_kind})");
     let server = tokio::spawn(conn::serve(listener, router, limits));

@@ -41,6 +41,9 @@ pub fn endpoint_json(config: &Config, endpoint: &OriginEndpoint) -> Value {
                 v["hlsPackage"]["streamSelection"] = json!(selection);
             }
             packages::echo_ad_selection(&mut v["hlsPackage"], &hls.ad_selection);
+            if let Some(encryption) = &hls.encryption {
+                v["hlsPackage"]["encryption"] = json!(encryption);
+            }
         }
         Package::Cmaf(cmaf) => v["cmafPackage"] = packages::cmaf_json(&config.playback_base_url, &endpoint.id, cmaf),
         Package::Dash(dash) => v["dashPackage"] = packages::dash_json(dash),
@@ -156,16 +159,21 @@ pub(super) fn hls_package(map: Map<String, Value>) -> Result<HlsPackage> {
             "adTriggers",
             "adsOnDeliveryRestrictions",
             "useAudioRenditionGroup",
+            "encryption",
         ],
         &[("adMarkers", json!("NONE")), ("includeDvbSubtitles", json!(false))],
     )?;
     let selection = packages::hls_stream_selection(&map)?;
     let mut map = map;
     map.remove("streamSelection");
+    let encryption = map.remove("encryption").filter(|v| !v.is_null());
     let ad_selection = packages::take_ad_selection("hlsPackage.", &mut map)?;
     let mut hls: HlsPackage = parse("hlsPackage", map)?;
     hls.stream_selection = selection;
     hls.ad_selection = ad_selection;
+    hls.encryption = encryption
+        .map(|e| super::encryption::hls_encryption(&e, hls.include_iframe_only_stream))
+        .transpose()?;
     if !(1..=30).contains(&hls.segment_duration_seconds) {
         return Err(ControlError::Unprocessable(format!(
             "hlsPackage.segmentDurationSeconds {} must be between 1 and 30",

@@ -18,6 +18,15 @@ pub struct PlaylistSettings {
     pub map_uri: Option<String>,
     /// The encoder ended the stream: `#EXT-X-ENDLIST`.
     pub end_list: bool,
+    /// Encrypted: the key of each segment (in order), and whether `EXT-X-KEY` is
+    /// repeated before every segment rather than written where the key changes.
+    pub keys: Option<SegmentKeys>,
+}
+
+/// The `EXT-X-KEY` of each segment of an encrypted media playlist.
+pub struct SegmentKeys {
+    pub keys: Vec<m3u8_rs::Key>,
+    pub repeat: bool,
 }
 
 impl From<&HlsPackage> for PlaylistSettings {
@@ -28,6 +37,7 @@ impl From<&HlsPackage> for PlaylistSettings {
             version: 3,
             map_uri: None,
             end_list: false,
+            keys: None,
         }
     }
 }
@@ -65,8 +75,14 @@ pub fn media_playlist(
                 if write_pdt {
                     last_pdt = Some(pdt);
                 }
+                let key = package.keys.as_ref().and_then(|k| {
+                    let key = k.keys.get(i)?;
+                    let changed = i == 0 || k.repeat || k.keys.get(i - 1) != Some(key);
+                    changed.then(|| key.clone())
+                });
                 MediaSegment {
                     uri: uri(s),
+                    key,
                     discontinuity: s.discontinuity,
                     duration: s.duration.as_secs_f64() as f32,
                     program_date_time: write_pdt.then(|| s.program_date_time.to_datetime().fixed_offset()),

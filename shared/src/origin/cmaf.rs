@@ -108,6 +108,7 @@ pub async fn serve_cmaf(
             version: 6,
             map_uri: None,
             end_list: false,
+            keys: None,
         };
         let name = |s: &OutputSegment| format!("../{prefix}_subtitles_{id}_{}.vtt", s.start.0);
         return subtitles::media_playlist(
@@ -160,6 +161,7 @@ pub async fn serve_cmaf(
         version: 6,
         map_uri: Some(init),
         end_list,
+        keys: None,
     };
     let name = |s: &OutputSegment| format!("../{prefix}_{}_{}.mp4", track.name(), s.start.0);
     let body = hls::media_playlist(&window, &settings, target, name);

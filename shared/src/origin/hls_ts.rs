@@ -11,6 +11,7 @@
 
 use super::arrival::*;
 use super::ladder::*;
+use super::protection;
 use super::reply::*;
 use super::select::*;
 use super::subtitles;
@@ -208,8 +209,13 @@ pub(crate) async fn media_playlist(
     let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
     let target = timeline::target_duration(&window, rendition, k);
     let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
+    let keys = match &package.encryption {
+        Some(encryption) => Some(protection::hls_keys(app, endpoint, encryption, &window).await?),
+        None => None,
+    };
     let settings = hls::PlaylistSettings {
         end_list,
+        keys,
         ..package.into()
     };
     let body = hls::media_playlist(&window, &settings, target, name);
@@ -228,11 +234,19 @@ pub(crate) async fn segment(
     start: Ticks,
 ) -> Result<Reply, PlaybackError> {
     let k = timeline::group_size(package.segment_duration_seconds, rendition.target());
-    let (_, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
+    let (group, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
     let active = active_input(inputs.iter().map(|(record, _)| record));
-    // The input segments go out one after the other as they were stored: never joined
-    // into a second copy of the output segment.
-    let mut reply = chunked_segment("video/mp2t", inputs.into_iter().map(|(_, bytes)| bytes));
+    let parts: Vec<bytes::Bytes> = inputs.into_iter().map(|(_, bytes)| bytes).collect();
+    let parts = match &package.encryption {
+        // AES-128: the one copy is the encrypted segment.
+        Some(encryption) => {
+            vec![protection::encrypt_ts_segment(app, endpoint, encryption, group.sequence, group.start, &parts).await?]
+        }
+        // The input segments go out one after the other as they were stored: never joined
+        // into a second copy of the output segment.
+        None => parts,
+    };
+    let mut reply = chunked_segment("video/mp2t", parts);
     reply.active_input = Some(active);
     Ok(reply)
 }

@@ -112,6 +112,7 @@ pub(crate) async fn media_playlist(
     let settings = PlaylistSettings {
         end_list,
         map_uri: None,
+        keys: None,
         ..settings
     };
     let body = hls::media_playlist(&window, &settings, target, name);

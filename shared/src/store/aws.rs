@@ -10,6 +10,7 @@
 //! environment, including `AWS_ENDPOINT_URL` for emulators.
 
 mod dynamodb;
+pub mod roles;
 
 use super::{ObjectStore, StoreError};
 use async_trait::async_trait;

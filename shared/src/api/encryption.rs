@@ -1,0 +1,252 @@
+//! Validation of a package's `encryption` object and its `spekeKeyProvider` (spec:
+//! MediaPackage classic `HlsEncryption`, `SpekeKeyProvider`,
+//! `EncryptionContractConfiguration`). Refusals are 422 naming the field.
+
+use super::*;
+use crate::model::{HlsEncryption, HlsEncryptionMethod, SpekeKeyProvider};
+
+/// The longest key period accepted: a year.
+const MAX_ROTATION_SECONDS: u32 = 31_536_000;
+
+/// The system ids Sluice can encrypt for on HLS TS with AES-128.
+pub const AES_128_SYSTEM_ID: &str = "81376844-f976-481e-a84e-cc25d39b0b33";
+
+fn unprocessable(message: String) -> ControlError {
+    ControlError::Unprocessable(message)
+}
+
+/// Validates `hlsPackage.encryption`; `iframes` is the package's `includeIframeOnlyStream`.
+pub(super) fn hls_encryption(value: &Value, iframes: bool) -> Result<HlsEncryption> {
+    let path = "hlsPackage.encryption.";
+    let Value::Object(map) = value else {
+        return Err(unprocessable(format!("{path} must be an object")));
+    };
+    let mut map = map.clone();
+    refuse_unsupported(
+        &map,
+        path,
+        &[
+            "encryptionMethod",
+            "constantInitializationVector",
+            "keyRotationIntervalSeconds",
+            "repeatExtXKey",
+            "spekeKeyProvider",
+        ],
+        &[],
+    )?;
+    let provider = speke_key_provider(path, map.remove("spekeKeyProvider"))?;
+    let mut encryption: HlsEncryption = parse(
+        path,
+        map.into_iter()
+            .chain([(
+                "spekeKeyProvider".to_owned(),
+                serde_json::to_value(&provider).unwrap_or_default(),
+            )])
+            .collect(),
+    )?;
+    encryption.speke_key_provider = provider;
+    if encryption.encryption_method == HlsEncryptionMethod::SampleAes {
+        return Err(unprocessable(format!(
+            "{path}encryptionMethod SAMPLE_AES is not supported by Sluice yet; use AES_128"
+        )));
+    }
+    if let Some(iv) = &encryption.constant_initialization_vector {
+        constant_iv(&format!("{path}constantInitializationVector"), iv)?;
+    }
+    rotation(path, encryption.key_rotation_interval_seconds)?;
+    let provider = &encryption.speke_key_provider;
+    if provider.encryption_contract_configuration.is_some() {
+        return Err(unprocessable(format!(
+            "{path}spekeKeyProvider.encryptionContractConfiguration (SPEKE v2) is for cmafPackage and dashPackage; \
+             hlsPackage uses SPEKE v1"
+        )));
+    }
+    if provider.system_ids.len() != 1 {
+        return Err(unprocessable(format!(
+            "{path}spekeKeyProvider.systemIds must name exactly one system id for hlsPackage, got {}",
+            provider.system_ids.len()
+        )));
+    }
+    if provider.system_ids[0].to_ascii_lowercase() != AES_128_SYSTEM_ID {
+        return Err(unprocessable(format!(
+            "{path}spekeKeyProvider.systemIds {:?}: AES_128 is encrypted for the AES-128 system id {AES_128_SYSTEM_ID}",
+            provider.system_ids[0]
+        )));
+    }
+    if iframes {
+        return Err(unprocessable(
+            "hlsPackage.includeIframeOnlyStream cannot be combined with AES_128 encryption by Sluice yet: \
+             an I-frame playlist's byte ranges cannot be decrypted on their own"
+                .into(),
+        ));
+    }
+    Ok(encryption)
+}
+
+/// A `spekeKeyProvider` object under `path`.
+fn speke_key_provider(path: &str, value: Option<Value>) -> Result<SpekeKeyProvider> {
+    let path = format!("{path}spekeKeyProvider");
+    let Some(Value::Object(map)) = value.filter(|v| !v.is_null()) else {
+        return Err(unprocessable(format!("{path} is required and must be an object")));
+    };
+    refuse_unsupported(
+        &map,
+        &format!("{path}."),
+        &[
+            "url",
+            "resourceId",
+            "roleArn",
+            "systemIds",
+            "certificateArn",
+            "encryptionContractConfiguration",
+        ],
+        &[],
+    )?;
+    let provider: SpekeKeyProvider = parse(&path, map)?;
+    let url = &provider.url;
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
+    if host.is_none_or(str::is_empty) {
+        return Err(unprocessable(format!(
+            "{path}.url {url:?} must be an http:// or https:// URL of the key provider"
+        )));
+    }
+    if provider.resource_id.is_empty() || provider.resource_id.len() > 256 {
+        return Err(unprocessable(format!("{path}.resourceId must be 1 to 256 characters")));
+    }
+    if !is_role_arn(&provider.role_arn) {
+        return Err(unprocessable(format!(
+            "{path}.roleArn {:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+            provider.role_arn
+        )));
+    }
+    for (i, id) in provider.system_ids.iter().enumerate() {
+        if !is_uuid(id) {
+            return Err(unprocessable(format!(
+                "{path}.systemIds[{i}] {id:?} is not a DRM system id (a UUID such as {AES_128_SYSTEM_ID})"
+            )));
+        }
+    }
+    if provider.system_ids.is_empty() {
+        return Err(unprocessable(format!(
+            "{path}.systemIds must name at least one system id"
+        )));
+    }
+    if provider.certificate_arn.is_some() {
+        return Err(unprocessable(format!(
+            "{path}.certificateArn is not supported by Sluice yet: content key encryption (CPIX DeliveryData) \
+             is not implemented; remove it to receive keys in the clear over TLS"
+        )));
+    }
+    Ok(provider)
+}
+
+fn constant_iv(path: &str, iv: &str) -> Result<()> {
+    if iv.len() == 32 && iv.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    Err(unprocessable(format!(
+        "{path} {iv:?} must be 32 hexadecimal digits (128 bits)"
+    )))
+}
+
+fn rotation(path: &str, seconds: u32) -> Result<()> {
+    if seconds <= MAX_ROTATION_SECONDS {
+        return Ok(());
+    }
+    Err(unprocessable(format!(
+        "{path}keyRotationIntervalSeconds {seconds} must be between 0 (no rotation) and {MAX_ROTATION_SECONDS}"
+    )))
+}
+
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if !partition.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty()))
+}
+
+/// `8-4-4-4-12` hexadecimal digits.
+pub(crate) fn is_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hls(encryption: Value) -> Result<HlsEncryption> {
+        hls_encryption(&encryption, false)
+    }
+
+    fn provider() -> Value {
+        json!({"url": "https://keys.example.com/speke/v1", "resourceId": "live-1",
+               "roleArn": "arn:aws:iam::123456789012:role/speke", "systemIds": [AES_128_SYSTEM_ID]})
+    }
+
+    fn refusal(encryption: Value) -> String {
+        match hls(encryption) {
+            Err(ControlError::Unprocessable(m)) => m,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_mediapackages() {
+        let e = hls(json!({"spekeKeyProvider": provider()})).unwrap();
+        assert_eq!(e.encryption_method, HlsEncryptionMethod::Aes128);
+        assert_eq!(e.key_rotation_interval_seconds, 60);
+        assert!(!e.repeat_ext_x_key);
+        assert_eq!(e.constant_initialization_vector, None);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        assert!(refusal(json!({})).contains("hlsPackage.encryption.spekeKeyProvider is required"));
+        let mut p = provider();
+        p["roleArn"] = json!("role");
+        assert!(refusal(json!({"spekeKeyProvider": p})).contains("spekeKeyProvider.roleArn"));
+        let mut p = provider();
+        p["systemIds"] = json!(["widevine"]);
+        assert!(refusal(json!({"spekeKeyProvider": p})).contains("systemIds[0]"));
+        let mut p = provider();
+        p["url"] = json!("ftp://keys");
+        assert!(refusal(json!({"spekeKeyProvider": p})).contains("spekeKeyProvider.url"));
+        let mut p = provider();
+        p["certificateArn"] = json!("arn:aws:acm:us-east-1:123456789012:certificate/abc");
+        assert!(refusal(json!({"spekeKeyProvider": p})).contains("certificateArn is not supported"));
+        let iv = refusal(json!({"spekeKeyProvider": provider(), "constantInitializationVector": "00ff"}));
+        assert!(iv.contains("constantInitializationVector"), "{iv}");
+        let rotation = refusal(json!({"spekeKeyProvider": provider(), "keyRotationIntervalSeconds": -1}));
+        assert!(rotation.contains("keyRotationIntervalSeconds"), "{rotation}");
+        let unknown = refusal(json!({"spekeKeyProvider": provider(), "keyFormat": "identity"}));
+        assert!(unknown.contains("hlsPackage.encryption.keyFormat"), "{unknown}");
+        let method = refusal(json!({"spekeKeyProvider": provider(), "encryptionMethod": "AES_256"}));
+        assert!(method.contains("encryptionMethod"), "{method}");
+    }
+
+    #[test]
+    fn iframe_playlists_are_refused_with_aes_128() {
+        let e = hls_encryption(&json!({"spekeKeyProvider": provider()}), true);
+        assert!(matches!(e, Err(ControlError::Unprocessable(m)) if m.contains("includeIframeOnlyStream")));
+    }
+
+    #[test]
+    fn role_arns_and_uuids() {
+        assert!(is_role_arn("arn:aws:iam::123456789012:role/speke"));
+        assert!(is_role_arn("arn:aws-cn:iam::123456789012:role/path/speke"));
+        assert!(!is_role_arn("arn:aws:iam::123456789012:user/speke"));
+        assert!(!is_role_arn("arn:aws:iam::1234:role/speke"));
+        assert!(is_uuid(AES_128_SYSTEM_ID));
+        assert!(!is_uuid("81376844f976481ea84ecc25d39b0b33"));
+    }
+}

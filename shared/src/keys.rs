@@ -1,0 +1,290 @@
+//! Content keys of encrypted packages: the key-provider port ([`KeyProvider`]), its SPEKE
+//! adapter ([`speke::SpekeClient`]), CPIX documents ([`cpix`]) and the per-process key
+//! cache ([`Keys`]).
+//!
+//! A key period is a pure function of media time and `keyRotationIntervalSeconds`
+//! ([`period_of`]), and a period's KID of the endpoint's `resourceId` and the period
+//! ([`kid_for`]), so every origin instance (every Lambda) asks for the same key for the
+//! same segment, and asks the provider at most once per period while it is reachable.
+
+pub mod cpix;
+pub mod signing;
+pub mod speke;
+
+use crate::model::SpekeKeyProvider;
+use crate::time::Ticks;
+use cpix::Kid;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+
+/// One key of an endpoint, for one key period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContentKey {
+    pub kid: Kid,
+    pub key: [u8; 16],
+    /// The period it was obtained for (the last key's when the provider failed).
+    pub period: u64,
+    /// The provider's `explicitIV`, if it gave one.
+    pub explicit_iv: Option<[u8; 16]>,
+    /// The URI players fetch the key from (SPEKE v1 `URIExtXKey`), for HLS AES-128.
+    pub key_uri: Option<String>,
+}
+
+/// What is asked of a key provider: the key `kid` of `period`.
+#[derive(Clone, Debug)]
+pub struct KeyRequest<'a> {
+    pub provider: &'a SpekeKeyProvider,
+    pub kid: Kid,
+    pub period: u64,
+}
+
+/// Why no key came from the provider.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the key provider at {url} did not answer within {millis} ms")]
+    Timeout { url: String, millis: u64 },
+    #[error("the key provider at {url} cannot be reached: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the key provider at {url} refused the key request with HTTP {status}: {body}")]
+    Refused { url: String, status: u16, body: String },
+    #[error("the key provider at {url} answered with an unusable document: {reason}")]
+    Malformed { url: String, reason: String },
+}
+
+/// The port: where keys come from.
+#[async_trait::async_trait]
+pub trait KeyProvider: Send + Sync {
+    async fn fetch(&self, request: &KeyRequest<'_>) -> Result<ContentKey, KeyError>;
+}
+
+/// The key period of a segment starting at `media_time`: one period per
+/// `rotation_seconds` of media time, or period 0 throughout when rotation is off.
+pub fn period_of(media_time: Ticks, rotation_seconds: u32) -> u64 {
+    match u64::from(rotation_seconds) * crate::time::TICKS_PER_SECOND {
+        0 => 0,
+        length => media_time.0 / length,
+    }
+}
+
+/// The KID of `period` for the content `resource_id`: stable, so every instance asks
+/// for the same key (SPEKE leaves KIDs to the encryptor, one per content id and period).
+/// A UUID version 8 (RFC 9562) from SHA-256.
+pub fn kid_for(resource_id: &str, period: u64) -> Kid {
+    let mut hash = Sha256::new();
+    hash.update(b"sluice content key id\0");
+    hash.update(resource_id.as_bytes());
+    hash.update(b"\0");
+    hash.update(period.to_be_bytes());
+    let digest = hash.finalize();
+    let mut kid = [0u8; 16];
+    kid.copy_from_slice(&digest[..16]);
+    kid[6] = (kid[6] & 0x0f) | 0x80;
+    kid[8] = (kid[8] & 0x3f) | 0x80;
+    Kid(kid)
+}
+
+/// How long a failed period is not asked for again (its requests use the last key).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Entries kept before the oldest periods are dropped.
+const MAX_ENTRIES: usize = 4096;
+
+type Period = (String, String, u64);
+type Content = (String, String);
+
+/// The key cache of one process: a key per (provider URL, resource id, period), fetched
+/// once; the last key obtained per (URL, resource id) for when the provider fails.
+pub struct Keys {
+    provider: Arc<dyn KeyProvider>,
+    entries: Mutex<HashMap<Period, Arc<OnceCell<ContentKey>>>>,
+    last: Mutex<HashMap<Content, ContentKey>>,
+    failed: Mutex<HashMap<Period, Instant>>,
+}
+
+/// A key for a segment or playlist, or why there is none.
+pub type KeyResult = Result<ContentKey, KeyError>;
+
+impl Keys {
+    pub fn new(provider: Arc<dyn KeyProvider>) -> Keys {
+        Keys {
+            provider,
+            entries: Mutex::default(),
+            last: Mutex::default(),
+            failed: Mutex::default(),
+        }
+    }
+
+    /// The key of `period` for `provider`: cached, or fetched once. When the provider
+    /// fails, the last key this process obtained for the same content (MediaPackage's
+    /// rule); when there never was one, the error. `on_error` is called for each failed
+    /// request (for the `KeyProviderError` log and metric).
+    pub async fn key(&self, provider: &SpekeKeyProvider, period: u64, on_error: impl Fn(&KeyError)) -> KeyResult {
+        let id: Period = (provider.url.clone(), provider.resource_id.clone(), period);
+        let cell = {
+            let mut entries = self.entries.lock().expect("key cache");
+            if entries.len() >= MAX_ENTRIES {
+                let mut periods: Vec<u64> = entries.keys().map(|k| k.2).collect();
+                periods.sort_unstable();
+                let cut = periods[periods.len() / 2];
+                entries.retain(|k, _| k.2 >= cut);
+            }
+            entries.entry(id.clone()).or_default().clone()
+        };
+        let fetched = cell
+            .get_or_try_init(|| async {
+                let recently_failed = self
+                    .failed
+                    .lock()
+                    .expect("key cache")
+                    .get(&id)
+                    .is_some_and(|at| at.elapsed() < RETRY_AFTER);
+                if recently_failed {
+                    return Err(None);
+                }
+                let request = KeyRequest {
+                    provider,
+                    kid: kid_for(&provider.resource_id, period),
+                    period,
+                };
+                match self.provider.fetch(&request).await {
+                    Ok(key) => Ok(key),
+                    Err(e) => {
+                        self.failed
+                            .lock()
+                            .expect("key cache")
+                            .insert(id.clone(), Instant::now());
+                        Err(Some(e))
+                    }
+                }
+            })
+            .await;
+        let content: Content = (id.0, id.1);
+        match fetched {
+            Ok(key) => {
+                let mut last = self.last.lock().expect("key cache");
+                if last.get(&content).is_none_or(|k| k.period <= key.period) {
+                    last.insert(content, key.clone());
+                }
+                Ok(key.clone())
+            }
+            Err(e) => {
+                if let Some(e) = &e {
+                    on_error(e);
+                }
+                let last = self.last.lock().expect("key cache").get(&content).cloned();
+                last.ok_or_else(|| {
+                    e.unwrap_or_else(|| KeyError::Unreachable {
+                        url: provider.url.clone(),
+                        reason: "it failed less than a second ago".into(),
+                    })
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    struct Counting {
+        calls: AtomicUsize,
+        down: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl KeyProvider for Counting {
+        async fn fetch(&self, request: &KeyRequest<'_>) -> KeyResult {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if self.down.load(Ordering::SeqCst) {
+                return Err(KeyError::Unreachable {
+                    url: request.provider.url.clone(),
+                    reason: "down".into(),
+                });
+            }
+            Ok(ContentKey {
+                kid: request.kid,
+                key: [request.period as u8; 16],
+                period: request.period,
+                explicit_iv: None,
+                key_uri: Some(format!("https://keys/{}", request.kid)),
+            })
+        }
+    }
+
+    fn provider() -> SpekeKeyProvider {
+        SpekeKeyProvider {
+            url: "https://keys".into(),
+            resource_id: "r".into(),
+            role_arn: "arn:aws:iam::123456789012:role/k".into(),
+            system_ids: vec!["81376844-f976-481e-a84e-cc25d39b0b33".into()],
+            certificate_arn: None,
+            encryption_contract_configuration: None,
+        }
+    }
+
+    #[test]
+    fn periods_follow_media_time() {
+        assert_eq!(period_of(Ticks(0), 10), 0);
+        assert_eq!(period_of(Ticks(899_999), 10), 0);
+        assert_eq!(period_of(Ticks(900_000), 10), 1);
+        assert_eq!(period_of(Ticks(123_456_789), 0), 0);
+    }
+
+    #[test]
+    fn kids_are_stable_per_content_and_period() {
+        assert_eq!(kid_for("r", 3), kid_for("r", 3));
+        assert_ne!(kid_for("r", 3), kid_for("r", 4));
+        assert_ne!(kid_for("r", 3), kid_for("s", 3));
+        let kid = kid_for("r", 3).to_string();
+        assert_eq!(&kid[14..15], "8", "version 8: {kid}");
+    }
+
+    #[tokio::test]
+    async fn one_request_per_period_even_when_asked_at_once() {
+        let counting = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+            down: AtomicBool::new(false),
+        });
+        let keys = Keys::new(counting.clone());
+        let p = provider();
+        let asks = (0..8).map(|i| keys.key(&p, i % 2, |_| {}));
+        let got = futures_util::future::join_all(asks).await;
+        assert!(got.iter().all(Result::is_ok));
+        assert_eq!(counting.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(got[1].as_ref().unwrap().kid, kid_for("r", 1));
+    }
+
+    #[tokio::test]
+    async fn a_failing_provider_leaves_the_last_key_or_an_error() {
+        let counting = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+            down: AtomicBool::new(true),
+        });
+        let keys = Keys::new(counting.clone());
+        let p = provider();
+        let errors = AtomicUsize::new(0);
+        let count = |_: &KeyError| {
+            errors.fetch_add(1, Ordering::SeqCst);
+        };
+        assert!(keys.key(&p, 5, count).await.is_err(), "no key was ever obtained");
+        assert!(keys.key(&p, 5, count).await.is_err());
+        assert_eq!(
+            counting.calls.load(Ordering::SeqCst),
+            1,
+            "not asked again within a second"
+        );
+        assert_eq!(errors.load(Ordering::SeqCst), 1);
+        counting.down.store(false, Ordering::SeqCst);
+        let six = keys.key(&p, 6, count).await.unwrap();
+        counting.down.store(true, Ordering::SeqCst);
+        let seven = keys.key(&p, 7, count).await.unwrap();
+        assert_eq!(seven, six, "the last key stands in");
+        assert_eq!(keys.key(&p, 6, count).await.unwrap(), six, "cached");
+    }
+}

@@ -1,0 +1,117 @@
+//! The encryption stage of playback: the content key of a segment's key period (from the
+//! key cache, which asks the endpoint's SPEKE key provider), the `EXT-X-KEY` tags of a
+//! media playlist, and the encrypted segment bytes.
+//!
+//! A key that was never obtained is a 404, never clear bytes; when the provider fails
+//! after a key was obtained, the last key is used (MediaPackage's rule), and each failed
+//! request is logged and counted as `KeyProviderError`.
+
+use super::reply::*;
+use crate::app::PlaybackServices;
+use crate::keys::{period_of, ContentKey, KeyError};
+use crate::live::timeline::OutputSegment;
+use crate::manifest::hls::SegmentKeys;
+use crate::media::crypto;
+use crate::model::{HlsEncryption, OriginEndpoint, SpekeKeyProvider};
+use crate::time::{Ticks, UnixMillis};
+use bytes::Bytes;
+
+/// The key of the period `media_time` falls in.
+pub(crate) async fn key_at(
+    app: &PlaybackServices,
+    endpoint: &OriginEndpoint,
+    provider: &SpekeKeyProvider,
+    rotation_seconds: u32,
+    media_time: Ticks,
+) -> Result<ContentKey, PlaybackError> {
+    let period = period_of(media_time, rotation_seconds);
+    let report = |e: &KeyError| {
+        tracing::error!(endpoint = %endpoint.id, period, error = %e, "KeyProviderError");
+        crate::metrics::emit(|| crate::metrics::key_provider_error(UnixMillis::now().0, &endpoint.id));
+    };
+    app.keys.key(provider, period, report).await.map_err(|e| {
+        PlaybackError::not_found(format!(
+            "endpoint {:?} is encrypted and no content key has been obtained yet: {e}",
+            endpoint.id
+        ))
+    })
+}
+
+/// The `EXT-X-KEY` of an AES-128 segment encrypted with `key`: the provider's key URI,
+/// and the IV when it is constant (otherwise players use the media sequence number).
+fn ext_x_key(
+    endpoint: &OriginEndpoint,
+    encryption: &HlsEncryption,
+    key: &ContentKey,
+) -> Result<m3u8_rs::Key, PlaybackError> {
+    let uri = key.key_uri.clone().ok_or_else(|| {
+        tracing::error!(endpoint = %endpoint.id, "the key provider's response has no URIExtXKey");
+        PlaybackError::Internal(format!(
+            "the key provider of endpoint {:?} gave no key URI (URIExtXKey) for AES-128",
+            endpoint.id
+        ))
+    })?;
+    Ok(m3u8_rs::Key {
+        method: m3u8_rs::KeyMethod::AES128,
+        uri: Some(uri),
+        iv: constant_iv(encryption, key).map(|iv| crypto::iv_hex(&iv)),
+        keyformat: None,
+        keyformatversions: None,
+    })
+}
+
+/// The configured constant IV, else the provider's explicit IV; `None`: the sequence number.
+fn constant_iv(encryption: &HlsEncryption, key: &ContentKey) -> Option<[u8; 16]> {
+    encryption
+        .constant_initialization_vector
+        .as_deref()
+        .and_then(crypto::parse_iv)
+        .or(key.explicit_iv)
+}
+
+/// The key tags of a media playlist's `window`, one per segment.
+pub(crate) async fn hls_keys(
+    app: &PlaybackServices,
+    endpoint: &OriginEndpoint,
+    encryption: &HlsEncryption,
+    window: &[OutputSegment],
+) -> Result<SegmentKeys, PlaybackError> {
+    let provider = &encryption.speke_key_provider;
+    let rotation = encryption.key_rotation_interval_seconds;
+    let mut periods: Vec<u64> = window.iter().map(|s| period_of(s.start, rotation)).collect();
+    periods.dedup();
+    let length = u64::from(rotation) * crate::time::TICKS_PER_SECOND;
+    let keys = futures_util::future::join_all(
+        periods
+            .iter()
+            .map(|p| key_at(app, endpoint, provider, rotation, Ticks(p * length))),
+    )
+    .await;
+    let mut by_period = std::collections::HashMap::new();
+    for (period, key) in periods.iter().zip(keys) {
+        by_period.insert(*period, ext_x_key(endpoint, encryption, &key?)?);
+    }
+    Ok(SegmentKeys {
+        keys: window
+            .iter()
+            .map(|s| by_period[&period_of(s.start, rotation)].clone())
+            .collect(),
+        repeat: encryption.repeat_ext_x_key,
+    })
+}
+
+/// An output segment of `sequence`, starting at `start`, encrypted as one AES-128-CBC
+/// stream.
+pub(crate) async fn encrypt_ts_segment(
+    app: &PlaybackServices,
+    endpoint: &OriginEndpoint,
+    encryption: &HlsEncryption,
+    sequence: u64,
+    start: Ticks,
+    parts: &[Bytes],
+) -> Result<Bytes, PlaybackError> {
+    let provider = &encryption.speke_key_provider;
+    let key = key_at(app, endpoint, provider, encryption.key_rotation_interval_seconds, start).await?;
+    let iv = constant_iv(encryption, &key).unwrap_or_else(|| crypto::sequence_iv(sequence));
+    Ok(Bytes::from(crypto::aes128_cbc(&key.key, &iv, parts)))
+}

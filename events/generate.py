@@ -39,12 +39,41 @@ def rest(method, path, body=None, headers=None, binary=False):
     return event
 
 
-def url(path, headers=None):
+def url(path, headers=None, method="GET", body=None):
     event = copy.deepcopy(URL)
     event["rawPath"] = path
     event["headers"] = {**event["headers"], **(headers or {})}
     event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    if body is not None:
+        event["body"] = body
     return event
+
+
+# A SPEKE v1 key request as the playback function sends it (one AES-128 key, period 3).
+SPEKE_V1 = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<cpix:CPIX id="live-1" xmlns:cpix="urn:dashif:org:cpix" xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" '
+    'xmlns:speke="urn:aws:amazon:com:speke"><cpix:ContentKeyList>'
+    '<cpix:ContentKey kid="2f0e77a0-5c9e-4b5e-9c3c-6ad2e1f40b11"/></cpix:ContentKeyList><cpix:DRMSystemList>'
+    '<cpix:DRMSystem kid="2f0e77a0-5c9e-4b5e-9c3c-6ad2e1f40b11" systemId="81376844-f976-481e-a84e-cc25d39b0b33">'
+    '<cpix:ContentProtectionData/><speke:KeyFormat/><speke:KeyFormatVersions/><speke:ProtectionHeader/>'
+    '<cpix:PSSH/><cpix:URIExtXKey/></cpix:DRMSystem></cpix:DRMSystemList><cpix:ContentKeyPeriodList>'
+    '<cpix:ContentKeyPeriod id="keyPeriod_2f0e77a0-5c9e-4b5e-9c3c-6ad2e1f40b11" index="3"/>'
+    '</cpix:ContentKeyPeriodList><cpix:ContentKeyUsageRuleList>'
+    '<cpix:ContentKeyUsageRule kid="2f0e77a0-5c9e-4b5e-9c3c-6ad2e1f40b11">'
+    '<cpix:KeyPeriodFilter periodId="keyPeriod_2f0e77a0-5c9e-4b5e-9c3c-6ad2e1f40b11"/>'
+    '</cpix:ContentKeyUsageRule></cpix:ContentKeyUsageRuleList></cpix:CPIX>'
+)
+
+
+def keyserver_events():
+    host = {"host": "keys0123456789ab.lambda-url.us-east-1.on.aws", "user-agent": "sluice/0.1.0",
+            "content-type": "application/xml"}
+    return {
+        "keyserver-speke-v1.json": url("/speke/v1", host, "POST", SPEKE_V1),
+        "keyserver-key.json": url("/keys/live-1/2f0e77a0-5c9e-4b5e-9c3c-6ad2e1f40b11", host),
+    }
 
 
 def ingest(path, body, content_type, auth=BASIC):
@@ -74,6 +103,7 @@ def main(segment_path):
         "playback-segment.json": url("/out/v1/demo-hls/index_360p-seg_133200.ts"),
         "playback-unknown-endpoint.json": url("/out/v1/no-such-endpoint/index.m3u8"),
         "playback-not-a-file.json": url("/out/v1/demo-hls/secrets.txt"),
+        **keyserver_events(),
     }
     for name, event in events.items():
         (HERE / name).write_text(json.dumps(event, indent=2) + "\n")

@@ -9,6 +9,8 @@ status, so playback events are also POSTed to the emulator's invoke API (the one
 `cargo lambda invoke` calls), which answers with the streamed status and headers."""
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import pathlib
@@ -43,7 +45,16 @@ REPLAY = [
     ("playback-segment.json", "sluice-playback", 200, "G"),
     ("playback-unknown-endpoint.json", "sluice-playback", 404, 'no origin endpoint "no-such-endpoint"'),
     ("playback-not-a-file.json", "sluice-playback", 404, "is not a file of endpoint"),
+    # The optional reference key server: a SPEKE v1 answer whose key URL names the host
+    # the request came to, and that URL's key.
+    ("keyserver-speke-v1.json", "sluice-keyserver", 200,
+     "<cpix:URIExtXKey>" + base64.b64encode(
+         b"https://keys0123456789ab.lambda-url.us-east-1.on.aws/keys/live-1/2f0e77a0-5c9e-4b5e-9c3c-6ad2e1f40b11"
+     ).decode()),
+    ("keyserver-key.json", "sluice-keyserver", 200, ""),
 ]
+
+KEY_SERVER_SECRET = "events-test-secret-0123456789"
 
 
 def test_every_event_is_replayed():
@@ -63,7 +74,8 @@ def emulator(moto, tmp_path_factory):
     log = open(log_path, "w")
     # As the template's LoggingConfig does: JSON logs.
     env = {**os.environ, **env, "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
-           "SLUICE_BASE_URL": "https://api.example", "AWS_LAMBDA_LOG_FORMAT": "JSON"}
+           "SLUICE_BASE_URL": "https://api.example", "AWS_LAMBDA_LOG_FORMAT": "JSON",
+           "SLUICE_KEY_SERVER_SECRET": KEY_SERVER_SECRET}
     proc = subprocess.Popen(
         [cargo_lambda, "lambda", "watch", "--ignore-changes",
          "--invoke-address", "127.0.0.1", "--invoke-port", str(port)],
@@ -127,6 +139,11 @@ def test_events_replay_with_expected_status(emulator):
             if response.get("isBase64Encoded"):
                 body = base64.b64decode(body).decode(errors="replace")
         assert got == status and expected in body, (name, got, body[:500])
+        if name == "keyserver-key.json":
+            # HMAC-SHA256 of the secret over the content id, a zero byte and the KID (README).
+            kid = bytes.fromhex("2f0e77a05c9e4b5e9c3c6ad2e1f40b11")
+            expected_key = hmac.new(KEY_SERVER_SECRET.encode(), b"live-1\0" + kid, hashlib.sha256).digest()[:16]
+            assert base64.b64decode(response["body"]) == expected_key
         if name == "playback-segment.json":
             segment = json.loads((EVENTS / "ingest-put-segment.json").read_text())["body"]
             assert raw == base64.b64decode(segment), "the segment is served whole and unchanged"

@@ -27,11 +27,30 @@ def test_functions_are_arm64_al2023_built_by_cargo_lambda(template):
     assert globals_["Runtime"] == "provided.al2023" and globals_["Architectures"] == ["arm64"]
     functions = resources(template, "AWS::Serverless::Function")
     assert set(functions) == {"IngestFunction", "ControlFunction", "PlaybackFunction",
-                              "StagedAuthorizerFunction", "StagedIngestFunction"}
+                              "StagedAuthorizerFunction", "StagedIngestFunction", "KeyServerFunction"}
     for name, fn in functions.items():
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda", name
         assert fn["Properties"].get("Runtime", "provided.al2023") == "provided.al2023"
         assert fn["Properties"].get("Architectures", ["arm64"]) == ["arm64"]
+
+
+def test_the_reference_key_server_is_optional_needs_a_secret_and_may_do_nothing_else(template):
+    assert template["Parameters"]["ReferenceKeyServer"]["Default"] == "Disabled"
+    assert template["Parameters"]["ReferenceKeyServerSecret"]["NoEcho"] is True
+    assert template["Conditions"]["ReferenceKeyServerOn"] == {"Fn::Equals": [{"Ref": "ReferenceKeyServer"}, "Enabled"]}
+    rule = template["Rules"]["KeyServerHasASecret"]
+    assert rule["RuleCondition"] == template["Conditions"]["ReferenceKeyServerOn"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReferenceKeyServerSecret"}, ""]}]}
+    server = template["Resources"]["KeyServerFunction"]
+    assert server["Condition"] == "ReferenceKeyServerOn"
+    assert server["Metadata"]["BuildProperties"]["Binary"] == "sluice-keyserver"
+    props = server["Properties"]
+    assert props["Policies"] == [], "it reads and writes nothing"
+    assert props["FunctionUrlConfig"] == {"AuthType": "NONE"}
+    assert props["Environment"]["Variables"]["SLUICE_KEY_SERVER_SECRET"] == {"Ref": "ReferenceKeyServerSecret"}
+    output = template["Outputs"]["ReferenceKeyServerUrl"]
+    assert output["Condition"] == "ReferenceKeyServerOn"
+    assert output["Value"] == {"Fn::GetAtt": ["KeyServerFunctionUrl", "FunctionUrl"]}
 
 
 def test_playback_is_a_streaming_iam_function_url_behind_cloudfront_with_oac(template):

@@ -3,7 +3,6 @@
 
 mod conn;
 mod demo;
-mod keyserver;
 mod load;
 mod remux;
 
@@ -313,10 +312,13 @@ async fn run_server(args: Args, open_files: Option<u64>) -> anyhow::Result<()> {
         app.stores = sluice::store::faulty::wrap(app.stores, settings.clone());
         eprintln!("storage faults injected as {} says", settings.display());
     }
-    let secret = args.key_server_secret.as_deref().unwrap_or(keyserver::DEFAULT_SECRET);
+    let secret = args
+        .key_server_secret
+        .as_deref()
+        .unwrap_or(sluice_keyserver::DEFAULT_SECRET);
     let router = sluice::http::all_routes(&app)
         .merge(demo::page_routes(args.assets_dir.clone()))
-        .merge(keyserver::routes(secret, &base_url));
+        .merge(sluice_keyserver::routes(secret, Some(&base_url)));
 
     println!("sluice-local listening on http://{addr} (storage: {store_kind})");
     let server = tokio::spawn(conn::serve(listener, router, limits));

@@ -40,17 +40,19 @@ pub const DEFAULT_SECRET: &str = "sluice-reference-key-server-not-for-production
 #[derive(Clone)]
 struct KeyServer {
     secret: Arc<Vec<u8>>,
-    /// Base URL of this server, for the key URIs it hands out.
-    base_url: Arc<String>,
+    /// Base URL of this server, for the key URIs it hands out; `None`: `https://` and the
+    /// request's `Host` (behind a Lambda function URL).
+    base_url: Option<Arc<String>>,
     /// KIDs handed out → their content id, for license requests without `contentId`.
     issued: Arc<Mutex<HashMap<Kid, String>>>,
 }
 
-/// The key server's routes, answering key URIs under `base_url`.
-pub fn routes(secret: &str, base_url: &str) -> Router {
+/// The key server's routes, handing out key URIs under `base_url` (`None`: under
+/// `https://` and the host each SPEKE request was sent to).
+pub fn routes(secret: &str, base_url: Option<&str>) -> Router {
     let server = KeyServer {
         secret: Arc::new(secret.as_bytes().to_vec()),
-        base_url: Arc::new(base_url.trim_end_matches('/').to_owned()),
+        base_url: base_url.map(|b| Arc::new(b.trim_end_matches('/').to_owned())),
         issued: Arc::default(),
     };
     Router::new()
@@ -71,7 +73,7 @@ impl KeyServer {
         digest[..16].try_into().expect("32 bytes")
     }
 
-    fn key_url(&self, content_id: &str, kid: Kid) -> String {
+    fn key_url(&self, base: &str, content_id: &str, kid: Kid) -> String {
         // RFC 3986 unreserved characters stay as they are.
         const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
             .remove(b'-')
@@ -79,11 +81,25 @@ impl KeyServer {
             .remove(b'.')
             .remove(b'~');
         let content = percent_encoding::utf8_percent_encode(content_id, PATH);
-        format!("{}/keys/{content}/{kid}", self.base_url)
+        format!("{base}/keys/{content}/{kid}")
+    }
+
+    /// Where this server's key URIs point for a request with `headers`.
+    fn base(&self, headers: &HeaderMap) -> String {
+        match &self.base_url {
+            Some(base) => base.to_string(),
+            None => {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("localhost");
+                format!("https://{host}")
+            }
+        }
     }
 
     /// Fills in a request document: every key's value, every DRM system's data.
-    fn answer(&self, mut doc: Document) -> Document {
+    fn answer(&self, mut doc: Document, base: &str) -> Document {
         for key in &mut doc.keys {
             key.secret = Some(self.key(&doc.content_id, key.kid));
             self.issued
@@ -94,7 +110,7 @@ impl KeyServer {
         let kids: Vec<Kid> = doc.keys.iter().map(|k| k.kid).collect();
         for drm in &mut doc.drm_systems {
             let kid = drm.kid.unwrap_or(kids[0]);
-            let url = self.key_url(&doc.content_id, kid);
+            let url = self.key_url(base, &doc.content_id, kid);
             let Some(system) = Kid::parse(&drm.system_id) else {
                 continue;
             };
@@ -177,7 +193,7 @@ fn parse(body: &[u8]) -> Result<Document, Box<Response>> {
     Document::parse(text).map_err(|e| Box::new(refuse(e.to_string())))
 }
 
-async fn speke_v1(State(server): State<KeyServer>, body: axum::body::Bytes) -> Response {
+async fn speke_v1(State(server): State<KeyServer>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let doc = match parse(&body) {
         Ok(doc) => doc,
         Err(response) => return *response,
@@ -185,7 +201,7 @@ async fn speke_v1(State(server): State<KeyServer>, body: axum::body::Bytes) -> R
     if doc.version != SpekeVersion::V1 {
         return refuse("this is a SPEKE v2 (CPIX 2.3) document; POST it to /speke/v2".into());
     }
-    cpix_reply(&server.answer(doc), None)
+    cpix_reply(&server.answer(doc, &server.base(&headers)), None)
 }
 
 async fn speke_v2(State(server): State<KeyServer>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -209,7 +225,7 @@ async fn speke_v2(State(server): State<KeyServer>, headers: HeaderMap, body: axu
     if let Some(key) = doc.keys.iter().find(|k| k.scheme.is_none()) {
         return refuse(format!("Missing ContentKey@commonEncryptionScheme for KID {}", key.kid));
     }
-    cpix_reply(&server.answer(doc), Some(&version))
+    cpix_reply(&server.answer(doc, &server.base(&headers)), Some(&version))
 }
 
 fn cors(mut response: Response) -> Response {
@@ -342,7 +358,7 @@ mod tests {
     fn keys_depend_on_secret_content_and_kid() {
         let a = KeyServer {
             secret: Arc::new(b"s".to_vec()),
-            base_url: Arc::new("http://x".into()),
+            base_url: None,
             issued: Arc::default(),
         };
         let b = KeyServer {
@@ -355,7 +371,7 @@ mod tests {
         assert_ne!(a.key("c", kid), a.key("d", kid));
         assert_ne!(a.key("c", kid), a.key("c", Kid([2; 16])));
         assert_eq!(
-            a.key_url("live 1", kid),
+            a.key_url("http://x", "live 1", kid),
             "http://x/keys/live%201/01010101-0101-0101-0101-010101010101"
         );
     }

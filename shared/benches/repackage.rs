@@ -2,7 +2,9 @@
 //! CMAF/DASH segment request and every CMAF-ingest upload:
 //! - `ts_to_cmaf`: a TS segment → a video and an audio CMAF fragment (what the origin
 //!   does per request; init segments are built separately and cached by CDNs);
-//! - `fmp4_to_ts`: an fMP4 segment (ffmpeg `-hls_segment_type fmp4`) → TS (CMAF ingest).
+//! - `fmp4_to_ts`: an fMP4 segment (ffmpeg `-hls_segment_type fmp4`) → TS (CMAF ingest);
+//! - `ts_to_aes128_ts`: a TS segment → the same segment AES-128-CBC encrypted (an HLS TS
+//!   request of an AES-128 endpoint; the clear one sends the stored bytes untouched).
 //!
 //! The input is encoded once by ffmpeg (`testsrc2` 1280x720 at 30 fps, 3 Mb/s, B-frames,
 //! AAC 128 kb/s) into a temporary folder. After criterion's estimates the bench prints
@@ -12,7 +14,7 @@
 
 use criterion::Criterion;
 use sluice::media::cmaf::{self, Timeline};
-use sluice::media::{fmp4, tsmux};
+use sluice::media::{crypto, fmp4, tsmux};
 use sluice::time::Ticks;
 use std::hint::black_box;
 use std::path::Path;
@@ -120,9 +122,13 @@ fn main() {
     criterion.bench_function("fmp4_to_ts/720p_2s", |b| {
         b.iter(|| tsmux::to_ts(&inputs.init, black_box(&inputs.fragment)).unwrap().len())
     });
+    let ts_bytes = bytes::Bytes::from(inputs.ts.clone());
+    let aes128 = || crypto::aes128_cbc(&[7; 16], &crypto::sequence_iv(42), std::slice::from_ref(&ts_bytes)).len();
+    criterion.bench_function("ts_to_aes128_ts/720p_2s", |b| b.iter(|| black_box(aes128())));
     criterion.final_summary();
     percentiles("ts_to_cmaf/720p_2s", || ts_to_cmaf(&inputs.ts));
     percentiles("fmp4_to_ts/720p_2s", || {
         tsmux::to_ts(&inputs.init, &inputs.fragment).unwrap().len()
     });
+    percentiles("ts_to_aes128_ts/720p_2s", aes128);
 }

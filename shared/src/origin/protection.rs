@@ -16,6 +16,9 @@ use crate::model::{HlsEncryption, OriginEndpoint, SpekeKeyProvider};
 use crate::time::{Ticks, UnixMillis};
 use bytes::Bytes;
 
+/// Key requests a playlist makes at once (one per key period of its window not cached).
+const MAX_CONCURRENT_KEY_REQUESTS: usize = 16;
+
 /// The key of the period `media_time` falls in.
 pub(crate) async fn key_at(
     app: &PlaybackServices,
@@ -81,15 +84,19 @@ pub(crate) async fn hls_keys(
     let mut periods: Vec<u64> = window.iter().map(|s| period_of(s.start, rotation)).collect();
     periods.dedup();
     let length = u64::from(rotation) * crate::time::TICKS_PER_SECOND;
-    let keys = futures_util::future::join_all(
-        periods
-            .iter()
-            .map(|p| key_at(app, endpoint, provider, rotation, Ticks(p * length))),
-    )
-    .await;
     let mut by_period = std::collections::HashMap::new();
-    for (period, key) in periods.iter().zip(keys) {
-        by_period.insert(*period, ext_x_key(endpoint, encryption, &key?)?);
+    // A long window with a short rotation has many periods: at most this many requests
+    // to the provider at once.
+    for batch in periods.chunks(MAX_CONCURRENT_KEY_REQUESTS) {
+        let keys = futures_util::future::join_all(
+            batch
+                .iter()
+                .map(|p| key_at(app, endpoint, provider, rotation, Ticks(p * length))),
+        )
+        .await;
+        for (period, key) in batch.iter().zip(keys) {
+            by_period.insert(*period, ext_x_key(endpoint, encryption, &key?)?);
+        }
     }
     Ok(SegmentKeys {
         keys: window

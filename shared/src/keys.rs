@@ -31,6 +31,9 @@ pub struct ContentKey {
     pub explicit_iv: Option<[u8; 16]>,
     /// The URI players fetch the key from (SPEKE v1 `URIExtXKey`), for HLS AES-128.
     pub key_uri: Option<String>,
+    /// `EXT-X-KEY`'s `KEYFORMAT` and `KEYFORMATVERSIONS`, when the provider gave them.
+    pub key_format: Option<String>,
+    pub key_format_versions: Option<String>,
 }
 
 /// What is asked of a key provider: the key `kid` of `period`.
@@ -92,6 +95,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Entries kept before the oldest periods are dropped.
 const MAX_ENTRIES: usize = 4096;
 
+/// How many of a content's newest periods survive a trim of the cache.
+const KEEP_PERIODS: u64 = 1000;
+
 type Period = (String, String, u64);
 type Content = (String, String);
 
@@ -101,6 +107,8 @@ pub struct Keys {
     provider: Arc<dyn KeyProvider>,
     entries: Mutex<HashMap<Period, Arc<OnceCell<ContentKey>>>>,
     last: Mutex<HashMap<Content, ContentKey>>,
+    /// Periods whose key this process could not obtain, and the last key it named for them.
+    stand_ins: Mutex<HashMap<Period, ContentKey>>,
     failed: Mutex<HashMap<Period, Instant>>,
 }
 
@@ -113,23 +121,75 @@ impl Keys {
             provider,
             entries: Mutex::default(),
             last: Mutex::default(),
+            stand_ins: Mutex::default(),
             failed: Mutex::default(),
         }
     }
 
     /// The key of `period` for `provider`: cached, or fetched once. When the provider
-    /// fails, the last key this process obtained for the same content (MediaPackage's
-    /// rule); when there never was one, the error. `on_error` is called for each failed
-    /// request (for the `KeyProviderError` log and metric).
+    /// fails and this process obtained a key of an earlier period of the same content, that
+    /// last key stands in (MediaPackage's rule) and is kept as this period's key, so the
+    /// process keeps naming one key for the period; when there is none, the error.
+    /// `on_error` is called for each failed request (the `KeyProviderError` log and metric).
     pub async fn key(&self, provider: &SpekeKeyProvider, period: u64, on_error: impl Fn(&KeyError)) -> KeyResult {
+        let id: Period = (provider.url.clone(), provider.resource_id.clone(), period);
+        if let Some(stand_in) = self.stand_ins.lock().expect("key cache").get(&id) {
+            return Ok(stand_in.clone());
+        }
+        let e = match self.fetch(provider, period, &on_error).await {
+            Ok(key) => return Ok(key),
+            Err(e) => e,
+        };
+        let content: Content = (provider.url.clone(), provider.resource_id.clone());
+        let last = self.last.lock().expect("key cache").get(&content).cloned();
+        match last.filter(|k| k.period < period) {
+            Some(last) => {
+                let mut stand_ins = self.stand_ins.lock().expect("key cache");
+                if stand_ins.len() >= MAX_ENTRIES {
+                    stand_ins.clear();
+                }
+                Ok(stand_ins.entry(id).or_insert(last).clone())
+            }
+            None => Err(e.unwrap_or_else(|| KeyError::Unreachable {
+                url: provider.url.clone(),
+                reason: "it failed less than a second ago".into(),
+            })),
+        }
+    }
+
+    /// Exactly the key of `period` (for a segment whose name says which key): from the
+    /// cache, or fetched once; never a stand-in.
+    pub async fn exact(&self, provider: &SpekeKeyProvider, period: u64, on_error: impl Fn(&KeyError)) -> KeyResult {
+        self.fetch(provider, period, &on_error).await.map_err(|e| {
+            e.unwrap_or_else(|| KeyError::Unreachable {
+                url: provider.url.clone(),
+                reason: "it failed less than a second ago".into(),
+            })
+        })
+    }
+
+    /// The period's own key, or why there is none (`None`: it failed less than a second
+    /// ago and was not asked again).
+    async fn fetch(
+        &self,
+        provider: &SpekeKeyProvider,
+        period: u64,
+        on_error: &impl Fn(&KeyError),
+    ) -> Result<ContentKey, Option<KeyError>> {
         let id: Period = (provider.url.clone(), provider.resource_id.clone(), period);
         let cell = {
             let mut entries = self.entries.lock().expect("key cache");
             if entries.len() >= MAX_ENTRIES {
-                let mut periods: Vec<u64> = entries.keys().map(|k| k.2).collect();
-                periods.sort_unstable();
-                let cut = periods[periods.len() / 2];
-                entries.retain(|k, _| k.2 >= cut);
+                // Keep each content's newest periods.
+                let mut newest: HashMap<Content, u64> = HashMap::new();
+                for k in entries.keys() {
+                    let n = newest.entry((k.0.clone(), k.1.clone())).or_default();
+                    *n = (*n).max(k.2);
+                }
+                entries.retain(|k, _| newest[&(k.0.clone(), k.1.clone())].saturating_sub(k.2) < KEEP_PERIODS);
+                if entries.len() >= MAX_ENTRIES {
+                    entries.clear();
+                }
             }
             entries.entry(id.clone()).or_default().clone()
         };
@@ -152,37 +212,27 @@ impl Keys {
                 match self.provider.fetch(&request).await {
                     Ok(key) => Ok(key),
                     Err(e) => {
-                        self.failed
-                            .lock()
-                            .expect("key cache")
-                            .insert(id.clone(), Instant::now());
+                        let mut failed = self.failed.lock().expect("key cache");
+                        failed.retain(|_, at| at.elapsed() < RETRY_AFTER);
+                        failed.insert(id.clone(), Instant::now());
                         Err(Some(e))
                     }
                 }
             })
-            .await;
-        let content: Content = (id.0, id.1);
-        match fetched {
+            .await
+            .cloned();
+        match &fetched {
             Ok(key) => {
+                let content: Content = (id.0, id.1);
                 let mut last = self.last.lock().expect("key cache");
                 if last.get(&content).is_none_or(|k| k.period <= key.period) {
                     last.insert(content, key.clone());
                 }
-                Ok(key.clone())
             }
-            Err(e) => {
-                if let Some(e) = &e {
-                    on_error(e);
-                }
-                let last = self.last.lock().expect("key cache").get(&content).cloned();
-                last.ok_or_else(|| {
-                    e.unwrap_or_else(|| KeyError::Unreachable {
-                        url: provider.url.clone(),
-                        reason: "it failed less than a second ago".into(),
-                    })
-                })
-            }
+            Err(Some(e)) => on_error(e),
+            Err(None) => {}
         }
+        fetched
     }
 }
 
@@ -213,6 +263,8 @@ mod tests {
                 period: request.period,
                 explicit_iv: None,
                 key_uri: Some(format!("https://keys/{}", request.kid)),
+                key_format: None,
+                key_format_versions: None,
             })
         }
     }
@@ -286,5 +338,24 @@ mod tests {
         let seven = keys.key(&p, 7, count).await.unwrap();
         assert_eq!(seven, six, "the last key stands in");
         assert_eq!(keys.key(&p, 6, count).await.unwrap(), six, "cached");
+        assert!(
+            keys.key(&p, 4, count).await.is_err(),
+            "no stand-in for an earlier period"
+        );
+        counting.down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(RETRY_AFTER).await;
+        assert_eq!(
+            keys.key(&p, 7, count).await.unwrap(),
+            six,
+            "period 7 keeps naming the key it named"
+        );
+        assert_eq!(keys.exact(&p, 6, count).await.unwrap(), six, "the segment names 6");
+        let own = keys.exact(&p, 7, count).await.unwrap();
+        assert_eq!(
+            (own.period, own.kid),
+            (7, kid_for("r", 7)),
+            "another instance's k7 segment gets 7's key"
+        );
+        assert_eq!(keys.key(&p, 8, count).await.unwrap().period, 8);
     }
 }

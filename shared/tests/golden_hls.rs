@@ -241,3 +241,70 @@ fn cmaf_with_audio_group() {
         &hls::multivariant_full(&variants, &audio, &[], &[], 6),
     );
 }
+
+/// Encrypted playlists: `EXT-X-KEY` before the first segment and where the key changes,
+/// or before every segment when repeated; `IV` only as given (checked line by line
+/// against RFC 8216 §4.3.2.4, not against a file the writer produced).
+#[test]
+fn ts_key_tags_where_the_key_changes_or_on_every_segment() {
+    let r = rendition("720p", (1280, 720), 3_000_000, &["avc1.64001f", "mp4a.40.2"]);
+    let records = publish(&run("720p", 0, 12));
+    let (k, window) = window(&records, 2, 30);
+    assert!(window.len() >= 6);
+    let target = timeline::target_duration(&window, &r, k);
+    let key = |uri: &str, iv: Option<&str>| m3u8_rs::Key {
+        method: m3u8_rs::KeyMethod::AES128,
+        uri: Some(uri.into()),
+        iv: iv.map(str::to_owned),
+        keyformat: None,
+        keyformatversions: None,
+    };
+    // Two periods: the first three segments with key a, the rest with key b.
+    let keys: Vec<m3u8_rs::Key> = (0..window.len())
+        .map(|i| {
+            if i < 3 {
+                key("https://k/a", None)
+            } else {
+                key("https://k/b", Some("0x00000000000000000000000000000001"))
+            }
+        })
+        .collect();
+    let tags = |repeat: bool| {
+        let settings = PlaylistSettings {
+            keys: Some(hls::SegmentKeys {
+                keys: keys.clone(),
+                repeat,
+            }),
+            ..settings(0, 3, None)
+        };
+        let body = hls::media_playlist(&window, &settings, target, ts_name("720p"));
+        // The key tag in force before each segment line, if one was written right before it.
+        let mut out = Vec::new();
+        let mut pending = None;
+        for line in body.lines() {
+            if let Some(tag) = line.strip_prefix("#EXT-X-KEY:") {
+                pending = Some(tag.to_owned());
+            } else if !line.starts_with('#') && !line.is_empty() {
+                out.push(pending.take());
+            }
+        }
+        out
+    };
+    let a = Some(r#"METHOD=AES-128,URI="https://k/a""#.to_owned());
+    let b = Some(r#"METHOD=AES-128,URI="https://k/b",IV=0x00000000000000000000000000000001"#.to_owned());
+    let changes = tags(false);
+    assert_eq!(changes[0], a);
+    assert_eq!(changes[3], b);
+    assert!(
+        changes
+            .iter()
+            .enumerate()
+            .all(|(i, t)| (i == 0 || i == 3) == t.is_some()),
+        "{changes:?}"
+    );
+    let every = tags(true);
+    assert!(
+        every[..3].iter().all(|t| *t == a) && every[3..].iter().all(|t| *t == b),
+        "{every:?}"
+    );
+}

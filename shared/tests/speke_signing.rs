@@ -25,12 +25,17 @@ async fn signatures_pass_the_local_verifier() {
             sluice::api::sigv4::verify,
         ));
     let body = b"<cpix:CPIX id=\"x\"/>".to_vec();
+    // The headers the SPEKE client sets; hyper adds Host from the URL when it sends.
     let request = |body: Vec<u8>| {
         http::Request::post("http://127.0.0.1:8080/speke/v1")
             .header("content-type", "application/xml")
-            .header("host", "127.0.0.1:8080")
+            .header("user-agent", "sluice/test")
             .body(body)
             .unwrap()
+    };
+    let sent = |mut r: http::Request<Vec<u8>>| {
+        r.headers_mut().insert("host", "127.0.0.1:8080".parse().unwrap());
+        r
     };
     let mut signed = request(body.clone());
     signer
@@ -40,11 +45,12 @@ async fn signatures_pass_the_local_verifier() {
     let auth = signed.headers()["authorization"].to_str().unwrap().to_owned();
     assert!(auth.contains("/us-east-1/execute-api/aws4_request"), "{auth}");
     assert!(signed.headers().contains_key("x-amz-date"));
-    let answer = app.clone().oneshot(signed.map(Body::from)).await.unwrap();
+    assert!(auth.contains("SignedHeaders=") && auth.contains("host"), "{auth}");
+    let answer = app.clone().oneshot(sent(signed).map(Body::from)).await.unwrap();
     assert_eq!(answer.status(), 200);
     let mut tampered = request(body.clone());
     signer.sign(&mut tampered, &body, "r").await.unwrap();
-    let tampered = tampered.map(|_| Body::from("<cpix:CPIX id=\"y\"/>"));
+    let tampered = sent(tampered).map(|_| Body::from("<cpix:CPIX id=\"y\"/>"));
     assert_eq!(app.oneshot(tampered).await.unwrap().status(), 403);
     let unsigned = Signer::new(KeySigning::None, "us-east-1", None);
     let mut plain = request(body.clone());

@@ -4,7 +4,7 @@ where Sluice cannot honour them; each segment decrypts (AES-128-CBC, the media s
 number as IV, the key from the playlist's key URI) to exactly the clear endpoint's segment;
 ffmpeg decodes the encrypted segments to the clear ones' frames; hls.js plays through key
 changes every 10 s. A key provider that fails after the first key leaves the last key in
-use; one that never answered gives 404 and never clear bytes; a slow one is waited for a
+use; one that never answered gives 404 (a segment 503) and never clear bytes; a slow one is waited for a
 bounded time.
 
 The key provider the endpoints name is a small proxy in this test in front of the
@@ -128,7 +128,7 @@ def keyed_segments(text, base):
     playlist = m3u8.loads(text)
     out = []
     for i, s in enumerate(playlist.segments):
-        start = int(re.search(r"_(\d+)\.ts$", s.uri).group(1))
+        start = int(re.search(r"_(\d+)(?:\.k\d+)?\.ts$", s.uri).group(1))
         uri = s.key.uri if s.key and s.key.method == "AES-128" else None
         out.append((playlist.media_sequence + i, start, uri, f"{base}/{s.uri}"))
     return out
@@ -211,7 +211,7 @@ def test_ffmpeg_decodes_the_encrypted_segments_to_the_clear_frames(origin, tmp_p
     base = f"{origin.base}/out/v1"
     encrypted = re.sub(r"^(index_.*\.ts)$", rf"{base}/aes/\1", text, flags=re.M) + "#EXT-X-ENDLIST\n"
     clear = "\n".join(
-        l for l in re.sub(r"^(index_.*\.ts)$", rf"{base}/clear/\1", text, flags=re.M).splitlines()
+        l for l in re.sub(r"^(index_.*)\.k\d+\.ts$", rf"{base}/clear/\1.ts", text, flags=re.M).splitlines()
         if not l.startswith("#EXT-X-KEY")
     ) + "\n#EXT-X-ENDLIST\n"
     (tmp_path / "aes.m3u8").write_text(encrypted)
@@ -250,12 +250,31 @@ def test_a_provider_that_fails_after_the_first_key_leaves_the_last_key(origin):
     else:
         raise AssertionError("no segment of a later key period within 30 s")
     assert {s[2] for s in later} == {last_key}, "later periods use the last key obtained"
+    assert all(s[3].endswith(f".k{last_period}.ts") for s in later), "named by the key they use"
     status, key = get(last_key)
+    assert status == 200
     for sequence, start, _, url in later:
         status, encrypted = get(url)
         assert status == 200
         status, clear = get(f"{origin.base}/out/v1/clear/index_360p-seg_{start}.ts")
         assert decrypt(encrypted, key, sequence) == clear
+    # Back up: the segments listed with the stand-in keep their names and key; a later
+    # period gets its own key.
+    origin.keys.modes["fragile"] = "up"
+    stood_in = {s[3] for s in later}
+    newest_stand_in = max(s[1] for s in later) // (ROTATION * TICKS)
+    deadline = time.time() + 3 * ROTATION
+    while time.time() < deadline:
+        segments = keyed_segments(media_playlist(origin, "fragile"), f"{origin.base}/out/v1/fragile")
+        fresh = [s for s in segments if s[1] // (ROTATION * TICKS) > newest_stand_in]
+        if fresh:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("no segment of a new key period within 30 s of the provider's return")
+    assert all(s[2] != last_key for s in fresh)
+    listed = {s[3] for s in segments}
+    assert all(url in listed for url in stood_in if int(re.search(r"_(\d+)\.k", url).group(1)) >= segments[0][1])
     errors = [e for e in origin.logs() if e.get("fields", {}).get("message") == "KeyProviderError"]
     assert any(e["fields"].get("endpoint") == "fragile" for e in errors), errors[-3:]
 
@@ -270,8 +289,10 @@ def test_a_provider_down_from_the_start_gives_404_never_clear_bytes(origin):
     clear = keyed_segments(media_playlist(origin, "clear"), "")
     status, body = get(f"{origin.base}/out/v1/never/index_360p-seg.m3u8")
     assert status == 404 and b"no content key" in body, body
+    status, body = get(f"{origin.base}/out/v1/never/index_360p-seg_{clear[-1][1]}.k0.ts")
+    assert status == 503 and b"cannot be obtained" in body, body[:200]
     status, body = get(f"{origin.base}/out/v1/never/index_360p-seg_{clear[-1][1]}.ts")
-    assert status == 404 and b"no content key" in body, body[:200]
+    assert status == 404 and b"is encrypted" in body, body[:200]
     assert origin.keys.requests["never"] >= 1
 
 
@@ -286,8 +307,12 @@ def test_a_slow_provider_is_waited_for_a_bounded_time(origin):
     started = time.time()
     status, body = get(f"{origin.base}/out/v1/slow/index_360p-seg.m3u8")
     waited = time.time() - started
-    assert status == 404 and b"did not answer within 2000 ms" in body, body
+    assert status == 404 and b"no content key" in body, body
+    assert b"127.0.0.1" not in body, "viewers are not told the provider's address"
     assert waited < 5, waited
+    reasons = [e["fields"].get("error", "") for e in origin.logs()
+               if e.get("fields", {}).get("message") == "KeyProviderError" and e["fields"].get("endpoint") == "slow"]
+    assert any("did not answer within 2000 ms" in r for r in reasons), reasons
 
 
 def test_instances_on_one_store_serve_identical_bytes_with_keys_asked_for_by_an_assumed_role(moto):

@@ -10,7 +10,10 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let secret = std::env::var("SLUICE_KEY_SERVER_SECRET")
         .ok()
-        .filter(|s| s.len() >= 16)
-        .ok_or("SLUICE_KEY_SERVER_SECRET must be set to at least 16 characters")?;
+        .filter(|s| !s.is_empty())
+        .ok_or("SLUICE_KEY_SERVER_SECRET must be set (ReferenceKeyServerSecret)")?;
+    if secret.len() < 16 {
+        tracing::warn!("SLUICE_KEY_SERVER_SECRET is shorter than 16 characters: its keys are easy to guess");
+    }
     run(sluice_keyserver::routes(&secret, None)).await
 }

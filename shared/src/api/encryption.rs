@@ -8,8 +8,7 @@ use crate::model::{HlsEncryption, HlsEncryptionMethod, SpekeKeyProvider};
 /// The longest key period accepted: a year.
 const MAX_ROTATION_SECONDS: u32 = 31_536_000;
 
-/// The system ids Sluice can encrypt for on HLS TS with AES-128.
-pub const AES_128_SYSTEM_ID: &str = "81376844-f976-481e-a84e-cc25d39b0b33";
+use crate::keys::speke::AES_128_SYSTEM_ID;
 
 fn unprocessable(message: String) -> ControlError {
     ControlError::Unprocessable(message)

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
+/// HLS AES-128's system id (not an official one; SPEKE's convention).
+pub const AES_128_SYSTEM_ID: &str = "81376844-f976-481e-a84e-cc25d39b0b33";
+
 /// The longest CPIX response read.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
@@ -162,21 +165,33 @@ pub fn key_from_response(request: &KeyRequest<'_>, body: &str) -> KeyResult {
         .first()
         .map(String::as_str)
         .unwrap_or_default();
-    let key_uri = match doc
-        .drm_system(request.kid, system_id)
-        .and_then(|d| d.uri_ext_x_key.as_deref())
-    {
-        Some(encoded) => {
-            Some(cpix::base64_text(encoded).ok_or_else(|| malformed("URIExtXKey is not base64 of a URI".into()))?)
+    let drm = doc.drm_system(request.kid, system_id);
+    // Playlist attribute values: no quote or line break may come through (it would end
+    // the attribute or add a tag).
+    let text = |what: &str, value: Option<&str>| -> Result<Option<String>, KeyError> {
+        let Some(encoded) = value else { return Ok(None) };
+        let decoded = cpix::base64_text(encoded).ok_or_else(|| malformed(format!("{what} is not base64 text")))?;
+        if decoded.is_empty() || decoded.contains(['"', '\r', '\n']) {
+            return Err(malformed(format!(
+                "{what} {decoded:?} cannot go into a playlist attribute"
+            )));
         }
-        None => None,
+        Ok(Some(decoded))
     };
+    let key_uri = text("URIExtXKey", drm.and_then(|d| d.uri_ext_x_key.as_deref()))?;
+    if key_uri.is_none() && system_id.eq_ignore_ascii_case(AES_128_SYSTEM_ID) {
+        return Err(malformed(format!(
+            "no URIExtXKey for the AES-128 system id {AES_128_SYSTEM_ID}: players would have no key URL"
+        )));
+    }
     Ok(ContentKey {
         kid: request.kid,
         key: secret,
         period: request.period,
         explicit_iv: key.explicit_iv,
         key_uri,
+        key_format: text("KeyFormat", drm.and_then(|d| d.key_format.as_deref()))?,
+        key_format_versions: text("KeyFormatVersions", drm.and_then(|d| d.key_format_versions.as_deref()))?,
     })
 }
 

@@ -6,6 +6,9 @@
 //! - `index_{rendition}.m3u8` — media playlist of one rendition
 //! - `index_{rendition}_iframes.m3u8` — its I-frame playlist (`includeIframeOnlyStream`)
 //! - `index_{rendition}_{start}.ts` — one output segment, named by its start in 90 kHz ticks
+//!   (encrypted endpoints: `index_{rendition}_{start}.k{period}.ts`, naming the key period
+//!   whose key encrypts it, so a playlist and the segments it lists always agree on the key,
+//!   whichever instance serves them)
 //! - `index_{rendition}_{start}.vtt` — a subtitle rendition's segment going with the video
 //!   output segment that starts there (see [`super::subtitles`])
 
@@ -28,10 +31,22 @@ use crate::time::{Ticks, UnixMillis};
 #[derive(Debug, PartialEq)]
 pub enum PlaybackRequest {
     Multivariant,
-    Media { rendition: String },
-    IFrames { rendition: String },
-    Segment { rendition: String, start: Ticks },
-    Subtitles { rendition: String, start: Ticks },
+    Media {
+        rendition: String,
+    },
+    IFrames {
+        rendition: String,
+    },
+    Segment {
+        rendition: String,
+        start: Ticks,
+        /// The key period of an encrypted segment's key.
+        key_period: Option<u64>,
+    },
+    Subtitles {
+        rendition: String,
+        start: Ticks,
+    },
 }
 
 /// Parses a file name under an endpoint with manifest name `manifest`.
@@ -50,16 +65,30 @@ pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
             rendition: rendition.to_owned(),
         });
     }
-    let (stem, subtitles) = match file.strip_suffix(".ts") {
+    let (mut stem, subtitles) = match file.strip_suffix(".ts") {
         Some(stem) => (stem, false),
         None => (file.strip_suffix(".vtt")?, true),
     };
+    let mut key_period = None;
+    if let Some((rest, period)) = stem.rsplit_once(".k").filter(|_| !subtitles) {
+        key_period = Some(
+            period
+                .parse()
+                .ok()
+                .filter(|_| period.bytes().all(|b| b.is_ascii_digit()))?,
+        );
+        stem = rest;
+    }
     let rest = stem.strip_prefix(manifest)?.strip_prefix('_')?;
     let (rendition, start) = rest.rsplit_once('_')?;
     let start = Ticks(start.parse().ok()?);
     let rendition = rendition.to_owned();
     (!rendition.is_empty()).then_some(match subtitles {
-        false => PlaybackRequest::Segment { rendition, start },
+        false => PlaybackRequest::Segment {
+            rendition,
+            start,
+            key_period,
+        },
         true => PlaybackRequest::Subtitles { rendition, start },
     })
 }
@@ -133,9 +162,13 @@ pub(crate) async fn serve_hls(
                 Some(rendition.updated_at),
             ))
         }
-        PlaybackRequest::Segment { rendition, start } => {
+        PlaybackRequest::Segment {
+            rendition,
+            start,
+            key_period,
+        } => {
             let rendition = rendition_of(&rendition)?;
-            segment(app, endpoint, package, rendition, start).await
+            segment(app, endpoint, package, rendition, start, key_period).await
         }
     }
 }
@@ -209,9 +242,20 @@ pub(crate) async fn media_playlist(
     let window = live_window(app, &endpoint.channel_id, rendition, k, package.playlist_window_seconds).await?;
     let target = timeline::target_duration(&window, rendition, k);
     let name = |s: &OutputSegment| format!("{}_{}_{}.ts", endpoint.manifest_name, rendition.id, s.start.0);
-    let keys = match &package.encryption {
-        Some(encryption) => Some(protection::hls_keys(app, endpoint, encryption, &window).await?),
-        None => None,
+    let (keys, key_periods) = match &package.encryption {
+        Some(encryption) => {
+            let (keys, periods) = protection::hls_keys(app, endpoint, encryption, &window).await?;
+            (Some(keys), periods)
+        }
+        None => (None, Vec::new()),
+    };
+    let key_period = |s: &OutputSegment| {
+        let i = window.iter().position(|w| w.start == s.start)?;
+        key_periods.get(i).copied()
+    };
+    let name = |s: &OutputSegment| match key_period(s) {
+        Some(k) => format!("{}_{}_{}.k{k}.ts", endpoint.manifest_name, rendition.id, s.start.0),
+        None => name(s),
     };
     let settings = hls::PlaylistSettings {
         end_list,
@@ -232,15 +276,31 @@ pub(crate) async fn segment(
     package: &HlsPackage,
     rendition: &Rendition,
     start: Ticks,
+    key_period: Option<u64>,
 ) -> Result<Reply, PlaybackError> {
     let k = timeline::group_size(package.segment_duration_seconds, rendition.target());
+    let named = |what: &str| {
+        PlaybackError::not_found(format!(
+            "endpoint {:?} {what}; take segment names from its media playlists",
+            endpoint.id
+        ))
+    };
+    match (&package.encryption, key_period) {
+        (Some(_), None) => return Err(named("is encrypted: its segment names end in .k{key period}.ts")),
+        (None, Some(_)) => return Err(named("is not encrypted: its segment names have no key period")),
+        _ => {}
+    }
     let (group, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
     let active = active_input(inputs.iter().map(|(record, _)| record));
     let parts: Vec<bytes::Bytes> = inputs.into_iter().map(|(_, bytes)| bytes).collect();
     let parts = match &package.encryption {
         // AES-128: the one copy is the encrypted segment.
         Some(encryption) => {
-            vec![protection::encrypt_ts_segment(app, endpoint, encryption, group.sequence, group.start, &parts).await?]
+            let period = key_period.unwrap_or_default();
+            vec![
+                protection::encrypt_ts_segment(app, endpoint, encryption, group.sequence, group.start, period, &parts)
+                    .await?,
+            ]
         }
         // The input segments go out one after the other as they were stored: never joined
         // into a second copy of the output segment.
@@ -268,7 +328,16 @@ mod tests {
             parse_file("index", "index_channel_1_900000.ts"),
             Some(PlaybackRequest::Segment {
                 rendition: "channel_1".into(),
-                start: Ticks(900_000)
+                start: Ticks(900_000),
+                key_period: None,
+            })
+        );
+        assert_eq!(
+            parse_file("index", "index_channel_1_900000.k12.ts"),
+            Some(PlaybackRequest::Segment {
+                rendition: "channel_1".into(),
+                start: Ticks(900_000),
+                key_period: Some(12),
             })
         );
         assert_eq!(
@@ -281,5 +350,7 @@ mod tests {
         assert_eq!(parse_file("index", "other.m3u8"), None);
         assert_eq!(parse_file("index", "index_.m3u8"), None);
         assert_eq!(parse_file("index", "index_360p_x.ts"), None);
+        assert_eq!(parse_file("index", "index_360p_9.k+1.ts"), None);
+        assert_eq!(parse_file("index", "index_360p_9.k.ts"), None);
     }
 }

@@ -32,9 +32,12 @@ pub(crate) async fn key_at(
         tracing::error!(endpoint = %endpoint.id, period, error = %e, "KeyProviderError");
         crate::metrics::emit(|| crate::metrics::key_provider_error(UnixMillis::now().0, &endpoint.id));
     };
-    app.keys.key(provider, period, report).await.map_err(|e| {
+    // The reason is logged; viewers learn only that there is no key (it may name the
+    // provider's URL or role).
+    app.keys.key(provider, period, report).await.map_err(|_| {
         PlaybackError::not_found(format!(
-            "endpoint {:?} is encrypted and no content key has been obtained yet: {e}",
+            "endpoint {:?} is encrypted and no content key has been obtained from its key provider yet \
+             (the origin logs KeyProviderError with the reason)",
             endpoint.id
         ))
     })
@@ -58,8 +61,8 @@ fn ext_x_key(
         method: m3u8_rs::KeyMethod::AES128,
         uri: Some(uri),
         iv: constant_iv(encryption, key).map(|iv| crypto::iv_hex(&iv)),
-        keyformat: None,
-        keyformatversions: None,
+        keyformat: key.key_format.clone(),
+        keyformatversions: key.key_format_versions.clone(),
     })
 }
 
@@ -72,13 +75,14 @@ fn constant_iv(encryption: &HlsEncryption, key: &ContentKey) -> Option<[u8; 16]>
         .or(key.explicit_iv)
 }
 
-/// The key tags of a media playlist's `window`, one per segment.
+/// The key tags of a media playlist's `window`, one per segment, and the key period of
+/// each segment's key (its own period's, or the last key's standing in for it).
 pub(crate) async fn hls_keys(
     app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     encryption: &HlsEncryption,
     window: &[OutputSegment],
-) -> Result<SegmentKeys, PlaybackError> {
+) -> Result<(SegmentKeys, Vec<u64>), PlaybackError> {
     let provider = &encryption.speke_key_provider;
     let rotation = encryption.key_rotation_interval_seconds;
     let mut periods: Vec<u64> = window.iter().map(|s| period_of(s.start, rotation)).collect();
@@ -95,30 +99,49 @@ pub(crate) async fn hls_keys(
         )
         .await;
         for (period, key) in batch.iter().zip(keys) {
-            by_period.insert(*period, ext_x_key(endpoint, encryption, &key?)?);
+            let key = key?;
+            by_period.insert(*period, (ext_x_key(endpoint, encryption, &key)?, key.period));
         }
     }
-    Ok(SegmentKeys {
-        keys: window
-            .iter()
-            .map(|s| by_period[&period_of(s.start, rotation)].clone())
-            .collect(),
+    let of = |s: &OutputSegment| &by_period[&period_of(s.start, rotation)];
+    let keys = SegmentKeys {
+        keys: window.iter().map(|s| of(s).0.clone()).collect(),
         repeat: encryption.repeat_ext_x_key,
-    })
+    };
+    Ok((keys, window.iter().map(|s| of(s).1).collect()))
 }
 
 /// An output segment of `sequence`, starting at `start`, encrypted as one AES-128-CBC
-/// stream.
+/// stream with the key of `key_period` (named by the segment: its own period's, or an
+/// earlier one whose key stood in when the playlist listed it).
 pub(crate) async fn encrypt_ts_segment(
     app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     encryption: &HlsEncryption,
     sequence: u64,
     start: Ticks,
+    key_period: u64,
     parts: &[Bytes],
 ) -> Result<Bytes, PlaybackError> {
+    let rotation = encryption.key_rotation_interval_seconds;
+    if key_period > period_of(start, rotation) {
+        return Err(PlaybackError::not_found(format!(
+            "segment {} of endpoint {:?} is not encrypted with the key of the later period {key_period}",
+            start.0, endpoint.id
+        )));
+    }
     let provider = &encryption.speke_key_provider;
-    let key = key_at(app, endpoint, provider, encryption.key_rotation_interval_seconds, start).await?;
+    let report = |e: &KeyError| {
+        tracing::error!(endpoint = %endpoint.id, period = key_period, error = %e, "KeyProviderError");
+        crate::metrics::emit(|| crate::metrics::key_provider_error(UnixMillis::now().0, &endpoint.id));
+    };
+    // Exactly that period's key: no stand-in, the playlist named this one.
+    let key = app.keys.exact(provider, key_period, report).await.map_err(|_| {
+        PlaybackError::Unavailable(format!(
+            "the content key of endpoint {:?} for this segment cannot be obtained from its key provider now; retry",
+            endpoint.id
+        ))
+    })?;
     let iv = constant_iv(encryption, &key).unwrap_or_else(|| crypto::sequence_iv(sequence));
     Ok(Bytes::from(crypto::aes128_cbc(&key.key, &iv, parts)))
 }

@@ -70,13 +70,10 @@ pub fn parse_file(manifest: &str, file: &str) -> Option<PlaybackRequest> {
         None => (file.strip_suffix(".vtt")?, true),
     };
     let mut key_period = None;
-    if let Some((rest, period)) = stem.rsplit_once(".k").filter(|_| !subtitles) {
-        key_period = Some(
-            period
-                .parse()
-                .ok()
-                .filter(|_| period.bytes().all(|b| b.is_ascii_digit()))?,
-        );
+    // Only `.k` and digits is a key period (a rendition id may hold `.k` itself).
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some((rest, period)) = stem.rsplit_once(".k").filter(|(_, p)| !subtitles && digits(p)) {
+        key_period = Some(period.parse().ok()?);
         stem = rest;
     }
     let rest = stem.strip_prefix(manifest)?.strip_prefix('_')?;
@@ -352,5 +349,13 @@ mod tests {
         assert_eq!(parse_file("index", "index_360p_x.ts"), None);
         assert_eq!(parse_file("index", "index_360p_9.k+1.ts"), None);
         assert_eq!(parse_file("index", "index_360p_9.k.ts"), None);
+        assert_eq!(
+            parse_file("index", "index_a.k5_900000.ts"),
+            Some(PlaybackRequest::Segment {
+                rendition: "a.k5".into(),
+                start: Ticks(900_000),
+                key_period: None,
+            })
+        );
     }
 }

@@ -112,6 +112,14 @@ pub struct Keys {
     failed: Mutex<HashMap<Period, Instant>>,
 }
 
+/// Why there is no key for a period that failed less than [`RETRY_AFTER`] ago.
+fn not_asked_again(provider: &SpekeKeyProvider) -> KeyError {
+    KeyError::Unreachable {
+        url: provider.url.clone(),
+        reason: "it failed less than a second ago".into(),
+    }
+}
+
 /// A key for a segment or playlist, or why there is none.
 pub type KeyResult = Result<ContentKey, KeyError>;
 
@@ -150,22 +158,16 @@ impl Keys {
                 }
                 Ok(stand_ins.entry(id).or_insert(last).clone())
             }
-            None => Err(e.unwrap_or_else(|| KeyError::Unreachable {
-                url: provider.url.clone(),
-                reason: "it failed less than a second ago".into(),
-            })),
+            None => Err(e.unwrap_or_else(|| not_asked_again(provider))),
         }
     }
 
     /// Exactly the key of `period` (for a segment whose name says which key): from the
     /// cache, or fetched once; never a stand-in.
     pub async fn exact(&self, provider: &SpekeKeyProvider, period: u64, on_error: impl Fn(&KeyError)) -> KeyResult {
-        self.fetch(provider, period, &on_error).await.map_err(|e| {
-            e.unwrap_or_else(|| KeyError::Unreachable {
-                url: provider.url.clone(),
-                reason: "it failed less than a second ago".into(),
-            })
-        })
+        self.fetch(provider, period, &on_error)
+            .await
+            .map_err(|e| e.unwrap_or_else(|| not_asked_again(provider)))
     }
 
     /// The period's own key, or why there is none (`None`: it failed less than a second

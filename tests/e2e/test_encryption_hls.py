@@ -228,6 +228,19 @@ def test_hlsjs_plays_through_three_key_changes(origin):
     assert all("/keys/live-1/" in k for k in keys), keys
 
 
+def segments_after(origin, endpoint, period, what):
+    """The keyed segments of `endpoint`'s playlist once it lists one of a key period after
+    `period`, and those segments; fails after 30 s."""
+    deadline = time.time() + 3 * ROTATION
+    while time.time() < deadline:
+        segments = keyed_segments(media_playlist(origin, endpoint), f"{origin.base}/out/v1/{endpoint}")
+        later = [s for s in segments if s[1] // (ROTATION * TICKS) > period]
+        if later:
+            return segments, later
+        time.sleep(1)
+    raise AssertionError(f"no segment of {what} within 30 s")
+
+
 def test_a_provider_that_fails_after_the_first_key_leaves_the_last_key(origin):
     mp = origin.mp
     mp.create_origin_endpoint(
@@ -240,15 +253,7 @@ def test_a_provider_that_fails_after_the_first_key_leaves_the_last_key(origin):
     origin.keys.modes["fragile"] = "down"
     last_key = first[-1][2]
     last_period = first[-1][1] // (ROTATION * TICKS)
-    deadline = time.time() + 3 * ROTATION
-    while time.time() < deadline:
-        segments = keyed_segments(media_playlist(origin, "fragile"), f"{origin.base}/out/v1/fragile")
-        later = [s for s in segments if s[1] // (ROTATION * TICKS) > last_period]
-        if later:
-            break
-        time.sleep(1)
-    else:
-        raise AssertionError("no segment of a later key period within 30 s")
+    _, later = segments_after(origin, "fragile", last_period, "a later key period")
     assert {s[2] for s in later} == {last_key}, "later periods use the last key obtained"
     assert all(s[3].endswith(f".k{last_period}.ts") for s in later), "named by the key they use"
     status, key = get(last_key)
@@ -263,15 +268,7 @@ def test_a_provider_that_fails_after_the_first_key_leaves_the_last_key(origin):
     origin.keys.modes["fragile"] = "up"
     stood_in = {s[3] for s in later}
     newest_stand_in = max(s[1] for s in later) // (ROTATION * TICKS)
-    deadline = time.time() + 3 * ROTATION
-    while time.time() < deadline:
-        segments = keyed_segments(media_playlist(origin, "fragile"), f"{origin.base}/out/v1/fragile")
-        fresh = [s for s in segments if s[1] // (ROTATION * TICKS) > newest_stand_in]
-        if fresh:
-            break
-        time.sleep(1)
-    else:
-        raise AssertionError("no segment of a new key period within 30 s of the provider's return")
+    segments, fresh = segments_after(origin, "fragile", newest_stand_in, "a new key period after the provider's return")
     assert all(s[2] != last_key for s in fresh)
     listed = {s[3] for s in segments}
     assert all(url in listed for url in stood_in if int(re.search(r"_(\d+)\.k", url).group(1)) >= segments[0][1])

@@ -19,28 +19,33 @@ use bytes::Bytes;
 /// Key requests a playlist makes at once (one per key period of its window not cached).
 const MAX_CONCURRENT_KEY_REQUESTS: usize = 16;
 
-/// The key of the period `media_time` falls in.
-pub(crate) async fn key_at(
+/// Logs and counts a failed request for `endpoint`'s key of `period`.
+fn report(endpoint: &OriginEndpoint, period: u64) -> impl Fn(&KeyError) + '_ {
+    move |e: &KeyError| {
+        tracing::error!(endpoint = %endpoint.id, period, error = %e, "KeyProviderError");
+        crate::metrics::emit(|| crate::metrics::key_provider_error(UnixMillis::now().0, &endpoint.id));
+    }
+}
+
+/// The key for `period` (its own, or the last key standing in for it).
+async fn key_for(
     app: &PlaybackServices,
     endpoint: &OriginEndpoint,
     provider: &SpekeKeyProvider,
-    rotation_seconds: u32,
-    media_time: Ticks,
+    period: u64,
 ) -> Result<ContentKey, PlaybackError> {
-    let period = period_of(media_time, rotation_seconds);
-    let report = |e: &KeyError| {
-        tracing::error!(endpoint = %endpoint.id, period, error = %e, "KeyProviderError");
-        crate::metrics::emit(|| crate::metrics::key_provider_error(UnixMillis::now().0, &endpoint.id));
-    };
     // The reason is logged; viewers learn only that there is no key (it may name the
     // provider's URL or role).
-    app.keys.key(provider, period, report).await.map_err(|_| {
-        PlaybackError::not_found(format!(
-            "endpoint {:?} is encrypted and no content key has been obtained from its key provider yet \
+    app.keys
+        .key(provider, period, report(endpoint, period))
+        .await
+        .map_err(|_| {
+            PlaybackError::not_found(format!(
+                "endpoint {:?} is encrypted and no content key has been obtained from its key provider yet \
              (the origin logs KeyProviderError with the reason)",
-            endpoint.id
-        ))
-    })
+                endpoint.id
+            ))
+        })
 }
 
 /// The `EXT-X-KEY` of an AES-128 segment encrypted with `key`: the provider's key URI,
@@ -87,17 +92,11 @@ pub(crate) async fn hls_keys(
     let rotation = encryption.key_rotation_interval_seconds;
     let mut periods: Vec<u64> = window.iter().map(|s| period_of(s.start, rotation)).collect();
     periods.dedup();
-    let length = u64::from(rotation) * crate::time::TICKS_PER_SECOND;
     let mut by_period = std::collections::HashMap::new();
     // A long window with a short rotation has many periods: at most this many requests
     // to the provider at once.
     for batch in periods.chunks(MAX_CONCURRENT_KEY_REQUESTS) {
-        let keys = futures_util::future::join_all(
-            batch
-                .iter()
-                .map(|p| key_at(app, endpoint, provider, rotation, Ticks(p * length))),
-        )
-        .await;
+        let keys = futures_util::future::join_all(batch.iter().map(|p| key_for(app, endpoint, provider, *p))).await;
         for (period, key) in batch.iter().zip(keys) {
             let key = key?;
             by_period.insert(*period, (ext_x_key(endpoint, encryption, &key)?, key.period));
@@ -131,17 +130,17 @@ pub(crate) async fn encrypt_ts_segment(
         )));
     }
     let provider = &encryption.speke_key_provider;
-    let report = |e: &KeyError| {
-        tracing::error!(endpoint = %endpoint.id, period = key_period, error = %e, "KeyProviderError");
-        crate::metrics::emit(|| crate::metrics::key_provider_error(UnixMillis::now().0, &endpoint.id));
-    };
     // Exactly that period's key: no stand-in, the playlist named this one.
-    let key = app.keys.exact(provider, key_period, report).await.map_err(|_| {
-        PlaybackError::Unavailable(format!(
-            "the content key of endpoint {:?} for this segment cannot be obtained from its key provider now; retry",
-            endpoint.id
-        ))
-    })?;
+    let key = app
+        .keys
+        .exact(provider, key_period, report(endpoint, key_period))
+        .await
+        .map_err(|_| {
+            PlaybackError::Unavailable(format!(
+                "the content key of endpoint {:?} for this segment cannot be obtained from its key provider now; retry",
+                endpoint.id
+            ))
+        })?;
     let iv = constant_iv(encryption, &key).unwrap_or_else(|| crypto::sequence_iv(sequence));
     Ok(Bytes::from(crypto::aes128_cbc(&key.key, &iv, parts)))
 }

@@ -20,6 +20,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
+/// DRM system ids (DASH-IF registry) Sluice signals in its own way.
+pub mod system {
+    /// W3C ClearKey's common `pssh` system id (what Chromium's ClearKey CDM reads).
+    pub const CLEARKEY: &str = "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b";
+    /// DASH-IF's ClearKey scheme (what dash.js and Shaka look for in an MPD).
+    pub const CLEARKEY_DASH_IF: &str = "e2719d58-a985-b3c9-781a-b030af78d30e";
+    pub const WIDEVINE: &str = "edef8ba9-79d6-4ace-a3c8-27dcd51d21ed";
+    pub const PLAYREADY: &str = "9a04f079-9840-4286-ab92-e65be0885f95";
+    pub const FAIRPLAY: &str = "94ce86fb-07ff-4f43-adb8-93d2fa968ca2";
+}
+
 /// One key of an endpoint, for one key period.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContentKey {
@@ -32,6 +43,20 @@ pub struct ContentKey {
     /// The URI players fetch the key from (SPEKE v1 `URIExtXKey`), for HLS AES-128.
     pub key_uri: Option<String>,
     /// `EXT-X-KEY`'s `KEYFORMAT` and `KEYFORMATVERSIONS`, when the provider gave them.
+    pub key_format: Option<String>,
+    pub key_format_versions: Option<String>,
+    /// What the provider gave for each DRM system asked for, in the endpoint's order.
+    pub systems: Vec<SystemData>,
+}
+
+/// A DRM system's signalling data for one key (CPIX `DRMSystem`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SystemData {
+    pub system_id: Kid,
+    /// The whole `pssh` box, checked to be one.
+    pub pssh: Option<Vec<u8>>,
+    /// `URIExtXKey` (e.g. FairPlay's `skd://` URI).
+    pub key_uri: Option<String>,
     pub key_format: Option<String>,
     pub key_format_versions: Option<String>,
 }
@@ -267,6 +292,7 @@ mod tests {
                 key_uri: Some(format!("https://keys/{}", request.kid)),
                 key_format: None,
                 key_format_versions: None,
+                systems: Vec::new(),
             })
         }
     }

@@ -4,6 +4,7 @@
 //! parameter sets and audio headers into HLS `CODECS`/`RESOLUTION` values; [`pes`],
 //! [`cmaf`] and [`mp4`] repackage TS segments as CMAF fMP4 for CMAF HLS and DASH.
 
+pub mod cenc;
 pub mod cmaf;
 pub mod codec;
 pub mod crypto;

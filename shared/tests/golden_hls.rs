@@ -238,7 +238,7 @@ fn cmaf_with_audio_group() {
     }];
     compare(
         "cmaf_multivariant.m3u8",
-        &hls::multivariant_full(&variants, &audio, &[], &[], 6),
+        &hls::multivariant_full(&variants, &audio, &[], &[], 6, &[]),
     );
 }
 
@@ -260,12 +260,12 @@ fn ts_key_tags_where_the_key_changes_or_on_every_segment() {
         keyformatversions: None,
     };
     // Two periods: the first three segments with key a, the rest with key b.
-    let keys: Vec<m3u8_rs::Key> = (0..window.len())
+    let keys: Vec<Vec<m3u8_rs::Key>> = (0..window.len())
         .map(|i| {
             if i < 3 {
-                key("https://k/a", None)
+                vec![key("https://k/a", None)]
             } else {
-                key("https://k/b", Some("0x00000000000000000000000000000001"))
+                vec![key("https://k/b", Some("0x00000000000000000000000000000001"))]
             }
         })
         .collect();

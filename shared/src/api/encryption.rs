@@ -3,7 +3,9 @@
 //! `EncryptionContractConfiguration`). Refusals are 422 naming the field.
 
 use super::*;
-use crate::model::{HlsEncryption, HlsEncryptionMethod, SpekeKeyProvider};
+use crate::model::{
+    CmafEncryption, CmafEncryptionMethod, DashEncryption, HlsEncryption, HlsEncryptionMethod, SpekeKeyProvider,
+};
 
 /// The longest key period accepted: a year.
 const MAX_ROTATION_SECONDS: u32 = 31_536_000;
@@ -79,6 +81,106 @@ pub(super) fn hls_encryption(value: &Value, iframes: bool) -> Result<HlsEncrypti
                 .into(),
         ));
     }
+    Ok(encryption)
+}
+
+/// The object under `path` with its `spekeKeyProvider` validated on its own (so that a
+/// refusal names the field), parsed as `T`, and the provider.
+fn with_provider<T: serde::de::DeserializeOwned>(
+    path: &str,
+    value: &Value,
+    fields: &[&str],
+) -> Result<(T, SpekeKeyProvider)> {
+    let Value::Object(map) = value else {
+        return Err(unprocessable(format!("{path} must be an object")));
+    };
+    let mut map = map.clone();
+    refuse_unsupported(&map, path, fields, &[])?;
+    let provider = speke_key_provider(path, map.remove("spekeKeyProvider"))?;
+    let encoded = serde_json::to_value(&provider).unwrap_or_default();
+    let parsed: T = parse(
+        path,
+        map.into_iter()
+            .chain([("spekeKeyProvider".to_owned(), encoded)])
+            .collect(),
+    )?;
+    Ok((parsed, provider))
+}
+
+/// What Common Encryption (CMAF, DASH) asks of a provider: SPEKE v1, DRM system ids (not
+/// AES-128's), one key for the whole stream for now.
+fn common_encryption(path: &str, provider: &SpekeKeyProvider, rotation_seconds: u32) -> Result<()> {
+    rotation(path, rotation_seconds)?;
+    if rotation_seconds != 0 {
+        return Err(unprocessable(format!(
+            "{path}keyRotationIntervalSeconds {rotation_seconds}: key rotation of CMAF and DASH segments is not \
+             supported by Sluice yet; set 0 (one key for the whole stream)"
+        )));
+    }
+    if provider.encryption_contract_configuration.is_some() {
+        return Err(unprocessable(format!(
+            "{path}spekeKeyProvider.encryptionContractConfiguration (SPEKE v2) is not supported by Sluice yet; \
+             omit it to use SPEKE v1 with one key for every track"
+        )));
+    }
+    if let Some(i) = provider
+        .system_ids
+        .iter()
+        .position(|id| id.eq_ignore_ascii_case(AES_128_SYSTEM_ID))
+    {
+        return Err(unprocessable(format!(
+            "{path}spekeKeyProvider.systemIds[{i}] {AES_128_SYSTEM_ID} is the AES-128 system id of hlsPackage; \
+             Common Encryption names DRM systems (ClearKey, Widevine, PlayReady, FairPlay)"
+        )));
+    }
+    Ok(())
+}
+
+/// Validates `cmafPackage.encryption`; `iframes`: some HLS manifest has I-frame playlists.
+pub(super) fn cmaf_encryption(value: &Value, iframes: bool) -> Result<CmafEncryption> {
+    let path = "cmafPackage.encryption.";
+    let fields = [
+        "encryptionMethod",
+        "constantInitializationVector",
+        "keyRotationIntervalSeconds",
+        "spekeKeyProvider",
+    ];
+    let (mut encryption, provider): (CmafEncryption, _) = with_provider(path, value, &fields)?;
+    encryption.speke_key_provider = provider;
+    if let Some(iv) = &encryption.constant_initialization_vector {
+        constant_iv(&format!("{path}constantInitializationVector"), iv)?;
+        if encryption.encryption_method == CmafEncryptionMethod::AesCtr {
+            return Err(unprocessable(format!(
+                "{path}constantInitializationVector is for SAMPLE_AES (cbcs); AES_CTR (cenc) gives every sample \
+                 its own IV, so remove it"
+            )));
+        }
+    }
+    common_encryption(
+        path,
+        &encryption.speke_key_provider,
+        encryption.key_rotation_interval_seconds,
+    )?;
+    if iframes {
+        return Err(unprocessable(
+            "cmafPackage.hlsManifests[].includeIframeOnlyStream cannot be combined with encryption by Sluice yet"
+                .into(),
+        ));
+    }
+    Ok(encryption)
+}
+
+/// Validates `dashPackage.encryption` (always `cenc`).
+pub(super) fn dash_encryption(value: &Value) -> Result<DashEncryption> {
+    let path = "dashPackage.encryption.";
+    let fields = ["keyRotationIntervalSeconds", "spekeKeyProvider"];
+    let (mut encryption, provider): (DashEncryption, _) = with_provider(path, value, &fields)?;
+    encryption.speke_key_provider = provider;
+    common_encryption(
+        path,
+        &encryption.speke_key_provider,
+        encryption.key_rotation_interval_seconds,
+    )?;
     Ok(encryption)
 }
 
@@ -237,6 +339,48 @@ mod tests {
     fn iframe_playlists_are_refused_with_aes_128() {
         let e = hls_encryption(&json!({"spekeKeyProvider": provider()}), true);
         assert!(matches!(e, Err(ControlError::Unprocessable(m)) if m.contains("includeIframeOnlyStream")));
+    }
+
+    fn common(system: &str) -> Value {
+        let mut p = provider();
+        p["systemIds"] = json!([system]);
+        json!({"keyRotationIntervalSeconds": 0, "spekeKeyProvider": p})
+    }
+
+    fn refused(result: Result<impl std::fmt::Debug>) -> String {
+        match result {
+            Err(ControlError::Unprocessable(m)) => m,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cmaf_and_dash_encryption_are_validated() {
+        let clearkey = crate::keys::system::CLEARKEY;
+        let e = cmaf_encryption(&common(clearkey), false).unwrap();
+        assert_eq!(e.encryption_method, CmafEncryptionMethod::SampleAes);
+        assert_eq!(
+            dash_encryption(&common(clearkey))
+                .unwrap()
+                .key_rotation_interval_seconds,
+            0
+        );
+        let mut rotating = common(clearkey);
+        rotating.as_object_mut().unwrap().remove("keyRotationIntervalSeconds");
+        assert!(refused(dash_encryption(&rotating)).contains("dashPackage.encryption.keyRotationIntervalSeconds 60"));
+        assert!(refused(cmaf_encryption(&common(AES_128_SYSTEM_ID), false)).contains("systemIds[0]"));
+        let mut ctr_iv = common(clearkey);
+        ctr_iv["encryptionMethod"] = json!("AES_CTR");
+        ctr_iv["constantInitializationVector"] = json!("00112233445566778899aabbccddeeff");
+        assert!(refused(cmaf_encryption(&ctr_iv, false)).contains("constantInitializationVector is for SAMPLE_AES"));
+        let mut v2 = common(clearkey);
+        v2["spekeKeyProvider"]["encryptionContractConfiguration"] =
+            json!({"presetSpeke20Audio": "SHARED", "presetSpeke20Video": "SHARED"});
+        assert!(refused(dash_encryption(&v2)).contains("encryptionContractConfiguration"));
+        assert!(refused(cmaf_encryption(&common(clearkey), true)).contains("includeIframeOnlyStream"));
+        let mut unknown = common(clearkey);
+        unknown["encryptionMethod"] = json!("AES_CTR");
+        assert!(refused(dash_encryption(&unknown)).contains("dashPackage.encryption.encryptionMethod"));
     }
 
     #[test]

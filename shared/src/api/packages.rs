@@ -54,11 +54,13 @@ pub(super) fn cmaf_package(mut map: Map<String, Value>) -> Result<CmafPackage> {
             "segmentPrefix",
             "streamSelection",
             "hlsManifests",
+            "encryption",
         ],
         &[],
     )?;
     let selection = stream_selection("cmafPackage.", map.get("streamSelection"))?;
     map.remove("streamSelection");
+    let encryption = map.remove("encryption").filter(|v| !v.is_null());
     let manifests = match map.remove("hlsManifests") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items,
@@ -121,6 +123,10 @@ pub(super) fn cmaf_package(mut map: Map<String, Value>) -> Result<CmafPackage> {
             "cmafPackage.hlsManifests needs at least one HLS manifest (id, manifestName)".into(),
         ));
     }
+    let iframes = package.hls_manifests.iter().any(|m| m.include_iframe_only_stream);
+    package.encryption = encryption
+        .map(|e| super::encryption::cmaf_encryption(&e, iframes))
+        .transpose()?;
     in_range(
         "cmafPackage.",
         "segmentDurationSeconds",
@@ -153,15 +159,18 @@ pub(super) fn dash_package(mut map: Map<String, Value>, previous: Option<&DashPa
             "streamSelection",
             "adTriggers",
             "adsOnDeliveryRestrictions",
+            "encryption",
         ],
         &[("periodTriggers", json!([])), ("includeIframeOnlyStream", json!(false))],
     )?;
     let selection = stream_selection("dashPackage.", map.get("streamSelection"))?;
     map.remove("streamSelection");
+    let encryption = map.remove("encryption").filter(|v| !v.is_null());
     let ad_selection = take_ad_selection("dashPackage.", &mut map)?;
     let mut package: DashPackage = parse("dashPackage", map)?;
     package.stream_selection = selection;
     package.ad_selection = ad_selection;
+    package.encryption = encryption.map(|e| super::encryption::dash_encryption(&e)).transpose()?;
     in_range(
         "dashPackage.",
         "segmentDurationSeconds",
@@ -194,7 +203,7 @@ pub(super) fn dash_package(mut map: Map<String, Value>, previous: Option<&DashPa
     )?;
     if package.manifest_layout == crate::model::ManifestLayout::DrmTopLevelCompact {
         return Err(ControlError::Unprocessable(
-            "dashPackage.manifestLayout DRM_TOP_LEVEL_COMPACT is not supported by Sluice yet (no DRM yet); use FULL or COMPACT".into(),
+            "dashPackage.manifestLayout DRM_TOP_LEVEL_COMPACT is not supported by Sluice yet (ContentProtection is written in each AdaptationSet); use FULL or COMPACT".into(),
         ));
     }
     if package.profile == crate::model::DashProfile::Hybridcast {

@@ -2,9 +2,10 @@
 //! `spekeKeyProvider.url`, the key read from the CPIX response. SPEKE v1 (CPIX 2.0) when
 //! the endpoint has no `encryptionContractConfiguration`.
 
+use super::cpix::Kid;
 use super::cpix::{self, Document, DrmSystem, KeyPeriod, SpekeVersion, UsageRule};
 use super::signing::Signer;
-use super::{ContentKey, KeyError, KeyProvider, KeyRequest, KeyResult};
+use super::{ContentKey, KeyError, KeyProvider, KeyRequest, KeyResult, SystemData};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
@@ -184,6 +185,24 @@ pub fn key_from_response(request: &KeyRequest<'_>, body: &str) -> KeyResult {
             "no URIExtXKey for the AES-128 system id {AES_128_SYSTEM_ID}: players would have no key URL"
         )));
     }
+    let mut systems = Vec::new();
+    for id in &request.provider.system_ids {
+        let system = Kid::parse(id).ok_or_else(|| malformed(format!("system id {id:?} is not a UUID")))?;
+        let drm = doc.drm_system(request.kid, id);
+        let pssh = match drm.and_then(|d| d.pssh.as_deref()) {
+            Some(encoded) => {
+                Some(pssh_box(encoded, system).map_err(|reason| malformed(format!("PSSH of {id}: {reason}")))?)
+            }
+            None => None,
+        };
+        systems.push(SystemData {
+            system_id: system,
+            pssh,
+            key_uri: text("URIExtXKey", drm.and_then(|d| d.uri_ext_x_key.as_deref()))?,
+            key_format: text("KeyFormat", drm.and_then(|d| d.key_format.as_deref()))?,
+            key_format_versions: text("KeyFormatVersions", drm.and_then(|d| d.key_format_versions.as_deref()))?,
+        });
+    }
     Ok(ContentKey {
         kid: request.kid,
         key: secret,
@@ -192,7 +211,27 @@ pub fn key_from_response(request: &KeyRequest<'_>, body: &str) -> KeyResult {
         key_uri,
         key_format: text("KeyFormat", drm.and_then(|d| d.key_format.as_deref()))?,
         key_format_versions: text("KeyFormatVersions", drm.and_then(|d| d.key_format_versions.as_deref()))?,
+        systems,
     })
+}
+
+/// A CPIX `PSSH` value: base64 of one whole `pssh` box (ISO/IEC 23001-7 §8.1) of `system`.
+fn pssh_box(encoded: &str, system: Kid) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let compact: String = encoded.split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|e| format!("not base64: {e}"))?;
+    let size = bytes
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    if bytes.len() < 32 || size != Some(bytes.len()) || &bytes[4..8] != b"pssh" {
+        return Err(format!("not one pssh box ({} bytes)", bytes.len()));
+    }
+    if bytes[12..28] != system.0 {
+        return Err("the box names another system id".into());
+    }
+    Ok(bytes)
 }
 
 #[async_trait::async_trait]

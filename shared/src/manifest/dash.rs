@@ -5,6 +5,9 @@
 //! Caption `Accessibility` descriptors in `captions`.
 
 mod captions;
+mod protection;
+
+pub use protection::ContentProtection;
 
 use crate::live::timeline::OutputSegment;
 use crate::model::{
@@ -60,6 +63,8 @@ pub struct Presentation<'a> {
     pub default_utc_uri: String,
     /// The stream has ended: a static presentation.
     pub ended: bool,
+    /// Encrypted: the `ContentProtection` of every audio and video AdaptationSet.
+    pub protection: Option<ContentProtection>,
 }
 
 /// ISO 8601 duration with millisecond precision: `PT2.5S`.
@@ -242,6 +247,9 @@ fn write_adaptation(
         set.push_attribute(("maxHeight", mh.as_str()));
     }
     let _ = w.write_event(Event::Start(set));
+    if let Some(protection) = p.protection.as_ref().filter(|_| a.content_type != ContentType::Text) {
+        protection::write(w, protection);
+    }
     for (scheme, value) in captions::accessibility(&a.captions) {
         let mut element = BytesStart::new("Accessibility");
         element.push_attribute(("schemeIdUri", scheme));

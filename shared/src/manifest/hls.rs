@@ -2,10 +2,12 @@
 //! output timeline of [`crate::live::timeline`]; caption groups in `captions`.
 
 mod captions;
+mod iframes;
 
-use crate::live::timeline::{OutputIFrame, OutputSegment};
+pub use iframes::{iframe_playlist, iframe_playlist_fmp4};
+
+use crate::live::timeline::OutputSegment;
 use crate::model::{HlsPackage, PlaylistType, Rendition, VideoRange};
-use crate::time::Ticks;
 use m3u8_rs::{MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Resolution, VariantStream};
 
 /// What a media playlist says besides its segments.
@@ -23,10 +25,18 @@ pub struct PlaylistSettings {
     pub keys: Option<SegmentKeys>,
 }
 
-/// The `EXT-X-KEY` of each segment of an encrypted media playlist.
+/// The `EXT-X-KEY` tags of each segment of an encrypted media playlist (one per DRM
+/// system that signals in the playlist).
 pub struct SegmentKeys {
-    pub keys: Vec<m3u8_rs::Key>,
+    pub keys: Vec<Vec<m3u8_rs::Key>>,
     pub repeat: bool,
+}
+
+/// The attributes of an `EXT-X-KEY` or `EXT-X-SESSION-KEY` tag.
+fn key_attributes(key: &m3u8_rs::Key) -> String {
+    let mut out = Vec::new();
+    let _ = key.write_attributes_to(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl From<&HlsPackage> for PlaylistSettings {
@@ -75,14 +85,22 @@ pub fn media_playlist(
                 if write_pdt {
                     last_pdt = Some(pdt);
                 }
-                let key = package.keys.as_ref().and_then(|k| {
+                let keys = package.keys.as_ref().and_then(|k| {
                     let key = k.keys.get(i)?;
                     let changed = i == 0 || k.repeat || k.keys.get(i - 1) != Some(key);
                     changed.then(|| key.clone())
                 });
+                let mut keys = keys.unwrap_or_default().into_iter();
                 MediaSegment {
                     uri: uri(s),
-                    key,
+                    key: keys.next(),
+                    // m3u8-rs writes one EXT-X-KEY per segment; a second DRM system's follows.
+                    unknown_tags: keys
+                        .map(|k| m3u8_rs::ExtTag {
+                            tag: "X-KEY".into(),
+                            rest: Some(key_attributes(&k)),
+                        })
+                        .collect(),
                     discontinuity: s.discontinuity,
                     duration: s.duration.as_secs_f64() as f32,
                     program_date_time: write_pdt.then(|| s.program_date_time.to_datetime().fixed_offset()),
@@ -101,128 +119,6 @@ pub fn media_playlist(
         ..Default::default()
     };
     write(|w| playlist.write_to(w))
-}
-
-/// How long each keyframe of `segments` lasts in an I-frame playlist: until the next
-/// keyframe, the next segment's first one, or (before a discontinuity or at the end) the
-/// end of its segment.
-fn iframe_durations(segments: &[OutputSegment]) -> Vec<Vec<f64>> {
-    segments
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let end = segments
-                .get(i + 1)
-                .filter(|n| !n.discontinuity)
-                .map_or(s.start.0 + s.duration.0, |n| {
-                    n.iframes.first().map_or(n.start.0, |f| f.time.0)
-                });
-            s.iframes
-                .iter()
-                .enumerate()
-                .map(|(j, f)| {
-                    let until = s.iframes.get(j + 1).map_or(end, |n| n.time.0);
-                    Ticks(until.saturating_sub(f.time.0)).as_secs_f64()
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// An I-frame playlist of `entries` (RFC 8216 §4.3.3.6), one per keyframe of `segments`.
-/// The media sequence is the keyframes published before the first segment, so every entry
-/// keeps its number across reloads; the target duration is the media playlist's `target`
-/// unless a keyframe lasts longer (a segment without keyframes).
-fn write_iframe_playlist(
-    segments: &[OutputSegment],
-    target: u64,
-    version: usize,
-    entries: Vec<MediaSegment>,
-) -> String {
-    let longest = entries.iter().map(|e| e.duration).fold(0f32, f32::max);
-    let playlist = MediaPlaylist {
-        version: Some(version),
-        target_duration: (longest.round() as u64).max(target).max(1),
-        // One number per entry, so a reload keeps every entry's number (RFC 8216 §6.2.2).
-        media_sequence: segments.first().map_or(0, |s| s.keyframes_before),
-        discontinuity_sequence: segments
-            .first()
-            .map_or(0, |s| s.discontinuity_sequence - u64::from(s.discontinuity)),
-        i_frames_only: true,
-        segments: entries,
-        ..Default::default()
-    };
-    write(|w| playlist.write_to(w))
-}
-
-/// Writes the I-frame-only playlist of a TS rendition: one entry per keyframe, as a byte
-/// range of its output segment. `uri` names a segment.
-pub fn iframe_playlist(segments: &[OutputSegment], target: u64, uri: impl Fn(&OutputSegment) -> String) -> String {
-    let needs_map = segments.iter().flat_map(|s| &s.iframes).any(|f| !f.self_contained);
-    let mut current_map: Option<(Ticks, (u64, u64))> = None;
-    let mut entries: Vec<MediaSegment> = Vec::new();
-    for (s, durations) in segments.iter().zip(iframe_durations(segments)) {
-        for (j, (f, duration)) in s.iframes.iter().zip(durations).enumerate() {
-            // RFC 8216 §3.2: each range needs a PAT and PMT first, from its own bytes or
-            // from EXT-X-MAP (which applies until the next one, so it is written whenever
-            // it changes once any keyframe needs it).
-            let map_tag = f
-                .psi
-                .filter(|_| needs_map)
-                .filter(|psi| current_map != Some((s.start, *psi)))
-                .map(|(offset, length)| {
-                    current_map = Some((s.start, (offset, length)));
-                    m3u8_rs::Map {
-                        uri: uri(s),
-                        byte_range: Some(m3u8_rs::ByteRange {
-                            length,
-                            offset: Some(offset),
-                        }),
-                        ..Default::default()
-                    }
-                });
-            entries.push(MediaSegment {
-                uri: uri(s),
-                duration: duration as f32,
-                discontinuity: s.discontinuity && j == 0,
-                byte_range: Some(m3u8_rs::ByteRange {
-                    length: f.size,
-                    offset: Some(f.offset),
-                }),
-                map: map_tag,
-                ..Default::default()
-            });
-        }
-    }
-    // EXT-X-MAP in an I-frame playlist needs version 5 (RFC 8216 §7).
-    write_iframe_playlist(segments, target, if needs_map { 5 } else { 4 }, entries)
-}
-
-/// Writes the I-frame-only playlist of a CMAF rendition: one entry per keyframe, each its
-/// own fragment named by `uri` (no byte ranges), after the init segment's `EXT-X-MAP`.
-pub fn iframe_playlist_fmp4(
-    segments: &[OutputSegment],
-    target: u64,
-    map_uri: &str,
-    uri: impl Fn(&OutputSegment, &OutputIFrame) -> String,
-) -> String {
-    let mut entries: Vec<MediaSegment> = Vec::new();
-    for (s, durations) in segments.iter().zip(iframe_durations(segments)) {
-        for (j, (f, duration)) in s.iframes.iter().zip(durations).enumerate() {
-            let first = entries.is_empty();
-            entries.push(MediaSegment {
-                uri: uri(s, f),
-                duration: duration as f32,
-                discontinuity: s.discontinuity && j == 0,
-                map: (first || (s.discontinuity && j == 0)).then(|| m3u8_rs::Map {
-                    uri: map_uri.to_owned(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            });
-        }
-    }
-    write_iframe_playlist(segments, target, 6, entries)
 }
 
 /// One variant of the multivariant playlist.
@@ -265,13 +161,13 @@ pub const SUBTITLES_GROUP: &str = "subtitles";
 
 /// Writes the multivariant playlist.
 pub fn multivariant_playlist(variants: &[Variant<'_>]) -> String {
-    multivariant_full(variants, &[], &[], &[], 3)
+    multivariant_full(variants, &[], &[], &[], 3, &[])
 }
 
 /// Writes a multivariant playlist with `EXT-X-I-FRAME-STREAM-INF` entries for
 /// `iframe_variants` (their `uri` is the I-frame playlist's).
 pub fn multivariant_with_iframes(variants: &[Variant<'_>], iframe_variants: &[Variant<'_>]) -> String {
-    multivariant_full(variants, &[], &[], iframe_variants, 4)
+    multivariant_full(variants, &[], &[], iframe_variants, 4, &[])
 }
 
 /// Writes a multivariant playlist with audio and subtitle rendition groups and I-frame
@@ -282,11 +178,13 @@ pub fn multivariant_full(
     subtitles: &[SubtitleRendition],
     iframe_variants: &[Variant<'_>],
     version: usize,
+    session_keys: &[m3u8_rs::Key],
 ) -> String {
     let captions = captions::CaptionGroups::of(variants);
     let playlist = MasterPlaylist {
         version: Some(captions.version(version)),
         independent_segments: true,
+        session_key: session_keys.iter().cloned().map(m3u8_rs::SessionKey).collect(),
         alternatives: audio
             .iter()
             .map(|a| m3u8_rs::AlternativeMedia {

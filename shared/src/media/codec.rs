@@ -147,6 +147,29 @@ impl<'a> Bits<'a> {
     }
 }
 
+/// The `avcC` extension for High profiles (ISO/IEC 14496-15 §5.3.3.1.2), from the SPS.
+pub(crate) fn avc_ext(sps: &[u8]) -> Option<mp4_atom::AvccExt> {
+    use h264_reader::nal::sps::{ChromaFormat, SeqParameterSet};
+    use h264_reader::rbsp::{decode_nal, BitReader};
+    if !matches!(sps.get(1), Some(100 | 110 | 122 | 144)) {
+        return None;
+    }
+    let rbsp = decode_nal(sps).ok()?;
+    let parsed = SeqParameterSet::from_bits(BitReader::new(&rbsp[..])).ok()?;
+    let chroma = &parsed.chroma_info;
+    Some(mp4_atom::AvccExt {
+        chroma_format: match chroma.chroma_format {
+            ChromaFormat::Monochrome => 0,
+            ChromaFormat::YUV422 => 2,
+            ChromaFormat::YUV444 => 3,
+            _ => 1,
+        },
+        bit_depth_luma: 8 + chroma.bit_depth_luma_minus8,
+        bit_depth_chroma: 8 + chroma.bit_depth_chroma_minus8,
+        sequence_parameter_sets_ext: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

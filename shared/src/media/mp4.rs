@@ -5,9 +5,9 @@
 
 use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
 use mp4_atom::{
-    Audio, Avc1, Avcc, AvccExt, Codec, Dinf, Dref, DrefEntry, Encode, Esds, FourCC, Ftyp, Hdlr, Hvc1, HvcCArray, Hvcc,
-    Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stsd, Styp, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex,
-    Trun, TrunEntry, Url, Visual, Vmhd,
+    Audio, Avc1, Avcc, Codec, Dinf, Dref, DrefEntry, Encode, Esds, FourCC, Ftyp, Hdlr, Hvc1, HvcCArray, Hvcc, Mdhd,
+    Mdia, Mfhd, Minf, Moof, Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stsd, Styp, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun,
+    TrunEntry, Url, Visual, Vmhd,
 };
 use thiserror::Error;
 
@@ -214,7 +214,7 @@ fn sample_entry(track: &Track) -> Result<Codec, Mp4Error> {
     Ok(match &track.entry {
         SampleEntry::Avc { sps, pps } => {
             let mut avcc = Avcc::new(sps, pps).map_err(boxed("avcC"))?;
-            avcc.ext = avc_ext(sps);
+            avcc.ext = crate::media::codec::avc_ext(sps);
             Avc1 {
                 visual,
                 avcc,
@@ -322,29 +322,6 @@ fn sample_entry(track: &Track) -> Result<Codec, Mp4Error> {
     })
 }
 
-/// The `avcC` extension for High profiles (ISO/IEC 14496-15 §5.3.3.1.2), from the SPS.
-fn avc_ext(sps: &[u8]) -> Option<AvccExt> {
-    use h264_reader::nal::sps::{ChromaFormat, SeqParameterSet};
-    use h264_reader::rbsp::{decode_nal, BitReader};
-    if !matches!(sps.get(1), Some(100 | 110 | 122 | 144)) {
-        return None;
-    }
-    let rbsp = decode_nal(sps).ok()?;
-    let parsed = SeqParameterSet::from_bits(BitReader::new(&rbsp[..])).ok()?;
-    let chroma = &parsed.chroma_info;
-    Some(AvccExt {
-        chroma_format: match chroma.chroma_format {
-            ChromaFormat::Monochrome => 0,
-            ChromaFormat::YUV422 => 2,
-            ChromaFormat::YUV444 => 3,
-            _ => 1,
-        },
-        bit_depth_luma: 8 + chroma.bit_depth_luma_minus8,
-        bit_depth_chroma: 8 + chroma.bit_depth_chroma_minus8,
-        sequence_parameter_sets_ext: Vec::new(),
-    })
-}
-
 /// A CMAF media segment of one track: `styp`, one `moof` and one `mdat` holding `data`
 /// (the samples' bytes back to back, in `samples` order).
 pub fn media_segment(
@@ -354,33 +331,28 @@ pub fn media_segment(
     samples: &[Sample],
     data: &[u8],
 ) -> Result<Vec<u8>, Mp4Error> {
-    let mut out = fragment_header(track, sequence_number, base_decode_time, samples, data.len())?;
+    let mut out = fragment_header(track, sequence_number, base_decode_time, samples, data.len(), None)?;
     out.reserve_exact(data.len());
     out.extend_from_slice(data);
     Ok(out)
 }
 
 /// Everything of a media segment before the sample bytes (`styp`, `moof`, the `mdat`
-/// header), for writers that send the `data_len` sample bytes from where they already are.
+/// header), for writers that send the `data_len` sample bytes from where they are; with
+/// `aux`, the samples are encrypted and `moof` says how (`senc`, `saiz`, `saio`).
 pub fn fragment_header(
     track: &Track,
     sequence_number: u32,
     base_decode_time: u64,
     samples: &[Sample],
     data_len: usize,
+    aux: Option<&crate::media::cenc::Aux>,
 ) -> Result<Vec<u8>, Mp4Error> {
-    fragment_header_of(
-        track.id,
-        track.is_video(),
-        sequence_number,
-        base_decode_time,
-        samples,
-        data_len,
-    )
+    let (id, video) = (track.id, track.is_video());
+    fragment_header_of(id, video, sequence_number, base_decode_time, samples, data_len, aux)
 }
 
-/// [`fragment_header`] of track `track_id`; every sample of a track that is not `video`
-/// is a sync sample.
+/// [`fragment_header`] of track `track_id`; all samples of a non-`video` track are sync samples.
 pub(crate) fn fragment_header_of(
     track_id: u32,
     video: bool,
@@ -388,6 +360,7 @@ pub(crate) fn fragment_header_of(
     base_decode_time: u64,
     samples: &[Sample],
     data_len: usize,
+    aux: Option<&crate::media::cenc::Aux>,
 ) -> Result<Vec<u8>, Mp4Error> {
     let entries: Vec<TrunEntry> = samples
         .iter()
@@ -424,6 +397,9 @@ pub(crate) fn fragment_header_of(
             udta: None,
         }],
     };
+    if let Some(aux) = aux {
+        crate::media::cenc::boxes::add_to_traf(&mut moof.traf[0], aux);
+    }
     let mut head = Vec::with_capacity(64 + samples.len() * 16);
     Styp {
         major_brand: FourCC::new(b"cmfs"),
@@ -442,6 +418,9 @@ pub(crate) fn fragment_header_of(
     let moof_len = head.len() - styp_len;
     // The data offset counts from the start of the moof to the first sample in the mdat.
     moof.traf[0].trun[0].data_offset = Some((moof_len + 8) as i32);
+    if let Some(offset) = aux.and_then(|_| crate::media::cenc::boxes::aux_offset(&head[styp_len..])) {
+        moof.traf[0].saio[0].offsets = vec![offset];
+    }
     head.truncate(styp_len);
     moof.encode(&mut head).map_err(boxed("moof"))?;
     head.extend_from_slice(&((data_len + 8) as u32).to_be_bytes());

@@ -121,6 +121,7 @@ impl Remuxer {
                 run.base_decode_time,
                 &run.samples,
                 run.data.len(),
+                None,
             )?;
             sink(RemuxOutput::Fragment {
                 track: &run.track,

@@ -90,6 +90,9 @@ pub struct CmafPackage {
     pub stream_selection: Option<StreamSelection>,
     #[serde(default)]
     pub hls_manifests: Vec<CmafHlsManifest>,
+    /// Common Encryption of the segments (`cbcs` or `cenc`), keys over SPEKE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<super::CmafEncryption>,
 }
 
 /// One entry of `cmafPackage.hlsManifests`.
@@ -141,6 +144,9 @@ pub struct DashPackage {
     pub stream_selection: Option<StreamSelection>,
     #[serde(flatten)]
     pub ad_selection: AdSelection,
+    /// Common Encryption (`cenc`) of the segments, keys over SPEKE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<super::DashEncryption>,
 }
 
 /// `segmentTemplateFormat`.

@@ -17,6 +17,7 @@
 
 use super::arrival::*;
 use super::ladder::*;
+use super::protection;
 use super::reply::*;
 use super::segments::{serve_iframe, serve_segment, Numbering};
 use super::select::*;
@@ -90,8 +91,16 @@ pub async fn serve_cmaf(
         .find(|m| m.id == dir)
         .ok_or_else(|| not_a_file(endpoint, &format!("{dir}/{file}")))?;
     let stem = file.strip_suffix(".m3u8").ok_or_else(|| not_a_file(endpoint, file))?;
+    // Encrypted: the key tags of every playlist (one key for the whole stream).
+    let key_tags = match protection::common_encryption(endpoint) {
+        Some(encryption) => {
+            let (_, key) = protection::common_protection(app, endpoint, &encryption).await?;
+            protection::cmaf_key_tags(encryption.scheme, &key)
+        }
+        None => Vec::new(),
+    };
     if stem == manifest.manifest_name {
-        return cmaf_multivariant(endpoint, package, manifest, &docs);
+        return cmaf_multivariant(endpoint, package, manifest, &docs, &key_tags);
     }
     let track_name = stem
         .strip_prefix(manifest.manifest_name.as_str())
@@ -161,7 +170,10 @@ pub async fn serve_cmaf(
         version: 6,
         map_uri: Some(init),
         end_list,
-        keys: None,
+        keys: (!key_tags.is_empty()).then(|| hls::SegmentKeys {
+            keys: vec![key_tags.clone(); window.len()],
+            repeat: false,
+        }),
     };
     let name = |s: &OutputSegment| format!("../{prefix}_{}_{}.mp4", track.name(), s.start.0);
     let body = hls::media_playlist(&window, &settings, target, name);
@@ -176,6 +188,7 @@ pub(crate) fn cmaf_multivariant(
     package: &CmafPackage,
     manifest: &CmafHlsManifest,
     docs: &StreamDocs,
+    session_keys: &[m3u8_rs::Key],
 ) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
     ladder_ready(docs, &endpoint.channel_id, UnixMillis::now())?;
@@ -223,7 +236,7 @@ pub(crate) fn cmaf_multivariant(
     let max_input = renditions.iter().map(|r| r.target()).max().unwrap_or_default();
     let k = timeline::group_size(package.segment_duration_seconds, max_input);
     let subtitles = subtitles::subtitle_media(docs, |id| format!("{}_subtitles_{id}.m3u8", manifest.manifest_name));
-    let body = hls::multivariant_full(&variants, &groups, &subtitles, &iframe_variants, 6);
+    let body = hls::multivariant_full(&variants, &groups, &subtitles, &iframe_variants, 6, session_keys);
     Ok(playlist_response(body, playlist_max_age(max_input, k), None))
 }
 

@@ -77,6 +77,13 @@ pub(crate) async fn dash_manifest(
 ) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
     ladder_ready(docs, &endpoint.channel_id, UnixMillis::now())?;
+    let protection = match super::protection::common_encryption(endpoint) {
+        Some(encryption) => {
+            let (protection, key) = super::protection::common_protection(app, endpoint, &encryption).await?;
+            Some(super::protection::dash_content_protection(&protection, &key))
+        }
+        None => None,
+    };
     let anchor = docs.anchor.ok_or_else(|| {
         PlaybackError::not_found(format!(
             "channel {:?} has not received any segments yet",
@@ -217,6 +224,7 @@ pub(crate) async fn dash_manifest(
         now: UnixMillis::now(),
         default_utc_uri: format!("{}/out/v1/utc", app.config.playback_base_url),
         ended: false,
+        protection,
     };
     let body = dash::mpd(&presentation, &adaptations);
     let last = windows.iter().filter_map(|w| w.last()).map(|s| s.sequence).max();

@@ -223,7 +223,7 @@ fn ts_multivariant(endpoint: &OriginEndpoint, package: &HlsPackage, docs: &Strea
         (true, true) => hls::multivariant_playlist(&variants),
         (true, false) => hls::multivariant_with_iframes(&variants, &iframe_variants),
         // EXT-X-MEDIA needs no version above 3; I-frame streams need 4.
-        (false, _) => hls::multivariant_full(&variants, &groups, &subtitles, &iframe_variants, 4),
+        (false, _) => hls::multivariant_full(&variants, &groups, &subtitles, &iframe_variants, 4, &[]),
     };
     Ok(playlist_response(body, max_age, None))
 }

@@ -2,6 +2,7 @@
 //! of one output segment on request (for `NUMBER_WITH_DURATION`, with media times moved
 //! back to the number origin), and single keyframes for CMAF I-frame playlists.
 
+use super::protection;
 use super::reply::*;
 use super::select::*;
 use super::window::*;
@@ -9,6 +10,7 @@ use crate::app::PlaybackServices;
 use crate::catalog::StreamDocs;
 use crate::live::timeline;
 use crate::manifest::dash;
+use crate::media::cenc;
 use crate::media::cmaf::{self, Timeline, TrackRun};
 use crate::media::mp4;
 use crate::model::{OriginEndpoint, SegmentRecord};
@@ -42,6 +44,11 @@ pub(crate) async fn serve_segment(
     };
     let rendition = rendition_of(docs, endpoint, &track.rendition)?;
     let k = timeline::group_size(segment_duration_seconds, rendition.target());
+    // Encrypted: the key first, so that a key never obtained is a 404 before any work.
+    let protection = match protection::common_encryption(endpoint) {
+        Some(encryption) => Some(protection::common_protection(app, endpoint, &encryption).await?.0),
+        None => None,
+    };
     match request {
         SegmentFile::Init(_) => {
             let partition = SegmentRecord::partition_of(&endpoint.channel_id, &rendition.id);
@@ -59,7 +66,10 @@ pub(crate) async fn serve_segment(
                 cmaf::runs_from_ts(&bytes, Timeline::of(record)).map_err(repackaging)?,
                 &track,
             )?;
-            let init = mp4::init_segment(&run.track).map_err(|e| repackaging(e.into()))?;
+            let mut init = mp4::init_segment(&run.track).map_err(|e| repackaging(e.into()))?;
+            if let Some(protection) = &protection {
+                init = cenc::boxes::protect_init(&init, &run.track, protection).map_err(encrypting)?;
+            }
             Ok(segment_response(content_type(&track), init))
         }
         SegmentFile::Media(_, n) => {
@@ -87,6 +97,21 @@ pub(crate) async fn serve_segment(
                 }
             }
             let mut run = joined.ok_or_else(|| PlaybackError::not_found("empty segment"))?;
+            // Encrypted in place, with IVs from decode times on the channel's timeline.
+            let aux = match &protection {
+                Some(p) => Some(
+                    cenc::encrypt_samples(
+                        &run.track,
+                        &rendition.id,
+                        run.base_decode_time,
+                        &run.samples,
+                        &mut run.data,
+                        p,
+                    )
+                    .map_err(encrypting)?,
+                ),
+                None => None,
+            };
             let scale = u64::from(run.track.timescale);
             run.base_decode_time = run
                 .base_decode_time
@@ -98,6 +123,7 @@ pub(crate) async fn serve_segment(
                 run.base_decode_time,
                 &run.samples,
                 run.data.len(),
+                aux.as_ref(),
             )
             .map_err(|e| repackaging(e.into()))?;
             let mut reply = chunked_segment(
@@ -249,4 +275,9 @@ pub(crate) fn pick(runs: Vec<TrackRun>, track: &TrackRef) -> Result<TrackRun, Pl
 pub(crate) fn repackaging(e: cmaf::CmafError) -> PlaybackError {
     tracing::error!(error = %e, "TS → CMAF repackaging failed");
     PlaybackError::Internal(format!("cannot repackage the segment as CMAF: {e}"))
+}
+
+fn encrypting(e: cenc::CencError) -> PlaybackError {
+    tracing::error!(error = %e, "Common Encryption of a segment failed");
+    PlaybackError::Internal(format!("cannot encrypt the segment: {e}"))
 }

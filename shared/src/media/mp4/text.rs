@@ -93,7 +93,7 @@ pub fn media_segment(
         });
     }
     let base = from.saturating_sub(moved_back).0;
-    let mut out = fragment_header_of(TRACK, false, sequence, base, &samples, data.len())?;
+    let mut out = fragment_header_of(TRACK, false, sequence, base, &samples, data.len(), None)?;
     out.extend_from_slice(&data);
     Ok(out)
 }

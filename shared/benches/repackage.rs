@@ -4,7 +4,9 @@
 //!   does per request; init segments are built separately and cached by CDNs);
 //! - `fmp4_to_ts`: an fMP4 segment (ffmpeg `-hls_segment_type fmp4`) → TS (CMAF ingest);
 //! - `ts_to_aes128_ts`: a TS segment → the same segment AES-128-CBC encrypted (an HLS TS
-//!   request of an AES-128 endpoint; the clear one sends the stored bytes untouched).
+//!   request of an AES-128 endpoint; the clear one sends the stored bytes untouched);
+//! - `ts_to_cmaf_cbcs`, `ts_to_cmaf_cenc`: `ts_to_cmaf` with Common Encryption of the
+//!   samples and its boxes (a CMAF SAMPLE_AES / AES_CTR or DASH request).
 //!
 //! The input is encoded once by ffmpeg (`testsrc2` 1280x720 at 30 fps, 3 Mb/s, B-frames,
 //! AAC 128 kb/s) into a temporary folder. After criterion's estimates the bench prints
@@ -14,7 +16,7 @@
 
 use criterion::Criterion;
 use sluice::media::cmaf::{self, Timeline};
-use sluice::media::{crypto, fmp4, tsmux};
+use sluice::media::{cenc, crypto, fmp4, mp4, tsmux};
 use sluice::time::Ticks;
 use std::hint::black_box;
 use std::path::Path;
@@ -96,6 +98,30 @@ fn ts_to_cmaf(ts: &[u8]) -> usize {
     runs.iter().map(|run| run.media_segment(1).unwrap().len()).sum()
 }
 
+/// `ts_to_cmaf` with the samples encrypted in `scheme` and `senc`/`saiz`/`saio` written.
+fn ts_to_cmaf_encrypted(ts: &[u8], scheme: cenc::Scheme) -> usize {
+    let timeline = Timeline {
+        reference: Ticks(126_000),
+        offset: 0,
+    };
+    let protection = cenc::Protection {
+        scheme,
+        kid: [3; 16],
+        key: [7; 16],
+        constant_iv: [9; 16],
+        pssh: Vec::new(),
+    };
+    let mut runs = cmaf::runs_from_ts(ts, timeline).unwrap();
+    let mut total = 0;
+    for run in &mut runs {
+        let (track, bdt) = (&run.track, run.base_decode_time);
+        let aux = cenc::encrypt_samples(track, "720p", bdt, &run.samples, &mut run.data, &protection).unwrap();
+        let header = mp4::fragment_header(track, 1, bdt, &run.samples, run.data.len(), Some(&aux)).unwrap();
+        total += header.len() + run.data.len();
+    }
+    total
+}
+
 fn percentiles(name: &str, mut run: impl FnMut() -> usize) {
     let mut times: Vec<Duration> = (0..2000)
         .map(|_| {
@@ -125,10 +151,16 @@ fn main() {
     let ts_bytes = bytes::Bytes::from(inputs.ts.clone());
     let aes128 = || crypto::aes128_cbc(&[7; 16], &crypto::sequence_iv(42), std::slice::from_ref(&ts_bytes)).len();
     criterion.bench_function("ts_to_aes128_ts/720p_2s", |b| b.iter(|| black_box(aes128())));
+    let cbcs = || ts_to_cmaf_encrypted(&inputs.ts, cenc::Scheme::Cbcs);
+    let cenc = || ts_to_cmaf_encrypted(&inputs.ts, cenc::Scheme::Cenc);
+    criterion.bench_function("ts_to_cmaf_cbcs/720p_2s", |b| b.iter(|| black_box(cbcs())));
+    criterion.bench_function("ts_to_cmaf_cenc/720p_2s", |b| b.iter(|| black_box(cenc())));
     criterion.final_summary();
     percentiles("ts_to_cmaf/720p_2s", || ts_to_cmaf(&inputs.ts));
     percentiles("fmp4_to_ts/720p_2s", || {
         tsmux::to_ts(&inputs.init, &inputs.fragment).unwrap().len()
     });
     percentiles("ts_to_aes128_ts/720p_2s", aes128);
+    percentiles("ts_to_cmaf_cbcs/720p_2s", cbcs);
+    percentiles("ts_to_cmaf_cenc/720p_2s", cenc);
 }

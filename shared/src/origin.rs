@@ -12,6 +12,7 @@
 
 mod access;
 mod arrival;
+mod cenc;
 mod cmaf;
 mod dash;
 mod hls_ts;

@@ -274,6 +274,7 @@ fn ts_key_tags_where_the_key_changes_or_on_every_segment() {
             keys: Some(hls::SegmentKeys {
                 keys: keys.clone(),
                 repeat,
+                maps: None,
             }),
             ..settings(0, 3, None)
         };
@@ -306,5 +307,50 @@ fn ts_key_tags_where_the_key_changes_or_on_every_segment() {
     assert!(
         every[..3].iter().all(|t| *t == a) && every[3..].iter().all(|t| *t == b),
         "{every:?}"
+    );
+}
+
+/// CMAF key rotation: each key period has its own init segment, so `EXT-X-MAP` is
+/// written before the first segment and again where the map changes (RFC 8216
+/// §4.3.2.5: a map applies to every segment after it until the next one), and not
+/// on the segments in between.
+#[test]
+fn map_tags_where_the_key_period_changes_the_init_segment() {
+    let records = publish(&run("720p", 0, 12));
+    let (_, window) = window(&records, 2, 30);
+    assert!(window.len() >= 6);
+    let key = |uri: &str| m3u8_rs::Key {
+        method: m3u8_rs::KeyMethod::SampleAES,
+        uri: Some(uri.into()),
+        iv: None,
+        keyformat: Some("identity".into()),
+        keyformatversions: None,
+    };
+    let period = |i: usize| if i < 3 { 0 } else { 1 };
+    let settings = PlaylistSettings {
+        keys: Some(hls::SegmentKeys {
+            keys: (0..window.len())
+                .map(|i| vec![key(&format!("https://k/{}", period(i)))])
+                .collect(),
+            repeat: false,
+            maps: Some((0..window.len()).map(|i| format!("init.k{}.mp4", period(i))).collect()),
+        }),
+        ..settings(0, 3, None)
+    };
+    let body = hls::media_playlist(&window, &settings, 2, ts_name("720p"));
+    let mut maps = Vec::new();
+    let mut pending = None;
+    for line in body.lines() {
+        if let Some(tag) = line.strip_prefix("#EXT-X-MAP:") {
+            pending = Some(tag.to_owned());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            maps.push(pending.take());
+        }
+    }
+    assert_eq!(maps[0].as_deref(), Some(r#"URI="init.k0.mp4""#), "{body}");
+    assert_eq!(maps[3].as_deref(), Some(r#"URI="init.k1.mp4""#), "{body}");
+    assert!(
+        maps.iter().enumerate().all(|(i, m)| (i == 0 || i == 3) == m.is_some()),
+        "{body}"
     );
 }

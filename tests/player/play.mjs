@@ -15,6 +15,12 @@
 // of its cues (reported under `subtitleCues`, with their times) shows TEXT.
 // hls.js also reports the key URIs of the AES-128 fragments it decrypted into its buffer
 // (`info.decryptedKeys`, in order of first use) and how many (`info.decryptedFragments`).
+// CLEARKEY_LICENSE=URL: Common Encryption through EME with the W3C ClearKey CDM, each
+// player given URL as its org.w3.clearkey license server (hls.js drmSystems, dash.js
+// setProtectionData, Shaka drm.servers). The JSON line then tells what EME did (`eme`:
+// the key systems asked for and granted, 'encrypted' events, sessions, key statuses, the
+// license requests seen and whether the video element had MediaKeys); without it EME is
+// left alone.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -33,11 +39,13 @@ if (!libraries[player] || !url) {
 }
 const minSeconds = Number(minArg ?? 6);
 const timeoutMs = Number(timeoutArg ?? 45) * 1000;
+const license = process.env.CLEARKEY_LICENSE || null;
 
 // Each player reports errors into window.playerErrors as {fatal, detail}.
 const start = {
   hlsjs: `
-    const hls = new Hls({ liveSyncDurationCount: 3 });
+    const hls = new Hls({ liveSyncDurationCount: 3, ...(LICENSE ? { emeEnabled: true,
+      drmSystems: { 'org.w3.clearkey': { licenseUrl: LICENSE } } } : {}) });
     window.player = hls;
     hls.on(Hls.Events.ERROR, (_, d) => window.playerErrors.push({ fatal: d.fatal, detail: d.details }));
     window.decryptedWith = [];
@@ -55,6 +63,7 @@ const start = {
     window.player = p;
     p.on(dashjs.MediaPlayer.events.ERROR, (e) => window.playerErrors.push({ fatal: true, detail: JSON.stringify(e.error || e) }));
     if (DEBUG) p.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_DEBUG } });
+    if (LICENSE) p.setProtectionData({ 'org.w3.clearkey': { serverURL: LICENSE } });
     p.initialize(video, SRC, true);
     window.describe = () => ({ version: p.getVersion(),
       levels: (p.getRepresentationsByType ? p.getRepresentationsByType('video') : []).map((r) => r.width + 'x' + r.height),
@@ -66,8 +75,13 @@ const start = {
     shaka.polyfill.installAll();
     const p = new shaka.Player();
     window.player = p;
-    p.addEventListener('error', (e) => window.playerErrors.push({ fatal: e.detail.severity === 2, detail: 'shaka ' + e.detail.code }));
-    p.attach(video).then(() => p.load(SRC)).catch((e) => window.playerErrors.push({ fatal: true, detail: 'shaka load ' + (e.code || e) }));
+    // A shaka.util.Error's code and, if any, the start of its data.
+    const shakaError = (e) => { let data = '';
+      try { data = e.data && e.data.length ? ' ' + JSON.stringify(e.data).slice(0, 300) : ''; } catch (_) {}
+      return (e.code || e) + data; };
+    p.addEventListener('error', (e) => window.playerErrors.push({ fatal: e.detail.severity === 2, detail: 'shaka ' + shakaError(e.detail) }));
+    if (LICENSE) p.configure({ drm: { servers: { 'org.w3.clearkey': LICENSE } } });
+    p.attach(video).then(() => p.load(SRC)).catch((e) => window.playerErrors.push({ fatal: true, detail: 'shaka load ' + shakaError(e) }));
     window.describe = () => ({ version: shaka.Player.version, levels: p.getVariantTracks().map((t) => t.width + 'x' + t.height),
       audio: p.getAudioTracks().map((t) => t.language), activeAudio: (p.getAudioTracks().find((t) => t.active) || {}).language });
     window.switchAudio = (lang) => p.selectAudioTrack(p.getAudioTracks().find((t) => t.language === lang));
@@ -90,13 +104,50 @@ const captions = {
     kind: t.kind, mimeType: t.mimeType })), tracks: ${nativeCaptions} });`,
 };
 
+// With CLEARKEY_LICENSE: what the page's EME calls did, in window.eme (wrapping
+// requestMediaKeySystemAccess and MediaKeys.createSession before any player loads).
+const emeProbe = `
+  window.eme = { requested: [], granted: [], refused: [], encryptedEvents: [], sessions: 0, keyStatuses: {} };
+  const askAccess = navigator.requestMediaKeySystemAccess.bind(navigator);
+  navigator.requestMediaKeySystemAccess = (system, configs) => {
+    window.eme.requested.push(system);
+    return askAccess(system, configs).then(
+      (access) => { window.eme.granted.push(access.keySystem); return access; },
+      (e) => { window.eme.refused.push(system + ': ' + e.name); throw e; });
+  };
+  // Shaka Player asks through MediaCapabilities, which grants access without calling
+  // requestMediaKeySystemAccess.
+  if (navigator.mediaCapabilities) {
+    const decodingInfo = navigator.mediaCapabilities.decodingInfo.bind(navigator.mediaCapabilities);
+    navigator.mediaCapabilities.decodingInfo = (config) => {
+      const asked = config && config.keySystemConfiguration;
+      if (asked) window.eme.requested.push(asked.keySystem);
+      return decodingInfo(config).then((info) => {
+        if (asked && info.keySystemAccess) window.eme.granted.push(info.keySystemAccess.keySystem);
+        return info;
+      });
+    };
+  }
+  const createSession = MediaKeys.prototype.createSession;
+  MediaKeys.prototype.createSession = function (...args) {
+    const session = createSession.apply(this, args);
+    window.eme.sessions += 1;
+    session.addEventListener('keystatuseschange', () => session.keyStatuses.forEach((status, kid) => {
+      const bytes = ArrayBuffer.isView(kid) ? new Uint8Array(kid.buffer, kid.byteOffset, kid.byteLength) : new Uint8Array(kid);
+      window.eme.keyStatuses[Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')] = status; }));
+    return session;
+  };
+  document.getElementById('video').addEventListener('encrypted', (e) => window.eme.encryptedEvents.push(e.initDataType));`;
+
 const origin = new URL(url).origin;
 const page_html = `<!doctype html><html><body>
 <video id="video" muted ${player === 'dashjs' ? '' : 'autoplay'} playsinline width="640"></video>
+${license ? `<script>${emeProbe}</script>` : ''}
 <script src="/__sluice_player/lib.js"></script>
 <script>
   window.playerErrors = [];
   const SRC = ${JSON.stringify(url)};
+  const LICENSE = ${JSON.stringify(license)};
   const DEBUG = ${JSON.stringify(Boolean(process.env.PLAYER_DEBUG))};
   const video = document.getElementById('video');
   try { ${start[player]} ${captions[player]} } catch (e) { window.playerErrors.push({ fatal: true, detail: 'setup ' + e }); }
@@ -125,6 +176,8 @@ try {
     page.on('console', (m) => console.error(stamp(), m.text()));
     page.on('request', (r) => console.error(stamp(), 'GET', r.url()));
   }
+  const licenseRequests = [];
+  if (license) page.on('request', (r) => { if (r.url().startsWith(license) && r.method() === 'POST') licenseRequests.push(r.postData()); });
   const httpErrors = [];
   page.on('response', (r) => { if (r.status() >= 400) httpErrors.push(`${r.status()} ${r.url()}`); });
   page.on('requestfailed', (r) => httpErrors.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
@@ -149,6 +202,7 @@ try {
   while (Date.now() - started < timeoutMs) {
     state = await page.evaluate(() => ({
       time: document.getElementById('video').currentTime,
+      eme: window.eme ? { ...window.eme, mediaKeys: Boolean(document.getElementById('video').mediaKeys) } : undefined,
       errors: window.playerErrors,
       info: window.describe ? window.describe() : {},
       captions: window.describeCaptions ? window.describeCaptions() : {},
@@ -186,6 +240,7 @@ try {
     currentTime: Number(last.toFixed(2)),
     maxStallSeconds: Number((maxStall / 1000).toFixed(2)),
     info: state.info,
+    eme: license ? { ...state.eme, licenseRequests } : undefined,
     captions: state.captions,
     subtitleCues: (state.subtitleCues || []).slice(-20),
     errors: state.errors.slice(0, 5),

@@ -12,10 +12,12 @@
 //! who knows the secret knows every key, so this is for trying and testing DRM flows,
 //! never for protecting content.
 //!
-//! AES-128 (`81376844-f976-481e-a84e-cc25d39b0b33`) gets a key URI and ClearKey
-//! (`e2719d58-a985-b3c9-781a-b030af78d30e`, and the common system id
-//! `1077efec-c0b2-4d02-ace3-3c1e52e2fb4b`) a `pssh` box and the license endpoint: both
-//! are usable keys. Widevine, PlayReady and FairPlay requests get a
+//! AES-128 (`81376844-f976-481e-a84e-cc25d39b0b33`) gets a key URI and ClearKey the
+//! license endpoint: both are usable keys. The common system id
+//! (`1077efec-c0b2-4d02-ace3-3c1e52e2fb4b`) gets a `pssh` box, the one browsers' ClearKey
+//! CDM reads; DASH-IF ClearKey (`e2719d58-a985-b3c9-781a-b030af78d30e`), which only
+//! names ClearKey in an MPD, gets none. Both also get the key's URL (`URIExtXKey`), for
+//! CMAF HLS players that read ClearKey keys from `KEYFORMAT="identity"` key tags. Widevine, PlayReady and FairPlay requests get a
 //! key and a `pssh` box (FairPlay: an `skd://` URI) but no license service exists for
 //! them here.
 
@@ -32,6 +34,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub const AES_128: &str = "81376844-f976-481e-a84e-cc25d39b0b33";
+pub const CLEARKEY: &str = "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b";
+pub const CLEARKEY_DASH_IF: &str = "e2719d58-a985-b3c9-781a-b030af78d30e";
 pub const FAIRPLAY: &str = "94ce86fb-07ff-4f43-adb8-93d2fa968ca2";
 
 /// The secret keys derive from when none is configured. Public, so keys are too.
@@ -114,7 +118,7 @@ impl KeyServer {
             let Some(system) = Kid::parse(&drm.system_id) else {
                 continue;
             };
-            match drm.system_id.as_str() {
+            match drm.system_id.to_ascii_lowercase().as_str() {
                 AES_128 => {
                     drm.uri_ext_x_key = Some(BASE64.encode(&url));
                     drm.hls_media = Some(BASE64.encode(format!("#EXT-X-KEY:METHOD=AES-128,URI=\"{url}\"")));
@@ -131,7 +135,15 @@ impl KeyServer {
                     drm.hls_media = Some(BASE64.encode(format!("#EXT-X-KEY:{attrs}")));
                     drm.hls_master = Some(BASE64.encode(format!("#EXT-X-SESSION-KEY:{attrs}")));
                 }
+                // DASH-IF ClearKey signals ClearKey in an MPD; its `pssh` is the common
+                // system's (browsers' ClearKey CDM reads only that one), so it has none.
+                CLEARKEY_DASH_IF => drm.uri_ext_x_key = Some(BASE64.encode(&url)),
                 _ => {
+                    if drm.system_id.eq_ignore_ascii_case(CLEARKEY) {
+                        // The key's URL too, for players that take ClearKey keys from an
+                        // `EXT-X-KEY` with `KEYFORMAT="identity"` (Shaka Player).
+                        drm.uri_ext_x_key = Some(BASE64.encode(&url));
+                    }
                     let pssh = pssh_box(system, &[kid]);
                     let element = format!(
                         "<cenc:pssh xmlns:cenc=\"urn:mpeg:cenc:2013\">{}</cenc:pssh>",

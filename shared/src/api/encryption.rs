@@ -108,12 +108,12 @@ fn with_provider<T: serde::de::DeserializeOwned>(
 }
 
 /// What Common Encryption (CMAF, DASH) asks of a provider: SPEKE v1, DRM system ids (not
-/// AES-128's), one key for the whole stream for now.
-fn common_encryption(path: &str, provider: &SpekeKeyProvider, rotation_seconds: u32) -> Result<()> {
+/// AES-128's); `rotating`: whether the package can rotate keys.
+fn common_encryption(path: &str, provider: &SpekeKeyProvider, rotation_seconds: u32, rotating: bool) -> Result<()> {
     rotation(path, rotation_seconds)?;
-    if rotation_seconds != 0 {
+    if rotation_seconds != 0 && !rotating {
         return Err(unprocessable(format!(
-            "{path}keyRotationIntervalSeconds {rotation_seconds}: key rotation of CMAF and DASH segments is not \
+            "{path}keyRotationIntervalSeconds {rotation_seconds}: key rotation of DASH segments is not \
              supported by Sluice yet; set 0 (one key for the whole stream)"
         )));
     }
@@ -160,6 +160,7 @@ pub(super) fn cmaf_encryption(value: &Value, iframes: bool) -> Result<CmafEncryp
         path,
         &encryption.speke_key_provider,
         encryption.key_rotation_interval_seconds,
+        true,
     )?;
     if iframes {
         return Err(unprocessable(
@@ -180,6 +181,7 @@ pub(super) fn dash_encryption(value: &Value) -> Result<DashEncryption> {
         path,
         &encryption.speke_key_provider,
         encryption.key_rotation_interval_seconds,
+        false,
     )?;
     Ok(encryption)
 }
@@ -368,6 +370,10 @@ mod tests {
         let mut rotating = common(clearkey);
         rotating.as_object_mut().unwrap().remove("keyRotationIntervalSeconds");
         assert!(refused(dash_encryption(&rotating)).contains("dashPackage.encryption.keyRotationIntervalSeconds 60"));
+        assert_eq!(
+            cmaf_encryption(&rotating, false).unwrap().key_rotation_interval_seconds,
+            60
+        );
         assert!(refused(cmaf_encryption(&common(AES_128_SYSTEM_ID), false)).contains("systemIds[0]"));
         let mut ctr_iv = common(clearkey);
         ctr_iv["encryptionMethod"] = json!("AES_CTR");

@@ -30,6 +30,9 @@ pub struct PlaylistSettings {
 pub struct SegmentKeys {
     pub keys: Vec<Vec<m3u8_rs::Key>>,
     pub repeat: bool,
+    /// The `EXT-X-MAP` URI of each segment, where the key chooses the init segment
+    /// (CMAF key rotation); written where it changes. `None`: the playlist's `map_uri`.
+    pub maps: Option<Vec<String>>,
 }
 
 /// The attributes of an `EXT-X-KEY` or `EXT-X-SESSION-KEY` tag.
@@ -61,6 +64,8 @@ pub fn media_playlist(
 ) -> String {
     let interval = i64::from(package.program_date_time_interval_seconds) * 1000;
     let mut last_pdt: Option<i64> = None;
+    let maps = package.keys.as_ref().and_then(|k| k.maps.as_ref());
+    let map_of = |i: usize| maps.and_then(|m| m.get(i)).or(package.map_uri.as_ref());
     let playlist = MediaPlaylist {
         version: Some(package.version),
         target_duration,
@@ -104,10 +109,8 @@ pub fn media_playlist(
                     discontinuity: s.discontinuity,
                     duration: s.duration.as_secs_f64() as f32,
                     program_date_time: write_pdt.then(|| s.program_date_time.to_datetime().fixed_offset()),
-                    map: package
-                        .map_uri
-                        .as_ref()
-                        .filter(|_| i == 0 || s.discontinuity)
+                    map: map_of(i)
+                        .filter(|uri| i == 0 || s.discontinuity || map_of(i - 1) != Some(uri))
                         .map(|uri| m3u8_rs::Map {
                             uri: uri.clone(),
                             ..Default::default()

@@ -4,7 +4,7 @@
 //!   subsample-encrypted (NAL length prefixes, headers and the first bytes of each slice
 //!   in the clear, the rest in whole blocks), audio samples whole.
 //! - `cbcs`: AES-128-CBC with one constant IV; video subsamples use the 1:9 pattern
-//!   (one block encrypted, nine clear), audio samples every whole block (pattern 1:0);
+//!   (one block encrypted, nine clear), audio samples every whole block (pattern 0:0);
 //!   the CBC chain restarts at each subsample, and a trailing partial block stays clear.
 //!
 //! The sample bytes are encrypted where they are (no second copy). What players need to
@@ -55,7 +55,8 @@ impl Protection {
         match (self.scheme, video) {
             (Scheme::Cenc, _) => None,
             (Scheme::Cbcs, true) => Some((1, 9)),
-            (Scheme::Cbcs, false) => Some((1, 0)),
+            // 0:0, no pattern: every whole block (ISO/IEC 23001-7 §10.4; what Shaka Packager writes).
+            (Scheme::Cbcs, false) => Some((0, 0)),
         }
     }
 
@@ -67,9 +68,10 @@ impl Protection {
         }
     }
 
-    /// Whether samples of a track are described by subsamples (every track but `cenc` audio).
+    /// Whether samples of a track are described by subsamples: video, whose NAL headers
+    /// stay clear; audio is full-sample encryption (§9.5).
     pub fn uses_subsamples(&self, video: bool) -> bool {
-        video || self.scheme == Scheme::Cbcs
+        video
     }
 }
 
@@ -146,7 +148,7 @@ pub fn encrypt_samples(
                 ctr_encrypt(&protection.key, &iv, bytes, &subsamples);
             }
             Scheme::Cbcs => {
-                let pattern = protection.pattern(video).unwrap_or((1, 0));
+                let pattern = protection.pattern(video).unwrap_or((0, 0));
                 cbcs_encrypt(&protection.key, &protection.constant_iv, bytes, &subsamples, pattern);
             }
         }
@@ -237,12 +239,14 @@ fn ctr_encrypt(key: &[u8; 16], iv: &[u8; 8], sample: &mut [u8], subsamples: &[(u
     }
 }
 
-/// AES-CBC pattern encryption of each subsample: `crypt` blocks encrypted, `skip` blocks
-/// clear, repeated; each subsample starts from `iv`; partial blocks stay clear.
+/// AES-CBC pattern encryption of each subsample (none: the whole sample): `crypt` blocks
+/// encrypted, `skip` blocks clear, repeated (0:0: every block); each subsample starts
+/// from `iv`; partial blocks stay clear.
 fn cbcs_encrypt(key: &[u8; 16], iv: &[u8; 16], sample: &mut [u8], subsamples: &[(u16, u32)], (crypt, skip): (u8, u8)) {
     let (crypt, skip) = (usize::from(crypt.max(1)) * 16, usize::from(skip) * 16);
+    let whole = [(0, sample.len() as u32)];
     let mut pos = 0usize;
-    for &(clear, protected) in subsamples {
+    for &(clear, protected) in if subsamples.is_empty() { &whole[..] } else { subsamples } {
         pos += usize::from(clear);
         let end = (pos + protected as usize).min(sample.len());
         let mut cipher = cbc::Encryptor::<aes::Aes128>::new(key.into(), iv.into());

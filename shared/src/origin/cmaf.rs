@@ -6,7 +6,8 @@
 //!   `{hlsManifestId}/{manifestName}_{track}.m3u8` (media),
 //!   `{hlsManifestId}/{manifestName}_{track}_iframes.m3u8` (I-frames, video tracks, with
 //!   `includeIframeOnlyStream`), segments at the endpoint root
-//!   `{segmentPrefix}_{track}_init.mp4` and `{segmentPrefix}_{track}_{startTicks}.mp4`, and
+//!   `{segmentPrefix}_{track}_init.mp4` and `{segmentPrefix}_{track}_{startTicks}.mp4`
+//!   (with key rotation `…_init.k{keyPeriod}.mp4`, `…_{startTicks}.k{keyPeriod}.mp4`), and
 //!   each keyframe alone as `{segmentPrefix}_{track}_{startTicks}_iframe{timeTicks}.mp4`
 //! - DASH: `{manifestName}.mpd`, `{manifestName}_{track}_init.mp4`,
 //!   `{manifestName}_{track}_{n}.mp4` with `n` the segment number or its start time
@@ -16,8 +17,8 @@
 //! `{segmentPrefix}_subtitles_{rendition}_{startTicks}.vtt` (see [`super::subtitles`]).
 
 use super::arrival::*;
+use super::cenc;
 use super::ladder::*;
-use super::protection;
 use super::reply::*;
 use super::segments::{serve_iframe, serve_segment, Numbering};
 use super::select::*;
@@ -25,6 +26,7 @@ use super::subtitles;
 use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
+use crate::keys::ContentKey;
 use crate::live::timeline;
 use crate::live::timeline::{OutputIFrame, OutputSegment};
 use crate::manifest::hls::{self, PlaylistSettings, Variant};
@@ -73,7 +75,9 @@ pub async fn serve_cmaf(
             }
             return serve_iframe(app, endpoint, &docs, package.segment_duration_seconds, iframe).await;
         }
-        let request = parse_segment_file(&prefix, file).ok_or_else(|| not_a_file(endpoint, file))?;
+        // With key rotation a name ends in the key period of its key: `….k{period}.mp4`.
+        let (file, key_period) = cenc::split_key_period(file);
+        let request = parse_segment_file(&prefix, &file).ok_or_else(|| not_a_file(endpoint, &file))?;
         return serve_segment(
             app,
             endpoint,
@@ -82,6 +86,7 @@ pub async fn serve_cmaf(
             request,
             Numbering::Time,
             0,
+            key_period,
         )
         .await;
     };
@@ -91,16 +96,18 @@ pub async fn serve_cmaf(
         .find(|m| m.id == dir)
         .ok_or_else(|| not_a_file(endpoint, &format!("{dir}/{file}")))?;
     let stem = file.strip_suffix(".m3u8").ok_or_else(|| not_a_file(endpoint, file))?;
-    // Encrypted: the key tags of every playlist (one key for the whole stream).
-    let key_tags = match protection::common_encryption(endpoint) {
-        Some(encryption) => {
-            let (_, key) = protection::common_protection(app, endpoint, &encryption).await?;
-            protection::cmaf_key_tags(encryption.scheme, &key)
-        }
-        None => Vec::new(),
-    };
+    let encryption = cenc::common_encryption(endpoint);
     if stem == manifest.manifest_name {
-        return cmaf_multivariant(endpoint, package, manifest, &docs, &key_tags);
+        // One key for the whole stream: its tags as EXT-X-SESSION-KEY, so that a player
+        // can ask for its licence early. Rotating keys are only in media playlists.
+        let session_keys = match &encryption {
+            Some(e) if e.rotation == 0 => {
+                let key = cenc::segment_key(app, endpoint, e, None, 0).await?;
+                cenc::cmaf_key_tags(e.scheme, &key)
+            }
+            _ => Vec::new(),
+        };
+        return cmaf_multivariant(endpoint, package, manifest, &docs, &session_keys);
     }
     let track_name = stem
         .strip_prefix(manifest.manifest_name.as_str())
@@ -164,18 +171,36 @@ pub async fn serve_cmaf(
             Some(rendition.updated_at),
         ));
     }
-    let settings = PlaylistSettings {
+    let mut settings = PlaylistSettings {
         program_date_time_interval_seconds: manifest.program_date_time_interval_seconds,
         playlist_type: manifest.playlist_type,
         version: 6,
         map_uri: Some(init),
         end_list,
-        keys: (!key_tags.is_empty()).then(|| hls::SegmentKeys {
-            keys: vec![key_tags.clone(); window.len()],
-            repeat: false,
-        }),
+        keys: None,
     };
-    let name = |s: &OutputSegment| format!("../{prefix}_{}_{}.mp4", track.name(), s.start.0);
+    // Encrypted: the key of each segment; with rotation its key period in the names of
+    // the segment and of its init segment (whose `tenc` holds the KID).
+    let mut periods = std::collections::HashMap::new();
+    if let Some(e) = &encryption {
+        let keys = cenc::window_segment_keys(app, endpoint, e, &window).await?;
+        let rotating = e.rotation > 0;
+        if rotating {
+            periods = window.iter().zip(&keys).map(|(s, k)| (s.sequence, k.period)).collect();
+        }
+        settings.keys = Some(hls::SegmentKeys {
+            keys: keys.iter().map(|k| cenc::cmaf_key_tags(e.scheme, k)).collect(),
+            repeat: false,
+            maps: rotating.then(|| {
+                let init = |k: &ContentKey| format!("../{prefix}_{}_init.k{}.mp4", track.name(), k.period);
+                keys.iter().map(init).collect()
+            }),
+        });
+    }
+    let name = |s: &OutputSegment| {
+        let period = periods.get(&s.sequence).map_or(String::new(), |p| format!(".k{p}"));
+        format!("../{prefix}_{}_{}{period}.mp4", track.name(), s.start.0)
+    };
     let body = hls::media_playlist(&window, &settings, target, name);
     Ok(with_last_updated(
         playlist_response(body, max_age, window.last().map(|s| s.sequence)),

@@ -48,6 +48,7 @@ pub async fn serve_dash(
         request,
         numbering,
         lookup,
+        None,
     )
     .await
 }
@@ -77,10 +78,11 @@ pub(crate) async fn dash_manifest(
 ) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
     ladder_ready(docs, &endpoint.channel_id, UnixMillis::now())?;
-    let protection = match super::protection::common_encryption(endpoint) {
-        Some(encryption) => {
-            let (protection, key) = super::protection::common_protection(app, endpoint, &encryption).await?;
-            Some(super::protection::dash_content_protection(&protection, &key))
+    // Encrypted: one key for the whole stream (DASH key rotation is refused).
+    let protection = match super::cenc::common_encryption(endpoint) {
+        Some(e) => {
+            let key = super::cenc::segment_key(app, endpoint, &e, None, 0).await?;
+            Some(super::cenc::dash_content_protection(e.scheme, &key))
         }
         None => None,
     };

@@ -2,7 +2,7 @@
 //! of one output segment on request (for `NUMBER_WITH_DURATION`, with media times moved
 //! back to the number origin), and single keyframes for CMAF I-frame playlists.
 
-use super::protection;
+use super::cenc;
 use super::reply::*;
 use super::select::*;
 use super::window::*;
@@ -10,7 +10,7 @@ use crate::app::PlaybackServices;
 use crate::catalog::StreamDocs;
 use crate::live::timeline;
 use crate::manifest::dash;
-use crate::media::cenc;
+use crate::media::cenc as common;
 use crate::media::cmaf::{self, Timeline, TrackRun};
 use crate::media::mp4;
 use crate::model::{OriginEndpoint, SegmentRecord};
@@ -29,7 +29,9 @@ pub(crate) enum Numbering {
 }
 
 /// An init or media segment, named by `numbering`; numbers are looked up in the newest
-/// `lookup_window_seconds` of the rendition.
+/// `lookup_window_seconds` of the rendition. `key_period`: the key period its name gives
+/// (CMAF HLS with key rotation).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve_segment(
     app: &PlaybackServices,
     endpoint: &OriginEndpoint,
@@ -38,17 +40,20 @@ pub(crate) async fn serve_segment(
     request: SegmentFile,
     numbering: Numbering,
     lookup_window_seconds: u32,
+    key_period: Option<u64>,
 ) -> Result<Reply, PlaybackError> {
     let track = match &request {
         SegmentFile::Init(t) | SegmentFile::Media(t, _) => t.clone(),
     };
     let rendition = rendition_of(docs, endpoint, &track.rendition)?;
     let k = timeline::group_size(segment_duration_seconds, rendition.target());
-    // Encrypted: the key first, so that a key never obtained is a 404 before any work.
-    let protection = match protection::common_encryption(endpoint) {
-        Some(encryption) => Some(protection::common_protection(app, endpoint, &encryption).await?.0),
-        None => None,
-    };
+    let encryption = cenc::common_encryption(endpoint);
+    if encryption.is_none() && key_period.is_some() {
+        return Err(PlaybackError::not_found(format!(
+            "endpoint {:?} is not encrypted: its segment names have no key period",
+            endpoint.id
+        )));
+    }
     match request {
         SegmentFile::Init(_) => {
             let partition = SegmentRecord::partition_of(&endpoint.channel_id, &rendition.id);
@@ -56,6 +61,14 @@ pub(crate) async fn serve_segment(
             let record = newest
                 .first()
                 .ok_or_else(|| PlaybackError::not_found(format!("rendition {:?} has no segments yet", rendition.id)))?;
+            // Encrypted: the key first, so that a key never obtained is a 404 before any work.
+            let protection = match &encryption {
+                Some(e) => {
+                    let latest = e.period_of(record.start);
+                    Some(e.protection(&cenc::segment_key(app, endpoint, e, key_period, latest).await?))
+                }
+                None => None,
+            };
             let bytes = app
                 .stores
                 .objects
@@ -68,7 +81,7 @@ pub(crate) async fn serve_segment(
             )?;
             let mut init = mp4::init_segment(&run.track).map_err(|e| repackaging(e.into()))?;
             if let Some(protection) = &protection {
-                init = cenc::boxes::protect_init(&init, &run.track, protection).map_err(encrypting)?;
+                init = common::boxes::protect_init(&init, &run.track, protection).map_err(encrypting)?;
             }
             Ok(segment_response(content_type(&track), init))
         }
@@ -84,6 +97,13 @@ pub(crate) async fn serve_segment(
                 lookup_window_seconds,
             )
             .await?;
+            let protection = match &encryption {
+                Some(e) => {
+                    let latest = e.period_of(start);
+                    Some(e.protection(&cenc::segment_key(app, endpoint, e, key_period, latest).await?))
+                }
+                None => None,
+            };
             let (group, inputs) = segment_group(app, &endpoint.channel_id, rendition, k, start).await?;
             let mut joined: Option<TrackRun> = None;
             for (record, bytes) in &inputs {
@@ -100,7 +120,7 @@ pub(crate) async fn serve_segment(
             // Encrypted in place, with IVs from decode times on the channel's timeline.
             let aux = match &protection {
                 Some(p) => Some(
-                    cenc::encrypt_samples(
+                    common::encrypt_samples(
                         &run.track,
                         &rendition.id,
                         run.base_decode_time,
@@ -277,7 +297,7 @@ pub(crate) fn repackaging(e: cmaf::CmafError) -> PlaybackError {
     PlaybackError::Internal(format!("cannot repackage the segment as CMAF: {e}"))
 }
 
-fn encrypting(e: cenc::CencError) -> PlaybackError {
+fn encrypting(e: common::CencError) -> PlaybackError {
     tracing::error!(error = %e, "Common Encryption of a segment failed");
     PlaybackError::Internal(format!("cannot encrypt the segment: {e}"))
 }

@@ -42,7 +42,7 @@ fn decrypt(p: &Protection, video: bool, entry: &[u8], sample: &mut [u8]) {
             None => ctr.apply_keystream(region),
             Some((crypt, skip)) => {
                 let mut cbc = cbc::Decryptor::<aes::Aes128>::new((&p.key).into(), (&p.constant_iv).into());
-                let (crypt, skip) = (crypt as usize * 16, skip as usize * 16);
+                let (crypt, skip) = (crypt.max(1) as usize * 16, skip as usize * 16);
                 let mut at = 0;
                 while at + crypt <= region.len() {
                     for block in region[at..at + crypt].chunks_exact_mut(16) {
@@ -113,6 +113,8 @@ fn tenc_is_laid_out_as_the_spec_says() {
     assert_eq!(cbcs[13], 0x19);
     assert_eq!((cbcs[14], cbcs[15]), (1, 0));
     assert_eq!(cbcs[32], 16);
+    // Audio: no pattern (0:0), every whole block.
+    assert_eq!(boxes::tenc(&protection(Scheme::Cbcs), false)[13], 0);
     let cenc = boxes::tenc(&protection(Scheme::Cenc), true);
     assert_eq!(cenc.len(), 8 + 4 + 4 + 16);
     assert_eq!((cenc[8], cenc[13], cenc[15]), (0, 0, 8));

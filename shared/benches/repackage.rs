@@ -5,6 +5,8 @@
 //! - `fmp4_to_ts`: an fMP4 segment (ffmpeg `-hls_segment_type fmp4`) → TS (CMAF ingest);
 //! - `ts_to_aes128_ts`: a TS segment → the same segment AES-128-CBC encrypted (an HLS TS
 //!   request of an AES-128 endpoint; the clear one sends the stored bytes untouched);
+//! - `ts_to_sample_aes_ts`: a TS segment → the same segment with HLS SAMPLE-AES (an HLS
+//!   TS request of a SAMPLE_AES endpoint);
 //! - `ts_to_cmaf_cbcs`, `ts_to_cmaf_cenc`: `ts_to_cmaf` with Common Encryption of the
 //!   samples and its boxes (a CMAF SAMPLE_AES / AES_CTR or DASH request).
 //!
@@ -16,7 +18,7 @@
 
 use criterion::Criterion;
 use sluice::media::cmaf::{self, Timeline};
-use sluice::media::{cenc, crypto, fmp4, mp4, tsmux};
+use sluice::media::{cenc, crypto, fmp4, mp4, sample_aes, tsmux};
 use sluice::time::Ticks;
 use std::hint::black_box;
 use std::path::Path;
@@ -151,6 +153,8 @@ fn main() {
     let ts_bytes = bytes::Bytes::from(inputs.ts.clone());
     let aes128 = || crypto::aes128_cbc(&[7; 16], &crypto::sequence_iv(42), std::slice::from_ref(&ts_bytes)).len();
     criterion.bench_function("ts_to_aes128_ts/720p_2s", |b| b.iter(|| black_box(aes128())));
+    let sample_aes = || sample_aes::encrypt_ts(&[7; 16], &[9; 16], &inputs.ts).unwrap().len();
+    criterion.bench_function("ts_to_sample_aes_ts/720p_2s", |b| b.iter(|| black_box(sample_aes())));
     let cbcs = || ts_to_cmaf_encrypted(&inputs.ts, cenc::Scheme::Cbcs);
     let cenc = || ts_to_cmaf_encrypted(&inputs.ts, cenc::Scheme::Cenc);
     criterion.bench_function("ts_to_cmaf_cbcs/720p_2s", |b| b.iter(|| black_box(cbcs())));
@@ -161,6 +165,7 @@ fn main() {
         tsmux::to_ts(&inputs.init, &inputs.fragment).unwrap().len()
     });
     percentiles("ts_to_aes128_ts/720p_2s", aes128);
+    percentiles("ts_to_sample_aes_ts/720p_2s", sample_aes);
     percentiles("ts_to_cmaf_cbcs/720p_2s", cbcs);
     percentiles("ts_to_cmaf_cenc/720p_2s", cenc);
 }

@@ -13,6 +13,7 @@ pub mod iframes;
 pub mod mp4;
 pub mod pes;
 pub mod remux;
+pub mod sample_aes;
 pub mod ts;
 pub mod tsmux;
 pub mod webvtt;

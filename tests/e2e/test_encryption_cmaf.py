@@ -20,7 +20,6 @@ import re
 import struct
 import subprocess
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -31,7 +30,7 @@ import m3u8
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from conftest import ROOT, Server, free_port, play
+from conftest import ROOT, Server, free_port, get, play
 from test_encryption_hls import FlakyProvider
 
 COMMON = "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b"  # W3C common PSSH: Chromium's ClearKey reads it
@@ -66,14 +65,6 @@ ENCRYPTED = {
 }
 SCHEME = {"cbcs": "cbcs", "cbcs-iv": "cbcs", "cenc": "cenc", "dash-cenc": "cenc"}
 CLEAR = {"cmaf": "clear", "dash": "dash-clear"}
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=20) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 
 def ok(url):

@@ -14,8 +14,8 @@ import urllib.parse
 import m3u8
 import pytest
 
-from conftest import Server, play
-from test_encryption_cmaf import (CMAF, COMMON, boxes, content_key, framemd5, get, ok, protection, speke)
+from conftest import Server, get, play
+from test_encryption_cmaf import (CMAF, COMMON, boxes, content_key, framemd5, ok, protection, speke)
 
 ROTATION = 4  # seconds: two 2 s segments per key period
 

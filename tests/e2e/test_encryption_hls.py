@@ -16,7 +16,7 @@ import re
 import subprocess
 import threading
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 
 import botocore.exceptions
@@ -25,10 +25,11 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from conftest import Server, aws_env, play
+from conftest import Server, aws_env, get, play
 
 AES_128 = "81376844-f976-481e-a84e-cc25d39b0b33"
 ROTATION = 10
+COMMON_PSSH = "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b"  # W3C common PSSH: Chromium's ClearKey reads it
 TICKS = 90_000
 
 
@@ -80,14 +81,6 @@ class FlakyProvider:
 def provider(url, resource="live-1"):
     return {"Url": url, "ResourceId": resource, "RoleArn": "arn:aws:iam::123456789012:role/speke",
             "SystemIds": [AES_128]}
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=20) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +144,6 @@ def test_encryption_is_echoed_as_given_and_modelled(origin):
 
 
 @pytest.mark.parametrize("change, field", [
-    ({"EncryptionMethod": "SAMPLE_AES"}, "encryptionMethod SAMPLE_AES is not supported"),
     ({"ConstantInitializationVector": "0011"}, "constantInitializationVector"),
     ({"SpekeKeyProvider": {**provider("http://k"), "SystemIds": [AES_128, AES_128]}}, "exactly one system id"),
     ({"SpekeKeyProvider": {**provider("http://k"), "SystemIds": ["edef8ba9-79d6-4ace-a3c8-27dcd51d21ed"]}},
@@ -312,10 +304,32 @@ def test_a_slow_provider_is_waited_for_a_bounded_time(origin):
     assert any("did not answer within 2000 ms" in r for r in reasons), reasons
 
 
+def playlists(url):
+    """The playlist at `url` and every media playlist it leads to: {URL path: text}."""
+    status, body = get(url)
+    assert status == 200, (url, status, body[:300])
+    playlist = m3u8.loads(body.decode(), uri=url)
+    out = {urllib.parse.urlsplit(url).path: body.decode()}
+    for variant in [*playlist.playlists, *(m for m in playlist.media if m.uri)]:
+        out.update(playlists(urllib.parse.urljoin(url, variant.uri)))
+    return out
+
+
+def segment_paths(base, texts):
+    """The URL paths of the init and media segments that playlists `texts` list."""
+    out = set()
+    for path, text in texts.items():
+        for segment in m3u8.loads(text, uri=base + path).segments:
+            for uri in [segment.uri] + ([segment.init_section.uri] if segment.init_section else []):
+                out.add(urllib.parse.urlsplit(urllib.parse.urljoin(base + path, uri)).path)
+    return out
+
+
 def test_instances_on_one_store_serve_identical_bytes_with_keys_asked_for_by_an_assumed_role(moto):
     """Two sluice-local processes on one S3 + DynamoDB (moto), as two Lambda instances:
-    the same playlist and byte-identical segments from each, each having asked the key
-    provider itself, with requests SigV4-signed for execute-api by credentials from STS
+    the same playlists and byte-identical segments from each (AES-128 and SAMPLE-AES HLS
+    with key rotation, CMAF cbcs with key rotation and CMAF cenc), each having asked the
+    key provider itself, with requests SigV4-signed for execute-api by credentials from STS
     AssumeRole of the endpoint's roleArn (moto's STS)."""
     env = aws_env(moto, f"enc-{os.getpid()}")
     one = Server(args=["--create-aws-resources"], env=env, demo=True)
@@ -323,28 +337,43 @@ def test_instances_on_one_store_serve_identical_bytes_with_keys_asked_for_by_an_
     keys = FlakyProvider(one.base)
     try:
         one.mp = one.mediapackage()
-        one.mp.create_origin_endpoint(
-            ChannelId="demo", Id="shared", ManifestName="index",
-            HlsPackage={"SegmentDurationSeconds": 2, "PlaylistWindowSeconds": 20, "Encryption": {
-                "KeyRotationIntervalSeconds": ROTATION,
-                "SpekeKeyProvider": provider(f"{keys.url}/signed/speke/v1", "shared")}},
-        )
+        window = {"SegmentDurationSeconds": 2, "PlaylistWindowSeconds": 20}
+        for endpoint, method in (("shared", "AES_128"), ("shared-sa", "SAMPLE_AES")):
+            one.mp.create_origin_endpoint(ChannelId="demo", Id=endpoint, ManifestName="index", HlsPackage={
+                **window, "Encryption": {"EncryptionMethod": method, "KeyRotationIntervalSeconds": ROTATION,
+                                         "SpekeKeyProvider": provider(f"{keys.url}/signed/speke/v1", endpoint)}})
+        for endpoint, method, rotation in (("shared-cbcs", "SAMPLE_AES", ROTATION), ("shared-cenc", "AES_CTR", 0)):
+            speke = {**provider(f"{keys.url}/signed/speke/v1", endpoint), "SystemIds": [COMMON_PSSH]}
+            one.mp.create_origin_endpoint(ChannelId="demo", Id=endpoint, CmafPackage={
+                "SegmentDurationSeconds": 2, "SegmentPrefix": "seg",
+                "HlsManifests": [{"Id": "hls", "ManifestName": "index", "PlaylistWindowSeconds": 20}],
+                "Encryption": {"EncryptionMethod": method, "KeyRotationIntervalSeconds": rotation,
+                               "SpekeKeyProvider": speke}})
         media_playlist(one, "shared", least=6, within=60)
-        for _ in range(10):
-            # A segment may be published between the two requests: ask again.
-            texts = [media_playlist(srv, "shared") for srv in (one, two)]
-            if texts[0] == texts[1]:
-                break
-        assert texts[0] == texts[1]
-        segments = keyed_segments(texts[0], "")
+        manifests = {"shared": "index.m3u8", "shared-sa": "index.m3u8",
+                     "shared-cbcs": "hls/index.m3u8", "shared-cenc": "hls/index.m3u8"}
+        crawled = {}
+        for endpoint, manifest in manifests.items():
+            for _ in range(10):
+                # A segment may be published between the two requests: ask again.
+                texts = [playlists(f"{srv.base}/out/v1/{endpoint}/{manifest}") for srv in (one, two)]
+                if texts[0] == texts[1]:
+                    break
+            assert texts[0] == texts[1], endpoint
+            paths = segment_paths(one.base, texts[0])
+            assert sum(path.endswith((".ts", ".mp4")) for path in paths) >= 6, (endpoint, paths)
+            for path in sorted(paths):
+                bodies = [get(srv.base + path) for srv in (one, two)]
+                assert bodies[0][0] == 200 and bodies[0] == bodies[1], (path, bodies[0][0], bodies[1][0])
+            crawled[endpoint] = paths
+        segments = keyed_segments(media_playlist(one, "shared"), "")
         assert len({uri for _, _, uri, _ in segments}) >= 2, "two key periods at least"
-        for _, _, _, name in segments:
-            bodies = [get(f"{srv.base}/out/v1/shared{name}") for srv in (one, two)]
-            assert bodies[0][0] == 200 and bodies[0] == bodies[1]
+        periods = {re.search(r"\.k(\d+)\.mp4$", path).group(1) for path in crawled["shared-cbcs"] if ".k" in path}
     finally:
         keys.stop()
         two.stop()
         one.stop()
+    assert len(periods) >= 2, "CMAF cbcs: two key periods at least"
     signed = keys.headers["signed"]
     assert len(signed) >= 4, "each instance asked for each period"
     for headers in signed:

@@ -13,7 +13,7 @@
 // text of their cues). WAIT_CAPTION=TEXT: succeed only once a caption cue shows TEXT.
 // WAIT_SUBTITLE=TEXT: turn the first subtitle track on and succeed only once one
 // of its cues (reported under `subtitleCues`, with their times) shows TEXT.
-// hls.js also reports the key URIs of the AES-128 fragments it decrypted into its buffer
+// hls.js also reports the key URIs of the AES-128 and SAMPLE-AES fragments it decrypted into its buffer
 // (`info.decryptedKeys`, in order of first use) and how many (`info.decryptedFragments`).
 // CLEARKEY_LICENSE=URL: Common Encryption through EME with the W3C ClearKey CDM, each
 // player given URL as its org.w3.clearkey license server (hls.js drmSystems, dash.js
@@ -44,13 +44,15 @@ const license = process.env.CLEARKEY_LICENSE || null;
 // Each player reports errors into window.playerErrors as {fatal, detail}.
 const start = {
   hlsjs: `
-    const hls = new Hls({ liveSyncDurationCount: 3, ...(LICENSE ? { emeEnabled: true,
+    const hls = new Hls({ liveSyncDurationCount: 3, debug: DEBUG, ...(LICENSE ? { emeEnabled: true,
       drmSystems: { 'org.w3.clearkey': { licenseUrl: LICENSE } } } : {}) });
     window.player = hls;
-    hls.on(Hls.Events.ERROR, (_, d) => window.playerErrors.push({ fatal: d.fatal, detail: d.details }));
+    hls.on(Hls.Events.ERROR, (_, d) => window.playerErrors.push({ fatal: d.fatal,
+      detail: d.details + (d.error ? ': ' + d.error.message : d.reason ? ': ' + d.reason : '') }));
     window.decryptedWith = [];
     hls.on(Hls.Events.FRAG_BUFFERED, (_, d) => { const k = d.frag.decryptdata;
-      if (k && k.method === 'AES-128') window.decryptedWith.push(k.uri); });
+      if (k && ['AES-128', 'SAMPLE-AES'].includes(k.method) && k.keyFormat === 'identity')
+        window.decryptedWith.push(k.uri); });
     hls.loadSource(SRC); hls.attachMedia(video);
     window.describe = () => ({ version: Hls.version, levels: hls.levels.map((l) => l.width + 'x' + l.height),
       decryptedKeys: [...new Set(window.decryptedWith)], decryptedFragments: window.decryptedWith.length,

@@ -46,11 +46,6 @@ pub(super) fn hls_encryption(value: &Value, iframes: bool) -> Result<HlsEncrypti
             .collect(),
     )?;
     encryption.speke_key_provider = provider;
-    if encryption.encryption_method == HlsEncryptionMethod::SampleAes {
-        return Err(unprocessable(format!(
-            "{path}encryptionMethod SAMPLE_AES is not supported by Sluice yet; use AES_128"
-        )));
-    }
     if let Some(iv) = &encryption.constant_initialization_vector {
         constant_iv(&format!("{path}constantInitializationVector"), iv)?;
     }
@@ -68,18 +63,34 @@ pub(super) fn hls_encryption(value: &Value, iframes: bool) -> Result<HlsEncrypti
             provider.system_ids.len()
         )));
     }
-    if provider.system_ids[0].to_ascii_lowercase() != AES_128_SYSTEM_ID {
+    let system = provider.system_ids[0].to_ascii_lowercase();
+    let sample_aes = encryption.encryption_method == HlsEncryptionMethod::SampleAes;
+    if system != AES_128_SYSTEM_ID && !(sample_aes && system == crate::keys::system::FAIRPLAY) {
         return Err(unprocessable(format!(
-            "{path}spekeKeyProvider.systemIds {:?}: AES_128 is encrypted for the AES-128 system id {AES_128_SYSTEM_ID}",
-            provider.system_ids[0]
+            "{path}spekeKeyProvider.systemIds {:?}: {} is encrypted for the AES-128 system id {AES_128_SYSTEM_ID}{}",
+            provider.system_ids[0],
+            if sample_aes { "SAMPLE_AES" } else { "AES_128" },
+            if sample_aes {
+                format!(
+                    " (a key players fetch from the key URI) or FairPlay {}",
+                    crate::keys::system::FAIRPLAY
+                )
+            } else {
+                String::new()
+            }
         )));
     }
     if iframes {
-        return Err(unprocessable(
-            "hlsPackage.includeIframeOnlyStream cannot be combined with AES_128 encryption by Sluice yet: \
-             an I-frame playlist's byte ranges cannot be decrypted on their own"
-                .into(),
-        ));
+        return Err(unprocessable(format!(
+            "hlsPackage.includeIframeOnlyStream cannot be combined with {} encryption by Sluice yet: \
+             an I-frame playlist's byte ranges {}",
+            if sample_aes { "SAMPLE_AES" } else { "AES_128" },
+            if sample_aes {
+                "point into the stored segment, not into the encrypted one, whose packets are written anew"
+            } else {
+                "cannot be decrypted on their own"
+            }
+        )));
     }
     Ok(encryption)
 }
@@ -341,6 +352,33 @@ mod tests {
     fn iframe_playlists_are_refused_with_aes_128() {
         let e = hls_encryption(&json!({"spekeKeyProvider": provider()}), true);
         assert!(matches!(e, Err(ControlError::Unprocessable(m)) if m.contains("includeIframeOnlyStream")));
+    }
+
+    #[test]
+    fn sample_aes_takes_the_aes_128_or_fairplay_system_id() {
+        let sample_aes = |system: &str| {
+            let mut p = provider();
+            p["systemIds"] = json!([system]);
+            hls_encryption(&json!({"spekeKeyProvider": p, "encryptionMethod": "SAMPLE_AES"}), false)
+        };
+        let e = sample_aes(AES_128_SYSTEM_ID).unwrap();
+        assert_eq!(e.encryption_method, HlsEncryptionMethod::SampleAes);
+        assert!(sample_aes(crate::keys::system::FAIRPLAY).is_ok());
+        let mut p = provider();
+        p["systemIds"] = json!([crate::keys::system::WIDEVINE]);
+        let widevine = refusal(json!({"spekeKeyProvider": p, "encryptionMethod": "SAMPLE_AES"}));
+        assert!(
+            widevine.contains("SAMPLE_AES is encrypted for the AES-128 system id"),
+            "{widevine}"
+        );
+        let mut p = provider();
+        p["systemIds"] = json!([crate::keys::system::FAIRPLAY]);
+        assert!(refusal(json!({"spekeKeyProvider": p})).contains("AES_128 is encrypted"));
+        let iframes = hls_encryption(
+            &json!({"spekeKeyProvider": provider(), "encryptionMethod": "SAMPLE_AES"}),
+            true,
+        );
+        assert!(matches!(iframes, Err(ControlError::Unprocessable(m)) if m.contains("SAMPLE_AES encryption")));
     }
 
     fn common(system: &str) -> Value {

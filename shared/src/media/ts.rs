@@ -17,7 +17,7 @@ pub use analyze::{analyze, analyze_segment, SegmentAnalysis};
 pub use captions::captions;
 pub use info::{AudioTrack, SegmentInfo, VideoTrack};
 pub use packet::PACKET_SIZE;
-pub(crate) use packet::{packets, Packet};
+pub(crate) use packet::{packets, pid, Packet};
 pub use psi::StreamType;
 pub(crate) use psi::{parse_pat, parse_pmt, VideoStream};
 pub(crate) use timestamps::parse_pes_header;
@@ -50,4 +50,4 @@ pub enum TsError {
 pub const MAX_SPAN_SECONDS: u64 = 120;
 
 #[cfg(test)]
-mod synthetic;
+pub(crate) mod synthetic;

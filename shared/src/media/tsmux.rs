@@ -326,7 +326,7 @@ pub(super) fn psi_section(table_id: u8, extension: u16, body: &[u8]) -> Vec<u8> 
 }
 
 /// CRC-32/MPEG-2 (polynomial 0x04C11DB7, not reflected, initial all ones).
-fn crc32_mpeg2(bytes: &[u8]) -> u32 {
+pub(super) fn crc32_mpeg2(bytes: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
     for &b in bytes {
         crc ^= u32::from(b) << 24;

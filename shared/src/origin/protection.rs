@@ -12,8 +12,8 @@ use crate::app::PlaybackServices;
 use crate::keys::{period_of, ContentKey, KeyError};
 use crate::live::timeline::OutputSegment;
 use crate::manifest::hls::SegmentKeys;
-use crate::media::crypto;
-use crate::model::{HlsEncryption, OriginEndpoint, SpekeKeyProvider};
+use crate::media::{cenc, crypto, sample_aes};
+use crate::model::{HlsEncryption, HlsEncryptionMethod, OriginEndpoint, SpekeKeyProvider};
 use crate::time::{Ticks, UnixMillis};
 use bytes::Bytes;
 
@@ -49,8 +49,9 @@ pub(super) async fn key_for(
         })
 }
 
-/// The `EXT-X-KEY` of an AES-128 segment encrypted with `key`: the provider's key URI,
-/// and the IV when it is constant (otherwise players use the media sequence number).
+/// The `EXT-X-KEY` of an AES-128 or SAMPLE-AES segment encrypted with `key`: the
+/// provider's key URI (and key format, for FairPlay), and the IV unless it is the media
+/// sequence number ([`explicit_iv`]).
 fn ext_x_key(
     endpoint: &OriginEndpoint,
     encryption: &HlsEncryption,
@@ -64,21 +65,33 @@ fn ext_x_key(
         ))
     })?;
     Ok(m3u8_rs::Key {
-        method: m3u8_rs::KeyMethod::AES128,
+        method: match encryption.encryption_method {
+            HlsEncryptionMethod::Aes128 => m3u8_rs::KeyMethod::AES128,
+            HlsEncryptionMethod::SampleAes => m3u8_rs::KeyMethod::SampleAES,
+        },
         uri: Some(uri),
-        iv: constant_iv(encryption, key).map(|iv| crypto::iv_hex(&iv)),
+        iv: explicit_iv(encryption, key).map(|iv| crypto::iv_hex(&iv)),
         keyformat: key.key_format.clone(),
         keyformatversions: key.key_format_versions.clone(),
     })
 }
 
-/// The configured constant IV, else the provider's explicit IV; `None`: the sequence number.
-fn constant_iv(encryption: &HlsEncryption, key: &ContentKey) -> Option<[u8; 16]> {
-    encryption
+/// The IV a segment encrypted with `key` names in its `EXT-X-KEY`: the configured
+/// constant IV, else the provider's explicit IV; else, for SAMPLE-AES, one derived from
+/// the KID (the same on every instance, one per key); `None`: the media sequence number
+/// (AES-128). SAMPLE-AES always names its IV: hls.js takes a SAMPLE-AES IV only from the
+/// tag, and FFmpeg decrypts the last access units of a segment once it has moved on to
+/// the next one, which only a key period's single IV makes right.
+fn explicit_iv(encryption: &HlsEncryption, key: &ContentKey) -> Option<[u8; 16]> {
+    let configured = encryption
         .constant_initialization_vector
         .as_deref()
         .and_then(crypto::parse_iv)
-        .or(key.explicit_iv)
+        .or(key.explicit_iv);
+    match encryption.encryption_method {
+        HlsEncryptionMethod::Aes128 => configured,
+        HlsEncryptionMethod::SampleAes => Some(configured.unwrap_or_else(|| cenc::derived_iv(&key.kid.0))),
+    }
 }
 
 /// The key tags of a media playlist's `window`, one per segment, and the key period of
@@ -144,9 +157,10 @@ pub(super) async fn exact_key(
         })
 }
 
-/// An output segment of `sequence`, starting at `start`, encrypted as one AES-128-CBC
-/// stream with the key of `key_period` (named by the segment: its own period's, or an
-/// earlier one whose key stood in when the playlist listed it).
+/// An output segment of `sequence`, starting at `start`, encrypted with the key of
+/// `key_period` (named by the segment: its own period's, or an earlier one whose key
+/// stood in when the playlist listed it): AES-128 as one CBC stream, SAMPLE-AES sample
+/// by sample ([`crate::media::sample_aes`]).
 pub(crate) async fn encrypt_ts_segment(
     app: &PlaybackServices,
     endpoint: &OriginEndpoint,
@@ -164,6 +178,20 @@ pub(crate) async fn encrypt_ts_segment(
         )));
     }
     let key = exact_key(app, endpoint, &encryption.speke_key_provider, key_period).await?;
-    let iv = constant_iv(encryption, &key).unwrap_or_else(|| crypto::sequence_iv(sequence));
-    Ok(Bytes::from(crypto::aes128_cbc(&key.key, &iv, parts)))
+    let iv = explicit_iv(encryption, &key).unwrap_or_else(|| crypto::sequence_iv(sequence));
+    match encryption.encryption_method {
+        HlsEncryptionMethod::Aes128 => Ok(Bytes::from(crypto::aes128_cbc(&key.key, &iv, parts))),
+        HlsEncryptionMethod::SampleAes => {
+            let segment = parts.concat();
+            sample_aes::encrypt_ts(&key.key, &iv, &segment)
+                .map(Bytes::from)
+                .map_err(|e| {
+                    tracing::error!(endpoint = %endpoint.id, segment = start.0, error = %e, "SAMPLE-AES failed");
+                    PlaybackError::Internal(format!(
+                        "segment {} of endpoint {:?} cannot be encrypted with SAMPLE-AES: {e}",
+                        start.0, endpoint.id
+                    ))
+                })
+        }
+    }
 }

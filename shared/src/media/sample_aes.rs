@@ -49,6 +49,10 @@ pub enum SampleAesError {
     NotAdts(u16),
     #[error("the PMT does not fit in one TS packet once the encryption descriptors are added")]
     PmtTooLarge,
+    #[error("the segment's PMT cannot be read: {0}")]
+    Pmt(&'static str),
+    #[error("the segment has no H.264 or AAC stream in a PMT before its media: nothing would be encrypted")]
+    NothingToEncrypt,
 }
 
 /// What a PID carries, from the PMT.
@@ -70,6 +74,9 @@ struct Pes {
 /// What goes out at each input packet's place.
 enum Slot {
     Copy(usize),
+    /// An adaptation-field-only packet (a PCR) of an encrypted stream: copied, with the
+    /// continuity counter of the packet written before it on its PID.
+    Adaptation(usize),
     Pes(usize),
     Pmt(usize),
 }
@@ -81,6 +88,7 @@ pub fn encrypt_ts(key: &[u8; 16], iv: &[u8; 16], segment: &[u8]) -> Result<Vec<u
     let mut slots = Vec::new();
     let mut pes: Vec<Pes> = Vec::new();
     let mut open: HashMap<u16, usize> = HashMap::new();
+    let mut counters: HashMap<u16, u8> = HashMap::new();
     for packet in ts::packets(segment) {
         let packet = packet?;
         let h = packet.header;
@@ -91,7 +99,12 @@ pub fn encrypt_ts(key: &[u8; 16], iv: &[u8; 16], segment: &[u8]) -> Result<Vec<u
                 match ty {
                     StreamType::H264 => streams.insert(pid, Kind::Video),
                     StreamType::Aac => streams.insert(pid, Kind::Audio),
-                    StreamType::H265 | StreamType::Ac3 | StreamType::Eac3 | StreamType::Other(0x03 | 0x04) => {
+                    // Audio and video that Sluice cannot encrypt: never served clear under
+                    // a SAMPLE-AES key. (Private data, 0x06, is DVB subtitles or teletext.)
+                    StreamType::H265
+                    | StreamType::Ac3
+                    | StreamType::Eac3
+                    | StreamType::Other(0x01..=0x04 | 0x10 | 0x11 | 0x1c | 0x1e..=0x21) => {
                         return Err(SampleAesError::Unsupported(format!("{ty:?}"), pid))
                     }
                     _ => None,
@@ -105,8 +118,14 @@ pub fn encrypt_ts(key: &[u8; 16], iv: &[u8; 16], segment: &[u8]) -> Result<Vec<u
             continue;
         };
         let raw = &segment[packet.offset..packet.offset + ts::PACKET_SIZE];
+        if packet.payload.is_none() {
+            slots.push(Slot::Adaptation(packet.offset));
+            continue;
+        }
         let pcr = h.pcr.then(|| raw[6..12].try_into().expect("six bytes"));
         if h.unit_start {
+            // The packets written keep counting from the encoder's counter.
+            counters.entry(h.pid).or_insert(raw[3] & 0x0f);
             open.insert(h.pid, pes.len());
             slots.push(Slot::Pes(pes.len()));
             pes.push(Pes {
@@ -127,12 +146,22 @@ pub fn encrypt_ts(key: &[u8; 16], iv: &[u8; 16], segment: &[u8]) -> Result<Vec<u
         }
     }
 
+    if streams.is_empty() {
+        return Err(SampleAesError::NothingToEncrypt);
+    }
     let asc = audio_configs(&pes)?;
     let mut out = Vec::with_capacity(segment.len() + segment.len() / 50);
-    let mut counters: HashMap<u16, u8> = HashMap::new();
     for slot in slots {
         match slot {
             Slot::Copy(offset) => out.extend_from_slice(&segment[offset..offset + ts::PACKET_SIZE]),
+            Slot::Adaptation(offset) => {
+                let at = out.len();
+                out.extend_from_slice(&segment[offset..offset + ts::PACKET_SIZE]);
+                let pid = ts::pid(out[at + 1], out[at + 2]);
+                if let Some(next) = counters.get(&pid) {
+                    out[at + 3] = (out[at + 3] & 0xf0) | (next.wrapping_sub(1) & 0x0f);
+                }
+            }
             Slot::Pmt(offset) => {
                 let raw = &segment[offset..offset + ts::PACKET_SIZE];
                 out.extend_from_slice(&encrypted_pmt(raw, &asc)?);
@@ -253,8 +282,12 @@ fn encrypt_adts(key: &[u8; 16], iv: &[u8; 16], frames: &mut [u8]) -> Result<(), 
         }
         let header = if h[1] & 1 == 1 { 7 } else { 9 };
         let length = (usize::from(h[3] & 3) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
-        if length < header || pos + length > frames.len() {
+        if length < header {
             return Err(());
+        }
+        if pos + length > frames.len() {
+            // A frame cut by the end of the PES packet (the segment ended): left clear.
+            break;
         }
         let body = &mut frames[pos + header..pos + length];
         if body.len() > 16 {
@@ -299,21 +332,30 @@ fn audio_configs(pes: &[Pes]) -> Result<HashMap<u16, [u8; 2]>, SampleAesError> {
 /// The PMT packet `raw` with the encrypted streams' types and descriptors.
 fn encrypted_pmt(raw: &[u8], asc: &HashMap<u16, [u8; 2]>) -> Result<Vec<u8>, SampleAesError> {
     let h = ts::Packet::read(0, raw.try_into().expect("one packet")).header;
-    let Some(start) = h.payload_start else {
-        return Ok(raw.to_vec());
-    };
-    let payload = &raw[start..];
-    let Some(section) = payload.get(1 + usize::from(payload[0])..) else {
-        return Ok(raw.to_vec());
-    };
+    let payload = h.payload_start.map(|start| &raw[start..]).unwrap_or_default();
+    let section = payload
+        .first()
+        .and_then(|pointer| payload.get(1 + usize::from(*pointer)..))
+        .filter(|section| section.len() >= 12)
+        .ok_or(SampleAesError::Pmt("its section header is not in its first packet"))?;
+    if section[0] != 0x02 {
+        return Err(SampleAesError::Pmt("the PMT PID carries another table"));
+    }
     let length = (usize::from(section[1] & 0x0f) << 8) | usize::from(section[2]);
-    if section.len() < 3 + length || length < 13 {
-        return Ok(raw.to_vec());
+    if length < 13 {
+        return Err(SampleAesError::Pmt("its section is shorter than a PMT"));
+    }
+    if section.len() < 3 + length {
+        // The encoder's PMT spans packets: rewriting it is not supported.
+        return Err(SampleAesError::PmtTooLarge);
     }
     let (extension, version) = (u16::from_be_bytes([section[3], section[4]]), section[5]);
     let program_info = (usize::from(section[10] & 0x0f) << 8) | usize::from(section[11]);
-    let mut body = section[8..12 + program_info].to_vec();
     let end = 3 + length - 4;
+    if 12 + program_info > end {
+        return Err(SampleAesError::Pmt("its program_info_length runs past the section"));
+    }
+    let mut body = section[8..12 + program_info].to_vec();
     let mut i = 12 + program_info;
     while i + 5 <= end {
         let (ty, pid) = (section[i], ts::pid(section[i + 1], section[i + 2]));

@@ -219,3 +219,61 @@ fn codecs_outside_apples_format_are_refused() {
     assert!(matches!(err, SampleAesError::Unsupported(_, 0x100)), "{err}");
     assert!(err.to_string().contains("H265"), "{err}");
 }
+
+/// Each PID's continuity counter runs on without a break from the encoder's first one
+/// (ISO/IEC 13818-1 §2.4.3.3: +1 per packet with a payload, none without).
+#[test]
+fn continuity_counters_run_on_from_the_encoders() {
+    // A segment whose audio counter does not start at 0.
+    let clear: &[u8] = include_bytes!("../../../../infra/local/demo/360p/seg_00001.ts");
+    let out = encrypt_ts(&KEY, &IV, clear).unwrap();
+    let mut last: HashMap<u16, u8> = HashMap::new();
+    let mut first: HashMap<u16, u8> = HashMap::new();
+    for p in out.chunks(ts::PACKET_SIZE) {
+        let (pid, cc, payload) = (ts::pid(p[1], p[2]), p[3] & 0x0f, p[3] & 0x10 != 0);
+        if let Some(&before) = last.get(&pid) {
+            let expected = if payload { (before + 1) & 0x0f } else { before };
+            assert_eq!(cc, expected, "PID {pid:#x}");
+        }
+        first.entry(pid).or_insert(cc);
+        last.insert(pid, cc);
+    }
+    for p in clear.chunks(ts::PACKET_SIZE) {
+        let pid = ts::pid(p[1], p[2]);
+        if let Some(cc) = first.remove(&pid) {
+            assert_eq!(cc, p[3] & 0x0f, "PID {pid:#x} starts where the encoder's did");
+        }
+    }
+}
+
+#[test]
+fn a_segment_without_a_pmt_is_refused_not_sent_clear() {
+    let (_, streams) = crate::media::pes::demux(demo()).unwrap();
+    let media: Vec<u8> = demo()
+        .chunks(ts::PACKET_SIZE)
+        .filter(|p| streams.iter().any(|s| s.0 == ts::pid(p[1], p[2])))
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(
+        encrypt_ts(&KEY, &IV, &media).unwrap_err(),
+        SampleAesError::NothingToEncrypt
+    );
+}
+
+proptest::proptest! {
+    /// A PMT packet with any of its bytes changed is encrypted or refused, never a panic
+    /// (a viewer's request runs this).
+    #[test]
+    fn a_damaged_pmt_never_panics(at in 4usize..188, value: u8) {
+        let mut segment = demo().to_vec();
+        let pmt_pid = ts::parse_pat(&pes_by_pid(demo())[&0][0]).unwrap()[0];
+        let offset = segment
+            .chunks(ts::PACKET_SIZE)
+            .position(|p| ts::pid(p[1], p[2]) == pmt_pid)
+            .unwrap()
+            * ts::PACKET_SIZE;
+        segment[offset + at] = value;
+        let _ = encrypt_ts(&KEY, &IV, &segment);
+    }
+}

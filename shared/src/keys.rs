@@ -61,10 +61,12 @@ pub struct SystemData {
     pub key_format_versions: Option<String>,
 }
 
-/// What is asked of a key provider: the key `kid` of `period`.
+/// What is asked of a key provider: the key `kid` of `period`, for content encrypted
+/// with `scheme` (`cenc` or `cbcs`: SPEKE v2 asks for keys by scheme; `None` for HLS TS).
 #[derive(Clone, Debug)]
 pub struct KeyRequest<'a> {
     pub provider: &'a SpekeKeyProvider,
+    pub scheme: Option<&'static str>,
     pub kid: Kid,
     pub period: u64,
 }
@@ -164,12 +166,18 @@ impl Keys {
     /// last key stands in (MediaPackage's rule) and is kept as this period's key, so the
     /// process keeps naming one key for the period; when there is none, the error.
     /// `on_error` is called for each failed request (the `KeyProviderError` log and metric).
-    pub async fn key(&self, provider: &SpekeKeyProvider, period: u64, on_error: impl Fn(&KeyError)) -> KeyResult {
+    pub async fn key(
+        &self,
+        provider: &SpekeKeyProvider,
+        scheme: Option<&'static str>,
+        period: u64,
+        on_error: impl Fn(&KeyError),
+    ) -> KeyResult {
         let id: Period = (provider.url.clone(), provider.resource_id.clone(), period);
         if let Some(stand_in) = self.stand_ins.lock().expect("key cache").get(&id) {
             return Ok(stand_in.clone());
         }
-        let e = match self.fetch(provider, period, &on_error).await {
+        let e = match self.fetch(provider, scheme, period, &on_error).await {
             Ok(key) => return Ok(key),
             Err(e) => e,
         };
@@ -189,8 +197,14 @@ impl Keys {
 
     /// Exactly the key of `period` (for a segment whose name says which key): from the
     /// cache, or fetched once; never a stand-in.
-    pub async fn exact(&self, provider: &SpekeKeyProvider, period: u64, on_error: impl Fn(&KeyError)) -> KeyResult {
-        self.fetch(provider, period, &on_error)
+    pub async fn exact(
+        &self,
+        provider: &SpekeKeyProvider,
+        scheme: Option<&'static str>,
+        period: u64,
+        on_error: impl Fn(&KeyError),
+    ) -> KeyResult {
+        self.fetch(provider, scheme, period, &on_error)
             .await
             .map_err(|e| e.unwrap_or_else(|| not_asked_again(provider)))
     }
@@ -200,6 +214,7 @@ impl Keys {
     async fn fetch(
         &self,
         provider: &SpekeKeyProvider,
+        scheme: Option<&'static str>,
         period: u64,
         on_error: &impl Fn(&KeyError),
     ) -> Result<ContentKey, Option<KeyError>> {
@@ -233,6 +248,7 @@ impl Keys {
                 }
                 let request = KeyRequest {
                     provider,
+                    scheme,
                     kid: kid_for(&provider.resource_id, period),
                     period,
                 };
@@ -333,7 +349,7 @@ mod tests {
         });
         let keys = Keys::new(counting.clone());
         let p = provider();
-        let asks = (0..8).map(|i| keys.key(&p, i % 2, |_| {}));
+        let asks = (0..8).map(|i| keys.key(&p, None, i % 2, |_| {}));
         let got = futures_util::future::join_all(asks).await;
         assert!(got.iter().all(Result::is_ok));
         assert_eq!(counting.calls.load(Ordering::SeqCst), 2);
@@ -352,8 +368,8 @@ mod tests {
         let count = |_: &KeyError| {
             errors.fetch_add(1, Ordering::SeqCst);
         };
-        assert!(keys.key(&p, 5, count).await.is_err(), "no key was ever obtained");
-        assert!(keys.key(&p, 5, count).await.is_err());
+        assert!(keys.key(&p, None, 5, count).await.is_err(), "no key was ever obtained");
+        assert!(keys.key(&p, None, 5, count).await.is_err());
         assert_eq!(
             counting.calls.load(Ordering::SeqCst),
             1,
@@ -361,29 +377,33 @@ mod tests {
         );
         assert_eq!(errors.load(Ordering::SeqCst), 1);
         counting.down.store(false, Ordering::SeqCst);
-        let six = keys.key(&p, 6, count).await.unwrap();
+        let six = keys.key(&p, None, 6, count).await.unwrap();
         counting.down.store(true, Ordering::SeqCst);
-        let seven = keys.key(&p, 7, count).await.unwrap();
+        let seven = keys.key(&p, None, 7, count).await.unwrap();
         assert_eq!(seven, six, "the last key stands in");
-        assert_eq!(keys.key(&p, 6, count).await.unwrap(), six, "cached");
+        assert_eq!(keys.key(&p, None, 6, count).await.unwrap(), six, "cached");
         assert!(
-            keys.key(&p, 4, count).await.is_err(),
+            keys.key(&p, None, 4, count).await.is_err(),
             "no stand-in for an earlier period"
         );
         counting.down.store(false, Ordering::SeqCst);
         tokio::time::sleep(RETRY_AFTER).await;
         assert_eq!(
-            keys.key(&p, 7, count).await.unwrap(),
+            keys.key(&p, None, 7, count).await.unwrap(),
             six,
             "period 7 keeps naming the key it named"
         );
-        assert_eq!(keys.exact(&p, 6, count).await.unwrap(), six, "the segment names 6");
-        let own = keys.exact(&p, 7, count).await.unwrap();
+        assert_eq!(
+            keys.exact(&p, None, 6, count).await.unwrap(),
+            six,
+            "the segment names 6"
+        );
+        let own = keys.exact(&p, None, 7, count).await.unwrap();
         assert_eq!(
             (own.period, own.kid),
             (7, kid_for("r", 7)),
             "another instance's k7 segment gets 7's key"
         );
-        assert_eq!(keys.key(&p, 8, count).await.unwrap().period, 8);
+        assert_eq!(keys.key(&p, None, 8, count).await.unwrap().period, 8);
     }
 }

@@ -34,12 +34,13 @@ TICKS = 90_000
 
 
 class FlakyProvider:
-    """Forwards `POST /{name}/speke/v1` to the reference key server unless `modes[name]`
-    says `down` (503) or `slow` (answers after 8 s); counts the requests and keeps their
-    headers per name."""
+    """Forwards `POST /{name}/speke/v1` (or `/v2`) to the reference key server unless
+    `modes[name]` says `down` (503), `slow` (answers after 8 s) or `no-echo` (answers
+    without the X-Speke-Version header); counts the requests and keeps their headers and
+    bodies per name."""
 
     def __init__(self, upstream):
-        self.modes, self.requests, self.headers = {}, {}, {}
+        self.modes, self.requests, self.headers, self.bodies = {}, {}, {}, {}
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -48,6 +49,7 @@ class FlakyProvider:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.requests[name] = outer.requests.get(name, 0) + 1
                 outer.headers.setdefault(name, []).append({k.lower(): v for k, v in self.headers.items()})
+                outer.bodies.setdefault(name, []).append(body)
                 mode = outer.modes.get(name, "up")
                 if mode == "slow":
                     time.sleep(8)
@@ -56,12 +58,17 @@ class FlakyProvider:
                     self.end_headers()
                     self.wfile.write(b"key server down for the test")
                     return
+                forwarded = {"Content-Type": "application/xml"}
+                if self.headers.get("X-Speke-Version"):
+                    forwarded["X-Speke-Version"] = self.headers["X-Speke-Version"]
                 request = urllib.request.Request(
-                    f"{upstream}/speke/v1", data=body, headers={"Content-Type": "application/xml"}
+                    upstream + self.path[len(name) + 1:], data=body, headers=forwarded
                 )
                 with urllib.request.urlopen(request, timeout=5) as r:
-                    answer = r.read()
+                    answer, version = r.read(), r.headers.get("X-Speke-Version")
                 self.send_response(200)
+                if version and mode != "no-echo":
+                    self.send_header("X-Speke-Version", version)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()

@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::model::{
-    CmafEncryption, CmafEncryptionMethod, DashEncryption, HlsEncryption, HlsEncryptionMethod, SpekeKeyProvider,
+    AudioPreset, CmafEncryption, CmafEncryptionMethod, DashEncryption, EncryptionContractConfiguration, HlsEncryption,
+    HlsEncryptionMethod, SpekeKeyProvider, VideoPreset,
 };
 
 /// The longest key period accepted: a year.
@@ -128,11 +129,8 @@ fn common_encryption(path: &str, provider: &SpekeKeyProvider, rotation_seconds: 
              supported by Sluice yet; set 0 (one key for the whole stream)"
         )));
     }
-    if provider.encryption_contract_configuration.is_some() {
-        return Err(unprocessable(format!(
-            "{path}spekeKeyProvider.encryptionContractConfiguration (SPEKE v2) is not supported by Sluice yet; \
-             omit it to use SPEKE v1 with one key for every track"
-        )));
+    if let Some(contract) = &provider.encryption_contract_configuration {
+        speke_v2_presets(path, contract)?;
     }
     if let Some(i) = provider
         .system_ids
@@ -142,6 +140,29 @@ fn common_encryption(path: &str, provider: &SpekeKeyProvider, rotation_seconds: 
         return Err(unprocessable(format!(
             "{path}spekeKeyProvider.systemIds[{i}] {AES_128_SYSTEM_ID} is the AES-128 system id of hlsPackage; \
              Common Encryption names DRM systems (ClearKey, Widevine, PlayReady, FairPlay)"
+        )));
+    }
+    Ok(())
+}
+
+/// SPEKE v2 presets Sluice honours: SHARED for both (one key per period for every track).
+/// The others give tracks keys of their own (by resolution, by channel count) or leave a
+/// kind of track clear, which Sluice does not do yet.
+fn speke_v2_presets(path: &str, contract: &EncryptionContractConfiguration) -> Result<()> {
+    let field = format!("{path}spekeKeyProvider.encryptionContractConfiguration");
+    let wire = |value: serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    if contract.preset_speke20_video != VideoPreset::Shared {
+        let value = wire(serde_json::to_value(contract.preset_speke20_video).unwrap_or_default());
+        return Err(unprocessable(format!(
+            "{field}.presetSpeke20Video {value}: Sluice encrypts every track with one key per period (SHARED); \
+             presets with a key per kind of track, or clear tracks, are not supported yet: use SHARED for both"
+        )));
+    }
+    if contract.preset_speke20_audio != AudioPreset::Shared {
+        let value = wire(serde_json::to_value(contract.preset_speke20_audio).unwrap_or_default());
+        return Err(unprocessable(format!(
+            "{field}.presetSpeke20Audio {value}: Sluice encrypts every track with one key per period (SHARED); \
+             presets with a key per kind of track, or clear tracks, are not supported yet: use SHARED for both"
         )));
     }
     Ok(())
@@ -295,145 +316,4 @@ pub(crate) fn is_uuid(id: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hls(encryption: Value) -> Result<HlsEncryption> {
-        hls_encryption(&encryption, false)
-    }
-
-    fn provider() -> Value {
-        json!({"url": "https://keys.example.com/speke/v1", "resourceId": "live-1",
-               "roleArn": "arn:aws:iam::123456789012:role/speke", "systemIds": [AES_128_SYSTEM_ID]})
-    }
-
-    fn refusal(encryption: Value) -> String {
-        match hls(encryption) {
-            Err(ControlError::Unprocessable(m)) => m,
-            other => panic!("not refused: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn defaults_are_mediapackages() {
-        let e = hls(json!({"spekeKeyProvider": provider()})).unwrap();
-        assert_eq!(e.encryption_method, HlsEncryptionMethod::Aes128);
-        assert_eq!(e.key_rotation_interval_seconds, 60);
-        assert!(!e.repeat_ext_x_key);
-        assert_eq!(e.constant_initialization_vector, None);
-    }
-
-    #[test]
-    fn refusals_name_the_field() {
-        assert!(refusal(json!({})).contains("hlsPackage.encryption.spekeKeyProvider is required"));
-        let mut p = provider();
-        p["roleArn"] = json!("role");
-        assert!(refusal(json!({"spekeKeyProvider": p})).contains("spekeKeyProvider.roleArn"));
-        let mut p = provider();
-        p["systemIds"] = json!(["widevine"]);
-        assert!(refusal(json!({"spekeKeyProvider": p})).contains("systemIds[0]"));
-        let mut p = provider();
-        p["url"] = json!("ftp://keys");
-        assert!(refusal(json!({"spekeKeyProvider": p})).contains("spekeKeyProvider.url"));
-        let mut p = provider();
-        p["certificateArn"] = json!("arn:aws:acm:us-east-1:123456789012:certificate/abc");
-        assert!(refusal(json!({"spekeKeyProvider": p})).contains("certificateArn is not supported"));
-        let iv = refusal(json!({"spekeKeyProvider": provider(), "constantInitializationVector": "00ff"}));
-        assert!(iv.contains("constantInitializationVector"), "{iv}");
-        let rotation = refusal(json!({"spekeKeyProvider": provider(), "keyRotationIntervalSeconds": -1}));
-        assert!(rotation.contains("keyRotationIntervalSeconds"), "{rotation}");
-        let unknown = refusal(json!({"spekeKeyProvider": provider(), "keyFormat": "identity"}));
-        assert!(unknown.contains("hlsPackage.encryption.keyFormat"), "{unknown}");
-        let method = refusal(json!({"spekeKeyProvider": provider(), "encryptionMethod": "AES_256"}));
-        assert!(method.contains("encryptionMethod"), "{method}");
-    }
-
-    #[test]
-    fn iframe_playlists_are_refused_with_aes_128() {
-        let e = hls_encryption(&json!({"spekeKeyProvider": provider()}), true);
-        assert!(matches!(e, Err(ControlError::Unprocessable(m)) if m.contains("includeIframeOnlyStream")));
-    }
-
-    #[test]
-    fn sample_aes_takes_the_aes_128_or_fairplay_system_id() {
-        let sample_aes = |system: &str| {
-            let mut p = provider();
-            p["systemIds"] = json!([system]);
-            hls_encryption(&json!({"spekeKeyProvider": p, "encryptionMethod": "SAMPLE_AES"}), false)
-        };
-        let e = sample_aes(AES_128_SYSTEM_ID).unwrap();
-        assert_eq!(e.encryption_method, HlsEncryptionMethod::SampleAes);
-        assert!(sample_aes(crate::keys::system::FAIRPLAY).is_ok());
-        let mut p = provider();
-        p["systemIds"] = json!([crate::keys::system::WIDEVINE]);
-        let widevine = refusal(json!({"spekeKeyProvider": p, "encryptionMethod": "SAMPLE_AES"}));
-        assert!(
-            widevine.contains("SAMPLE_AES is encrypted for the AES-128 system id"),
-            "{widevine}"
-        );
-        let mut p = provider();
-        p["systemIds"] = json!([crate::keys::system::FAIRPLAY]);
-        assert!(refusal(json!({"spekeKeyProvider": p})).contains("AES_128 is encrypted"));
-        let iframes = hls_encryption(
-            &json!({"spekeKeyProvider": provider(), "encryptionMethod": "SAMPLE_AES"}),
-            true,
-        );
-        assert!(matches!(iframes, Err(ControlError::Unprocessable(m)) if m.contains("SAMPLE_AES encryption")));
-    }
-
-    fn common(system: &str) -> Value {
-        let mut p = provider();
-        p["systemIds"] = json!([system]);
-        json!({"keyRotationIntervalSeconds": 0, "spekeKeyProvider": p})
-    }
-
-    fn refused(result: Result<impl std::fmt::Debug>) -> String {
-        match result {
-            Err(ControlError::Unprocessable(m)) => m,
-            other => panic!("not refused: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn cmaf_and_dash_encryption_are_validated() {
-        let clearkey = crate::keys::system::CLEARKEY;
-        let e = cmaf_encryption(&common(clearkey), false).unwrap();
-        assert_eq!(e.encryption_method, CmafEncryptionMethod::SampleAes);
-        assert_eq!(
-            dash_encryption(&common(clearkey))
-                .unwrap()
-                .key_rotation_interval_seconds,
-            0
-        );
-        let mut rotating = common(clearkey);
-        rotating.as_object_mut().unwrap().remove("keyRotationIntervalSeconds");
-        assert!(refused(dash_encryption(&rotating)).contains("dashPackage.encryption.keyRotationIntervalSeconds 60"));
-        assert_eq!(
-            cmaf_encryption(&rotating, false).unwrap().key_rotation_interval_seconds,
-            60
-        );
-        assert!(refused(cmaf_encryption(&common(AES_128_SYSTEM_ID), false)).contains("systemIds[0]"));
-        let mut ctr_iv = common(clearkey);
-        ctr_iv["encryptionMethod"] = json!("AES_CTR");
-        ctr_iv["constantInitializationVector"] = json!("00112233445566778899aabbccddeeff");
-        assert!(refused(cmaf_encryption(&ctr_iv, false)).contains("constantInitializationVector is for SAMPLE_AES"));
-        let mut v2 = common(clearkey);
-        v2["spekeKeyProvider"]["encryptionContractConfiguration"] =
-            json!({"presetSpeke20Audio": "SHARED", "presetSpeke20Video": "SHARED"});
-        assert!(refused(dash_encryption(&v2)).contains("encryptionContractConfiguration"));
-        assert!(refused(cmaf_encryption(&common(clearkey), true)).contains("includeIframeOnlyStream"));
-        let mut unknown = common(clearkey);
-        unknown["encryptionMethod"] = json!("AES_CTR");
-        assert!(refused(dash_encryption(&unknown)).contains("dashPackage.encryption.encryptionMethod"));
-    }
-
-    #[test]
-    fn role_arns_and_uuids() {
-        assert!(is_role_arn("arn:aws:iam::123456789012:role/speke"));
-        assert!(is_role_arn("arn:aws-cn:iam::123456789012:role/path/speke"));
-        assert!(!is_role_arn("arn:aws:iam::123456789012:user/speke"));
-        assert!(!is_role_arn("arn:aws:iam::1234:role/speke"));
-        assert!(is_uuid(AES_128_SYSTEM_ID));
-        assert!(!is_uuid("81376844f976481ea84ecc25d39b0b33"));
-    }
-}
+mod tests;

@@ -1,6 +1,8 @@
 //! The SPEKE adapter of [`KeyProvider`]: a CPIX request POSTed to the endpoint's
 //! `spekeKeyProvider.url`, the key read from the CPIX response. SPEKE v1 (CPIX 2.0) when
-//! the endpoint has no `encryptionContractConfiguration`.
+//! the endpoint has no `encryptionContractConfiguration`; SPEKE v2 (CPIX 2.3,
+//! `X-Speke-Version: 2.0`) when it has one, whose presets are SHARED: one key per
+//! period for every track.
 
 use super::cpix::Kid;
 use super::cpix::{self, Document, DrmSystem, KeyPeriod, SpekeVersion, UsageRule};
@@ -63,7 +65,7 @@ impl SpekeClient {
         role_arn: &str,
         headers: &[(&str, &str)],
         body: String,
-    ) -> Result<(u16, Bytes), KeyError> {
+    ) -> Result<(u16, Option<String>, Bytes), KeyError> {
         let unreachable = |reason: String| KeyError::Unreachable {
             url: url.to_owned(),
             reason,
@@ -86,12 +88,16 @@ impl SpekeClient {
                 .await
                 .map_err(|e| unreachable(error_chain(&e)))?;
             let status = response.status().as_u16();
+            let version = response
+                .headers()
+                .get("x-speke-version")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await
                 .map_err(|e| unreachable(format!("reading the answer: {e}")))?
                 .to_bytes();
-            Ok((status, body))
+            Ok((status, version, body))
         };
         tokio::time::timeout(self.timeout, exchange)
             .await
@@ -147,6 +153,31 @@ pub fn v1_request(request: &KeyRequest<'_>) -> Document {
     }
 }
 
+/// The SPEKE v2 request for one key of one period, for every track (the SHARED presets:
+/// `intendedTrackType="ALL"` with empty video and audio filters), in `request.scheme`.
+pub fn v2_request(request: &KeyRequest<'_>) -> Document {
+    let mut doc = v1_request(request);
+    doc.version = SpekeVersion::V2;
+    doc.keys[0].scheme = Some(request.scheme.unwrap_or("cenc").to_owned());
+    for rule in &mut doc.usage_rules {
+        rule.intended_track_type = Some("ALL".into());
+        rule.video_filter = Some(Vec::new());
+        rule.audio_filter = Some(Vec::new());
+    }
+    doc
+}
+
+/// The `EXT-X-KEY` tag of a SPEKE v2 `HLSSignalingData playlist="media"` line, read by
+/// m3u8-rs.
+fn ext_x_key(line: &str) -> Option<m3u8_rs::Key> {
+    if !line.starts_with("#EXT-X-KEY:") || line.contains(['\r', '\n']) {
+        return None;
+    }
+    let playlist = ["#EXTM3U\n#EXT-X-TARGETDURATION:1\n", line, "\n#EXTINF:1,\nsegment.ts\n"].concat();
+    let parsed = m3u8_rs::parse_media_playlist_res(playlist.as_bytes()).ok()?;
+    parsed.segments.first()?.key.clone()
+}
+
 /// The key a CPIX response gives for `request`.
 pub fn key_from_response(request: &KeyRequest<'_>, body: &str) -> KeyResult {
     let malformed = |reason: String| KeyError::Malformed {
@@ -167,19 +198,65 @@ pub fn key_from_response(request: &KeyRequest<'_>, body: &str) -> KeyResult {
         .map(String::as_str)
         .unwrap_or_default();
     let drm = doc.drm_system(request.kid, system_id);
+    let expected = match request.provider.encryption_contract_configuration {
+        Some(_) => SpekeVersion::V2,
+        None => SpekeVersion::V1,
+    };
+    if doc.version != expected {
+        return Err(malformed(format!(
+            "a SPEKE {} request was answered with a {} document",
+            if expected == SpekeVersion::V2 {
+                "v2 (CPIX 2.3)"
+            } else {
+                "v1 (CPIX 2.0)"
+            },
+            if expected == SpekeVersion::V2 {
+                "CPIX 2.0"
+            } else {
+                "CPIX 2.3"
+            },
+        )));
+    }
     // Playlist attribute values: no quote or line break may come through (it would end
     // the attribute or add a tag).
+    let checked = |what: &str, value: Option<String>| -> Result<Option<String>, KeyError> {
+        match value {
+            Some(v) if v.is_empty() || v.contains(['"', '\r', '\n']) => {
+                Err(malformed(format!("{what} {v:?} cannot go into a playlist attribute")))
+            }
+            value => Ok(value),
+        }
+    };
     let text = |what: &str, value: Option<&str>| -> Result<Option<String>, KeyError> {
         let Some(encoded) = value else { return Ok(None) };
         let decoded = cpix::base64_text(encoded).ok_or_else(|| malformed(format!("{what} is not base64 text")))?;
-        if decoded.is_empty() || decoded.contains(['"', '\r', '\n']) {
-            return Err(malformed(format!(
-                "{what} {decoded:?} cannot go into a playlist attribute"
-            )));
-        }
-        Ok(Some(decoded))
+        checked(what, Some(decoded))
     };
-    let key_uri = text("URIExtXKey", drm.and_then(|d| d.uri_ext_x_key.as_deref()))?;
+    // (key URI, KEYFORMAT, KEYFORMATVERSIONS) of a DRM system: SPEKE v1 gives each
+    // value, SPEKE v2 the whole `EXT-X-KEY` line.
+    let signalling = |drm: Option<&DrmSystem>| -> Result<[Option<String>; 3], KeyError> {
+        let Some(drm) = drm else { return Ok([None, None, None]) };
+        if doc.version == SpekeVersion::V1 {
+            return Ok([
+                text("URIExtXKey", drm.uri_ext_x_key.as_deref())?,
+                text("KeyFormat", drm.key_format.as_deref())?,
+                text("KeyFormatVersions", drm.key_format_versions.as_deref())?,
+            ]);
+        }
+        let Some(encoded) = drm.hls_media.as_deref() else {
+            return Ok([None, None, None]);
+        };
+        let line = cpix::base64_text(encoded).ok_or_else(|| malformed("HLSSignalingData is not base64 text".into()))?;
+        let line = line.trim_end_matches(['\r', '\n']);
+        let key =
+            ext_x_key(line).ok_or_else(|| malformed(format!("HLSSignalingData {line:?} is not one #EXT-X-KEY tag")))?;
+        Ok([
+            checked("HLSSignalingData URI", key.uri)?,
+            checked("HLSSignalingData KEYFORMAT", key.keyformat)?,
+            checked("HLSSignalingData KEYFORMATVERSIONS", key.keyformatversions)?,
+        ])
+    };
+    let [key_uri, key_format, key_format_versions] = signalling(drm)?;
     if key_uri.is_none() && system_id.eq_ignore_ascii_case(AES_128_SYSTEM_ID) {
         return Err(malformed(format!(
             "no URIExtXKey for the AES-128 system id {AES_128_SYSTEM_ID}: players would have no key URL"
@@ -195,12 +272,13 @@ pub fn key_from_response(request: &KeyRequest<'_>, body: &str) -> KeyResult {
             }
             None => None,
         };
+        let [key_uri, key_format, key_format_versions] = signalling(drm)?;
         systems.push(SystemData {
             system_id: system,
             pssh,
-            key_uri: text("URIExtXKey", drm.and_then(|d| d.uri_ext_x_key.as_deref()))?,
-            key_format: text("KeyFormat", drm.and_then(|d| d.key_format.as_deref()))?,
-            key_format_versions: text("KeyFormatVersions", drm.and_then(|d| d.key_format_versions.as_deref()))?,
+            key_uri,
+            key_format,
+            key_format_versions,
         });
     }
     Ok(ContentKey {
@@ -209,8 +287,8 @@ pub fn key_from_response(request: &KeyRequest<'_>, body: &str) -> KeyResult {
         period: request.period,
         explicit_iv: key.explicit_iv,
         key_uri,
-        key_format: text("KeyFormat", drm.and_then(|d| d.key_format.as_deref()))?,
-        key_format_versions: text("KeyFormatVersions", drm.and_then(|d| d.key_format_versions.as_deref()))?,
+        key_format,
+        key_format_versions,
         systems,
     })
 }
@@ -238,9 +316,13 @@ fn pssh_box(encoded: &str, system: Kid) -> Result<Vec<u8>, String> {
 impl KeyProvider for SpekeClient {
     async fn fetch(&self, request: &KeyRequest<'_>) -> KeyResult {
         let url = &request.provider.url;
-        let document = v1_request(request).to_xml();
+        let v2 = request.provider.encryption_contract_configuration.is_some();
+        let (document, headers): (_, &[(&str, &str)]) = match v2 {
+            true => (v2_request(request).to_xml(), &[("x-speke-version", "2.0")]),
+            false => (v1_request(request).to_xml(), &[]),
+        };
         let role = &request.provider.role_arn;
-        let (status, body) = self.exchange(url, role, &[], document).await?;
+        let (status, version, body) = self.exchange(url, role, headers, document).await?;
         let text = String::from_utf8_lossy(&body);
         if !(200..300).contains(&status) {
             return Err(KeyError::Refused {
@@ -249,6 +331,15 @@ impl KeyProvider for SpekeClient {
                 body: text.chars().take(300).collect(),
             });
         }
+        if v2 && version.as_deref() != Some("2.0") {
+            return Err(KeyError::Malformed {
+                url: url.clone(),
+                reason: format!("a SPEKE v2 answer must echo X-Speke-Version: 2.0; it had {version:?}"),
+            });
+        }
         key_from_response(request, &text)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,6 +28,14 @@ fn report(endpoint: &OriginEndpoint, period: u64) -> impl Fn(&KeyError) + '_ {
     }
 }
 
+/// The `commonEncryptionScheme` SPEKE v2 asks keys for: a CMAF or DASH endpoint's.
+fn scheme_of(endpoint: &OriginEndpoint) -> Option<&'static str> {
+    super::cenc::common_encryption(endpoint).map(|e| match e.scheme {
+        cenc::Scheme::Cenc => "cenc",
+        cenc::Scheme::Cbcs => "cbcs",
+    })
+}
+
 /// The key for `period` (its own, or the last key standing in for it).
 pub(super) async fn key_for(
     app: &PlaybackServices,
@@ -38,7 +46,7 @@ pub(super) async fn key_for(
     // The reason is logged; viewers learn only that there is no key (it may name the
     // provider's URL or role).
     app.keys
-        .key(provider, period, report(endpoint, period))
+        .key(provider, scheme_of(endpoint), period, report(endpoint, period))
         .await
         .map_err(|_| {
             PlaybackError::not_found(format!(
@@ -147,7 +155,7 @@ pub(super) async fn exact_key(
     period: u64,
 ) -> Result<ContentKey, PlaybackError> {
     app.keys
-        .exact(provider, period, report(endpoint, period))
+        .exact(provider, scheme_of(endpoint), period, report(endpoint, period))
         .await
         .map_err(|_| {
             PlaybackError::Unavailable(format!(

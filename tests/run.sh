@@ -26,10 +26,10 @@ step "python packages (in venvs under ${SLUICE_TOOLS_DIR:-~/.cache/sluice-tools}
 TOOLS="${SLUICE_TOOLS_DIR:-$HOME/.cache/sluice-tools}"
 PY_VENV="$TOOLS/py"
 [ -x "$PY_VENV/bin/python" ] || python3 -m venv "$PY_VENV"
-if ! "$PY_VENV/bin/python" -c "import boto3, moto, pytest, m3u8, mpegdash, flask_cors, ziglang, imageio_ffmpeg" 2>/dev/null ||
+if ! "$PY_VENV/bin/python" -c "import boto3, moto, pytest, xdist, m3u8, mpegdash, flask_cors, ziglang, imageio_ffmpeg" 2>/dev/null ||
   [ ! -x "$PY_VENV/bin/aws" ] || [ ! -x "$PY_VENV/bin/cfn-lint" ] || [ ! -x "$PY_VENV/bin/cargo-lambda" ]; then
   "$PY_VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    boto3 awscli "moto[server]" pytest m3u8 mpegdash cfn-lint cargo-lambda ziglang imageio-ffmpeg
+    boto3 awscli "moto[server]" pytest pytest-xdist m3u8 mpegdash cfn-lint cargo-lambda ziglang imageio-ffmpeg
 fi
 export PATH="$PY_VENV/bin:$PATH"
 SAM_VENV="$TOOLS/sam"
@@ -60,8 +60,8 @@ SLUICE_REQUIRE_MOTO=1 cargo test --workspace
 step "build sluice-local for the end-to-end tests"
 cargo build -p sluice-local --quiet
 
-step "end-to-end tests"
-python3 -m pytest -q tests/e2e
+step "end-to-end tests (two workers, each test file on one: most of a test is waiting on real time)"
+python3 -m pytest -q -n 2 --dist loadfile tests/e2e
 
 step "SAM template: cfn-lint and sam validate --lint"
 cfn-lint template.yaml

@@ -128,8 +128,32 @@ const KEEP_PERIODS: u64 = 1000;
 type Period = (String, String, u64);
 type Content = (String, String);
 
-/// The key cache of one process: a key per (provider URL, resource id, period), fetched
-/// once; the last key obtained per (URL, resource id) for when the provider fails.
+/// What a cached key is for: the provider's URL, and the content as it is asked for —
+/// resource id, SPEKE version, scheme and DRM systems — so that endpoints asking for
+/// different things never share a key (nor its DRM systems' data).
+fn content_of(provider: &SpekeKeyProvider, scheme: Option<&str>) -> Content {
+    let version = match provider.encryption_contract_configuration {
+        Some(_) => "v2",
+        None => "v1",
+    };
+    let mut systems: Vec<String> = provider.system_ids.iter().map(|s| s.to_ascii_lowercase()).collect();
+    systems.sort();
+    let asked = [
+        provider.resource_id.as_str(),
+        version,
+        scheme.unwrap_or_default(),
+        &systems.join(","),
+    ];
+    (provider.url.clone(), asked.join("\0"))
+}
+
+fn period_id(provider: &SpekeKeyProvider, scheme: Option<&str>, period: u64) -> Period {
+    let (url, content) = content_of(provider, scheme);
+    (url, content, period)
+}
+
+/// The key cache of one process: a key per (provider URL, content as asked, period),
+/// fetched once; the last key obtained per (URL, content) for when the provider fails.
 pub struct Keys {
     provider: Arc<dyn KeyProvider>,
     entries: Mutex<HashMap<Period, Arc<OnceCell<ContentKey>>>>,
@@ -173,7 +197,7 @@ impl Keys {
         period: u64,
         on_error: impl Fn(&KeyError),
     ) -> KeyResult {
-        let id: Period = (provider.url.clone(), provider.resource_id.clone(), period);
+        let id = period_id(provider, scheme, period);
         if let Some(stand_in) = self.stand_ins.lock().expect("key cache").get(&id) {
             return Ok(stand_in.clone());
         }
@@ -181,7 +205,7 @@ impl Keys {
             Ok(key) => return Ok(key),
             Err(e) => e,
         };
-        let content: Content = (provider.url.clone(), provider.resource_id.clone());
+        let content = content_of(provider, scheme);
         let last = self.last.lock().expect("key cache").get(&content).cloned();
         match last.filter(|k| k.period < period) {
             Some(last) => {
@@ -218,7 +242,7 @@ impl Keys {
         period: u64,
         on_error: &impl Fn(&KeyError),
     ) -> Result<ContentKey, Option<KeyError>> {
-        let id: Period = (provider.url.clone(), provider.resource_id.clone(), period);
+        let id = period_id(provider, scheme, period);
         let cell = {
             let mut entries = self.entries.lock().expect("key cache");
             if entries.len() >= MAX_ENTRIES {
@@ -280,130 +304,4 @@ impl Keys {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-    struct Counting {
-        calls: AtomicUsize,
-        down: AtomicBool,
-    }
-
-    #[async_trait::async_trait]
-    impl KeyProvider for Counting {
-        async fn fetch(&self, request: &KeyRequest<'_>) -> KeyResult {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            if self.down.load(Ordering::SeqCst) {
-                return Err(KeyError::Unreachable {
-                    url: request.provider.url.clone(),
-                    reason: "down".into(),
-                });
-            }
-            Ok(ContentKey {
-                kid: request.kid,
-                key: [request.period as u8; 16],
-                period: request.period,
-                explicit_iv: None,
-                key_uri: Some(format!("https://keys/{}", request.kid)),
-                key_format: None,
-                key_format_versions: None,
-                systems: Vec::new(),
-            })
-        }
-    }
-
-    fn provider() -> SpekeKeyProvider {
-        SpekeKeyProvider {
-            url: "https://keys".into(),
-            resource_id: "r".into(),
-            role_arn: "arn:aws:iam::123456789012:role/k".into(),
-            system_ids: vec!["81376844-f976-481e-a84e-cc25d39b0b33".into()],
-            certificate_arn: None,
-            encryption_contract_configuration: None,
-        }
-    }
-
-    #[test]
-    fn periods_follow_media_time() {
-        assert_eq!(period_of(Ticks(0), 10), 0);
-        assert_eq!(period_of(Ticks(899_999), 10), 0);
-        assert_eq!(period_of(Ticks(900_000), 10), 1);
-        assert_eq!(period_of(Ticks(123_456_789), 0), 0);
-    }
-
-    #[test]
-    fn kids_are_stable_per_content_and_period() {
-        assert_eq!(kid_for("r", 3), kid_for("r", 3));
-        assert_ne!(kid_for("r", 3), kid_for("r", 4));
-        assert_ne!(kid_for("r", 3), kid_for("s", 3));
-        let kid = kid_for("r", 3).to_string();
-        assert_eq!(&kid[14..15], "8", "version 8: {kid}");
-    }
-
-    #[tokio::test]
-    async fn one_request_per_period_even_when_asked_at_once() {
-        let counting = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-            down: AtomicBool::new(false),
-        });
-        let keys = Keys::new(counting.clone());
-        let p = provider();
-        let asks = (0..8).map(|i| keys.key(&p, None, i % 2, |_| {}));
-        let got = futures_util::future::join_all(asks).await;
-        assert!(got.iter().all(Result::is_ok));
-        assert_eq!(counting.calls.load(Ordering::SeqCst), 2);
-        assert_eq!(got[1].as_ref().unwrap().kid, kid_for("r", 1));
-    }
-
-    #[tokio::test]
-    async fn a_failing_provider_leaves_the_last_key_or_an_error() {
-        let counting = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-            down: AtomicBool::new(true),
-        });
-        let keys = Keys::new(counting.clone());
-        let p = provider();
-        let errors = AtomicUsize::new(0);
-        let count = |_: &KeyError| {
-            errors.fetch_add(1, Ordering::SeqCst);
-        };
-        assert!(keys.key(&p, None, 5, count).await.is_err(), "no key was ever obtained");
-        assert!(keys.key(&p, None, 5, count).await.is_err());
-        assert_eq!(
-            counting.calls.load(Ordering::SeqCst),
-            1,
-            "not asked again within a second"
-        );
-        assert_eq!(errors.load(Ordering::SeqCst), 1);
-        counting.down.store(false, Ordering::SeqCst);
-        let six = keys.key(&p, None, 6, count).await.unwrap();
-        counting.down.store(true, Ordering::SeqCst);
-        let seven = keys.key(&p, None, 7, count).await.unwrap();
-        assert_eq!(seven, six, "the last key stands in");
-        assert_eq!(keys.key(&p, None, 6, count).await.unwrap(), six, "cached");
-        assert!(
-            keys.key(&p, None, 4, count).await.is_err(),
-            "no stand-in for an earlier period"
-        );
-        counting.down.store(false, Ordering::SeqCst);
-        tokio::time::sleep(RETRY_AFTER).await;
-        assert_eq!(
-            keys.key(&p, None, 7, count).await.unwrap(),
-            six,
-            "period 7 keeps naming the key it named"
-        );
-        assert_eq!(
-            keys.exact(&p, None, 6, count).await.unwrap(),
-            six,
-            "the segment names 6"
-        );
-        let own = keys.exact(&p, None, 7, count).await.unwrap();
-        assert_eq!(
-            (own.period, own.kid),
-            (7, kid_for("r", 7)),
-            "another instance's k7 segment gets 7's key"
-        );
-        assert_eq!(keys.key(&p, None, 8, count).await.unwrap().period, 8);
-    }
-}
+mod tests;

@@ -198,24 +198,12 @@ pub fn key_from_response(request: &KeyRequest<'_>, body: &str) -> KeyResult {
         .map(String::as_str)
         .unwrap_or_default();
     let drm = doc.drm_system(request.kid, system_id);
-    let expected = match request.provider.encryption_contract_configuration {
-        Some(_) => SpekeVersion::V2,
-        None => SpekeVersion::V1,
-    };
-    if doc.version != expected {
-        return Err(malformed(format!(
-            "a SPEKE {} request was answered with a {} document",
-            if expected == SpekeVersion::V2 {
-                "v2 (CPIX 2.3)"
-            } else {
-                "v1 (CPIX 2.0)"
-            },
-            if expected == SpekeVersion::V2 {
-                "CPIX 2.0"
-            } else {
-                "CPIX 2.3"
-            },
-        )));
+    // A SPEKE v2 answer is a CPIX 2.3 document (`contentId`); a v1 answer is taken as
+    // before, whatever attributes it has.
+    if request.provider.encryption_contract_configuration.is_some() && doc.version != SpekeVersion::V2 {
+        return Err(malformed(
+            "a SPEKE v2 (CPIX 2.3) request was answered with a CPIX 2.0 document (no CPIX@contentId)".into(),
+        ));
     }
     // Playlist attribute values: no quote or line break may come through (it would end
     // the attribute or add a tag).

@@ -29,6 +29,14 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// The scheme's name, as `schm` and CPIX's `commonEncryptionScheme` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Cenc => "cenc",
+            Scheme::Cbcs => "cbcs",
+        }
+    }
+
     pub fn fourcc(self) -> [u8; 4] {
         match self {
             Scheme::Cenc => *b"cenc",

@@ -30,10 +30,7 @@ fn report(endpoint: &OriginEndpoint, period: u64) -> impl Fn(&KeyError) + '_ {
 
 /// The `commonEncryptionScheme` SPEKE v2 asks keys for: a CMAF or DASH endpoint's.
 fn scheme_of(endpoint: &OriginEndpoint) -> Option<&'static str> {
-    super::cenc::common_encryption(endpoint).map(|e| match e.scheme {
-        cenc::Scheme::Cenc => "cenc",
-        cenc::Scheme::Cbcs => "cbcs",
-    })
+    super::cenc::common_encryption(endpoint).map(|e| e.scheme.name())
 }
 
 /// The key for `period` (its own, or the last key standing in for it).
@@ -190,8 +187,16 @@ pub(crate) async fn encrypt_ts_segment(
     match encryption.encryption_method {
         HlsEncryptionMethod::Aes128 => Ok(Bytes::from(crypto::aes128_cbc(&key.key, &iv, parts))),
         HlsEncryptionMethod::SampleAes => {
-            let segment = parts.concat();
-            sample_aes::encrypt_ts(&key.key, &iv, &segment)
+            // One stored part (the usual case) is encrypted from where it is.
+            let joined;
+            let segment: &[u8] = match parts {
+                [one] => one,
+                _ => {
+                    joined = parts.concat();
+                    &joined
+                }
+            };
+            sample_aes::encrypt_ts(&key.key, &iv, segment)
                 .map(Bytes::from)
                 .map_err(|e| {
                     tracing::error!(endpoint = %endpoint.id, segment = start.0, error = %e, "SAMPLE-AES failed");

@@ -99,14 +99,21 @@ pub fn period_of(media_time: Ticks, rotation_seconds: u32) -> u64 {
     }
 }
 
-/// The KID of `period` for the content `resource_id`: stable, so every instance asks
-/// for the same key (SPEKE leaves KIDs to the encryptor, one per content id and period).
-/// A UUID version 8 (RFC 9562) from SHA-256.
-pub fn kid_for(resource_id: &str, period: u64) -> Kid {
+/// The KID of `period` for the content `resource_id` encrypted with `scheme` (`cenc`,
+/// `cbcs`; `None` for HLS TS): stable, so every instance asks for the same key (SPEKE
+/// leaves KIDs to the encryptor, one per content id and period). Endpoints that share a
+/// resource id but not a scheme get different KIDs, so a provider that derives keys from
+/// the KID never hands one key out for both AES-CTR and AES-CBC. A UUID version 8
+/// (RFC 9562) from SHA-256.
+pub fn kid_for(resource_id: &str, scheme: Option<&str>, period: u64) -> Kid {
     let mut hash = Sha256::new();
     hash.update(b"sluice content key id\0");
     hash.update(resource_id.as_bytes());
     hash.update(b"\0");
+    if let Some(scheme) = scheme {
+        hash.update(scheme.as_bytes());
+        hash.update(b"\0");
+    }
     hash.update(period.to_be_bytes());
     let digest = hash.finalize();
     let mut kid = [0u8; 16];
@@ -273,7 +280,7 @@ impl Keys {
                 let request = KeyRequest {
                     provider,
                     scheme,
-                    kid: kid_for(&provider.resource_id, period),
+                    kid: kid_for(&provider.resource_id, scheme, period),
                     period,
                 };
                 match self.provider.fetch(&request).await {

@@ -261,6 +261,12 @@ pub fn key_from_response(request: &KeyRequest<'_>, body: &str) -> KeyResult {
             None => None,
         };
         let [key_uri, key_format, key_format_versions] = signalling(drm)?;
+        if key_uri.is_none() && id.eq_ignore_ascii_case(super::system::FAIRPLAY) {
+            return Err(malformed(format!(
+                "no key URI for FairPlay {id} (SPEKE v1 URIExtXKey, v2 HLSSignalingData): HLS players would \
+                 find no EXT-X-KEY for it"
+            )));
+        }
         systems.push(SystemData {
             system_id: system,
             pssh,

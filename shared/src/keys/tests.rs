@@ -51,10 +51,13 @@ fn periods_follow_media_time() {
 
 #[test]
 fn kids_are_stable_per_content_and_period() {
-    assert_eq!(kid_for("r", 3), kid_for("r", 3));
-    assert_ne!(kid_for("r", 3), kid_for("r", 4));
-    assert_ne!(kid_for("r", 3), kid_for("s", 3));
-    let kid = kid_for("r", 3).to_string();
+    assert_eq!(kid_for("r", None, 3), kid_for("r", None, 3));
+    assert_ne!(kid_for("r", None, 3), kid_for("r", None, 4));
+    assert_ne!(kid_for("r", None, 3), kid_for("s", None, 3));
+    // One resource id, two schemes: two KIDs (a key is never used in CTR and CBC mode).
+    assert_ne!(kid_for("r", Some("cenc"), 3), kid_for("r", Some("cbcs"), 3));
+    assert_ne!(kid_for("r", Some("cenc"), 3), kid_for("r", None, 3));
+    let kid = kid_for("r", None, 3).to_string();
     assert_eq!(&kid[14..15], "8", "version 8: {kid}");
 }
 
@@ -70,7 +73,7 @@ async fn one_request_per_period_even_when_asked_at_once() {
     let got = futures_util::future::join_all(asks).await;
     assert!(got.iter().all(Result::is_ok));
     assert_eq!(counting.calls.load(Ordering::SeqCst), 2);
-    assert_eq!(got[1].as_ref().unwrap().kid, kid_for("r", 1));
+    assert_eq!(got[1].as_ref().unwrap().kid, kid_for("r", None, 1));
 }
 
 #[tokio::test]
@@ -154,7 +157,7 @@ async fn a_failing_provider_leaves_the_last_key_or_an_error() {
     let own = keys.exact(&p, None, 7, count).await.unwrap();
     assert_eq!(
         (own.period, own.kid),
-        (7, kid_for("r", 7)),
+        (7, kid_for("r", None, 7)),
         "another instance's k7 segment gets 7's key"
     );
     assert_eq!(keys.key(&p, None, 8, count).await.unwrap().period, 8);

@@ -145,17 +145,20 @@ pub(crate) fn cmaf_key_tags(scheme: Scheme, key: &ContentKey) -> Vec<m3u8_rs::Ke
         Scheme::Cbcs => m3u8_rs::KeyMethod::SampleAES,
         Scheme::Cenc => m3u8_rs::KeyMethod::Other("SAMPLE-AES-CTR".into()),
     };
-    let tag = |uri: String, format: String| m3u8_rs::Key {
-        method: method.clone(),
-        uri: Some(uri),
-        iv: None,
-        keyformat: Some(format),
-        keyformatversions: Some("1".into()),
-    };
     let mut tags: Vec<m3u8_rs::Key> = Vec::new();
     for system in &key.systems {
         let id = system.system_id.to_string();
         let given = system.key_format.clone();
+        // The provider's KEYFORMATVERSIONS where it gave one (HLSSignalingData, SPEKE v1
+        // attributes), else version 1 of the format.
+        let versions = system.key_format_versions.clone().unwrap_or_else(|| "1".into());
+        let tag = |uri: String, format: String| m3u8_rs::Key {
+            method: method.clone(),
+            uri: Some(uri),
+            iv: None,
+            keyformat: Some(format),
+            keyformatversions: Some(versions.clone()),
+        };
         let next = match id.as_str() {
             CLEARKEY | CLEARKEY_DASH_IF => {
                 let clearkey = tag(

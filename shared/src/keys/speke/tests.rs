@@ -25,7 +25,7 @@ fn request(provider: &SpekeKeyProvider) -> KeyRequest<'_> {
     KeyRequest {
         provider,
         scheme: Some("cbcs"),
-        kid: crate::keys::kid_for("live-1", 7),
+        kid: crate::keys::kid_for("live-1", None, 7),
         period: 7,
     }
 }
@@ -79,6 +79,11 @@ fn a_v2_answer_gives_the_key_uri_and_format_of_its_ext_x_key_line() {
         key_from_response(&r, &doc.to_xml()).is_err(),
         "a second line is never taken"
     );
+    // FairPlay with no HLSSignalingData: no key URI for the playlist, so no key at all
+    // (a playlist without EXT-X-KEY would look clear to players).
+    doc.drm_systems[0].hls_media = None;
+    let err = key_from_response(&r, &doc.to_xml()).unwrap_err().to_string();
+    assert!(err.contains("no key URI for FairPlay"), "{err}");
 }
 
 #[test]

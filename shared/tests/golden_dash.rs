@@ -113,9 +113,14 @@ fn mpd(package: &DashPackage, records: &[SegmentRecord], input: u64) -> String {
         now: UnixMillis(EPOCH_MS + (newest_end / 90) as i64 + 1_500),
         default_utc_uri: "http://golden/out/v1/utc".into(),
         ended: false,
-        protection: None,
     };
-    dash::mpd(&presentation, &adaptations)
+    let period = dash::Period {
+        start: None,
+        protection: None,
+        file_suffix: String::new(),
+        adaptations: adaptations.to_vec(),
+    };
+    dash::mpd(&presentation, &[period])
 }
 
 fn compare(name: &str, actual: &str) {

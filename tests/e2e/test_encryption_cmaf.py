@@ -277,14 +277,15 @@ def test_encryption_is_echoed_as_given_and_modelled(origin):
     assert listed["cenc"]["CmafPackage"]["Encryption"] == origin.sent["cenc"]
 
 
-ROTATION = r"key rotation.*not supported by Sluice yet.*set 0"
+SPEKE_V2_ROTATION = r"keyRotationIntervalSeconds 60: SPEKE v2.*set 0"
 ECC = {"PresetSpeke20Audio": "PRESET-AUDIO-1", "PresetSpeke20Video": "PRESET-VIDEO-1"}
+SHARED = {"PresetSpeke20Audio": "SHARED", "PresetSpeke20Video": "SHARED"}
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
 
 
 @pytest.mark.parametrize("package, change, field, words", [
-    ("dash", {"KeyRotationIntervalSeconds": 300}, "keyRotationIntervalSeconds", ROTATION),
-    ("dash", {"KeyRotationIntervalSeconds": None}, "keyRotationIntervalSeconds", ROTATION),
+    ("dash", {"KeyRotationIntervalSeconds": None, "Provider": {"EncryptionContractConfiguration": SHARED}},
+     "keyRotationIntervalSeconds", SPEKE_V2_ROTATION),
     ("cmaf", {"EncryptionMethod": "AES_CTR", "ConstantInitializationVector": CONSTANT_IV},
      "constantInitializationVector", None),
     ("cmaf", {"ConstantInitializationVector": "0011"}, "constantInitializationVector", None),
@@ -295,7 +296,7 @@ CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     ("cmaf", {"Provider": {"EncryptionContractConfiguration": ECC}}, "encryptionContractConfiguration", None),
     ("dash", {"Provider": {"EncryptionContractConfiguration": ECC}}, "encryptionContractConfiguration", None),
     ("cmaf-iframes", {}, "includeIframeOnlyStream", None),
-], ids=["dash-rotation", "dash-rotation-default", "cenc-constant-iv",
+], ids=["speke-v2-rotation-default", "cenc-constant-iv",
         "short-constant-iv", "cmaf-aes128-id", "dash-aes128-id", "cmaf-certificate", "dash-certificate",
         "cmaf-speke-v2", "dash-speke-v2", "cmaf-iframes"])
 def test_settings_sluice_cannot_honour_are_refused(origin, package, change, field, words):

@@ -119,14 +119,14 @@ fn with_provider<T: serde::de::DeserializeOwned>(
     Ok((parsed, provider))
 }
 
-/// What Common Encryption (CMAF, DASH) asks of a provider: SPEKE v1, DRM system ids (not
-/// AES-128's); `rotating`: whether the package can rotate keys.
-fn common_encryption(path: &str, provider: &SpekeKeyProvider, rotation_seconds: u32, rotating: bool) -> Result<()> {
+/// What Common Encryption (CMAF, DASH) asks of a provider: SPEKE v1, or v2 with no key
+/// rotation (MediaPackage's rule); DRM system ids (not AES-128's).
+fn common_encryption(path: &str, provider: &SpekeKeyProvider, rotation_seconds: u32) -> Result<()> {
     rotation(path, rotation_seconds)?;
-    if rotation_seconds != 0 && !rotating {
+    if provider.encryption_contract_configuration.is_some() && rotation_seconds != 0 {
         return Err(unprocessable(format!(
-            "{path}keyRotationIntervalSeconds {rotation_seconds}: key rotation of DASH segments is not \
-             supported by Sluice yet; set 0 (one key for the whole stream)"
+            "{path}keyRotationIntervalSeconds {rotation_seconds}: SPEKE v2 (spekeKeyProvider.\
+             encryptionContractConfiguration) takes one key for the whole stream; set 0 (the default is 60)"
         )));
     }
     if let Some(contract) = &provider.encryption_contract_configuration {
@@ -192,7 +192,6 @@ pub(super) fn cmaf_encryption(value: &Value, iframes: bool) -> Result<CmafEncryp
         path,
         &encryption.speke_key_provider,
         encryption.key_rotation_interval_seconds,
-        true,
     )?;
     if iframes {
         return Err(unprocessable(
@@ -213,7 +212,6 @@ pub(super) fn dash_encryption(value: &Value) -> Result<DashEncryption> {
         path,
         &encryption.speke_key_provider,
         encryption.key_rotation_interval_seconds,
-        false,
     )?;
     Ok(encryption)
 }

@@ -171,6 +171,17 @@ pub(super) fn dash_package(mut map: Map<String, Value>, previous: Option<&DashPa
     package.stream_selection = selection;
     package.ad_selection = ad_selection;
     package.encryption = encryption.map(|e| super::encryption::dash_encryption(&e)).transpose()?;
+    let rotating = package
+        .encryption
+        .as_ref()
+        .map_or(0, |e| e.key_rotation_interval_seconds);
+    if rotating != 0 && package.segment_template_format == SegmentTemplateFormat::NumberWithDuration {
+        return Err(ControlError::Unprocessable(format!(
+            "dashPackage.encryption.keyRotationIntervalSeconds {rotating}: key rotation starts a new Period at \
+             each key change, which segmentTemplateFormat NUMBER_WITH_DURATION cannot have (as with \
+             periodTriggers); use NUMBER_WITH_TIMELINE or TIME_WITH_TIMELINE, or set 0 (the default is 60)"
+        )));
+    }
     in_range(
         "dashPackage.",
         "segmentDurationSeconds",

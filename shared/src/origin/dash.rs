@@ -1,5 +1,7 @@
 //! DASH (`dashPackage`): the MPD from the index, its segments (by number or time) and the
-//! UTC timing endpoint.
+//! UTC timing endpoint. With key rotation, one Period per key (`periods`).
+
+mod periods;
 
 use super::arrival::*;
 use super::ladder::*;
@@ -11,7 +13,7 @@ use super::window::*;
 use crate::app::PlaybackServices;
 use crate::catalog::{Catalog, StreamDocs};
 use crate::live::timeline;
-use crate::manifest::dash::{self, Adaptation, ContentType, Presentation, Representation};
+use crate::manifest::dash::{self, Adaptation, ContentType, Period, Presentation, Representation};
 use crate::model::{CaptionChannel, DashPackage, OriginEndpoint, Rendition, SegmentTemplateFormat};
 use crate::time::UnixMillis;
 
@@ -33,13 +35,16 @@ pub async fn serve_dash(
         SegmentTemplateFormat::NumberWithTimeline => Numbering::Number,
         SegmentTemplateFormat::NumberWithDuration => Numbering::NumberFromOrigin,
     };
-    // Numbers are looked up in the manifest window plus what a slow player may still ask for.
-    let lookup = package.manifest_window_seconds + 4 * package.segment_duration_seconds;
+    // Numbers are looked up in the manifest window (and, with key rotation, as far back as
+    // its MPD lists Periods) plus what a slow player may still ask for.
+    let lookup = package.manifest_window_seconds + read_back(package) + 4 * package.segment_duration_seconds;
     if let Some(text) = subtitles::parse_dash_file(&endpoint.manifest_name, file) {
         let seconds = package.segment_duration_seconds;
         return subtitles::dash_segment(app, endpoint, &docs, seconds, text, numbering, lookup).await;
     }
-    let request = parse_segment_file(&endpoint.manifest_name, file).ok_or_else(|| not_a_file(endpoint, file))?;
+    // With key rotation a name ends in the key period of its key: `….k{period}.mp4`.
+    let (file, key_period) = super::cenc::split_key_period(file);
+    let request = parse_segment_file(&endpoint.manifest_name, &file).ok_or_else(|| not_a_file(endpoint, &file))?;
     serve_segment(
         app,
         endpoint,
@@ -48,9 +53,20 @@ pub async fn serve_dash(
         request,
         numbering,
         lookup,
-        None,
+        key_period,
     )
     .await
+}
+
+/// How much further back than the manifest window an MPD lists segments: with key
+/// rotation, back to the start of the oldest listed Period.
+fn read_back(package: &DashPackage) -> u32 {
+    match &package.encryption {
+        Some(e) if e.key_rotation_interval_seconds > 0 => {
+            periods::read_back_seconds(e.key_rotation_interval_seconds, package.segment_duration_seconds)
+        }
+        _ => 0,
+    }
 }
 
 /// How much later than the wall clock of its media segments are announced: the channel's
@@ -78,14 +94,17 @@ pub(crate) async fn dash_manifest(
 ) -> Result<Reply, PlaybackError> {
     let renditions = ordered_selection(docs, &endpoint.channel_id, package.stream_selection.as_ref())?;
     ladder_ready(docs, &endpoint.channel_id, UnixMillis::now())?;
-    // Encrypted: one key for the whole stream (DASH key rotation is refused).
-    let protection = match super::cenc::common_encryption(endpoint) {
+    let encryption = super::cenc::common_encryption(endpoint);
+    // Encrypted with one key for the whole stream: the key first, so that a key never
+    // obtained is a 404 before any work.
+    let protection = match encryption.as_ref().filter(|e| e.rotation == 0) {
         Some(e) => {
-            let key = super::cenc::segment_key(app, endpoint, &e, None, 0).await?;
+            let key = super::cenc::segment_key(app, endpoint, e, None, 0).await?;
             Some(super::cenc::dash_content_protection(e.scheme, &key))
         }
         None => None,
     };
+    let read_seconds = package.manifest_window_seconds + read_back(package);
     let anchor = docs.anchor.ok_or_else(|| {
         PlaybackError::not_found(format!(
             "channel {:?} has not received any segments yet",
@@ -97,7 +116,7 @@ pub(crate) async fn dash_manifest(
     let mut windows = Vec::new();
     for r in &renditions {
         let k = timeline::group_size(package.segment_duration_seconds, r.target());
-        windows.push(live_window(app, &endpoint.channel_id, r, k, package.manifest_window_seconds).await?);
+        windows.push(live_window(app, &endpoint.channel_id, r, k, read_seconds).await?);
     }
     let window_of = |id: &str| renditions.iter().position(|r| r.id == id).map(|i| &windows[i][..]);
     let video: Vec<Representation> = renditions
@@ -180,7 +199,7 @@ pub(crate) async fn dash_manifest(
                 Some(w) => w.to_vec(),
                 None => {
                     let k = timeline::group_size(package.segment_duration_seconds, video.target());
-                    let window = live_window(app, &endpoint.channel_id, video, k, package.manifest_window_seconds);
+                    let window = live_window(app, &endpoint.channel_id, video, k, read_seconds);
                     window.await.unwrap_or_default()
                 }
             };
@@ -226,9 +245,17 @@ pub(crate) async fn dash_manifest(
         now: UnixMillis::now(),
         default_utc_uri: format!("{}/out/v1/utc", app.config.playback_base_url),
         ended: false,
-        protection,
     };
-    let body = dash::mpd(&presentation, &adaptations);
+    let periods = match encryption.as_ref().filter(|e| e.rotation > 0) {
+        Some(e) => periods::key_periods(app, endpoint, e, package.manifest_window_seconds, adaptations).await?,
+        None => vec![Period {
+            start: None,
+            protection,
+            file_suffix: String::new(),
+            adaptations,
+        }],
+    };
+    let body = dash::mpd(&presentation, &periods);
     let last = windows.iter().filter_map(|w| w.last()).map(|s| s.sequence).max();
     // DASH: the rendition updated least recently, as MediaPackage reports the lowest.
     let updated = renditions.iter().map(|r| r.updated_at).min_by_key(|t| t.0);

@@ -109,7 +109,8 @@ fn cmaf_and_dash_encryption_are_validated() {
     );
     let mut rotating = common(clearkey);
     rotating.as_object_mut().unwrap().remove("keyRotationIntervalSeconds");
-    assert!(refused(dash_encryption(&rotating)).contains("dashPackage.encryption.keyRotationIntervalSeconds 60"));
+    // DASH rotates keys too (a Period per key), by default every 60 s as MediaPackage.
+    assert_eq!(dash_encryption(&rotating).unwrap().key_rotation_interval_seconds, 60);
     assert_eq!(
         cmaf_encryption(&rotating, false).unwrap().key_rotation_interval_seconds,
         60
@@ -127,6 +128,18 @@ fn cmaf_and_dash_encryption_are_validated() {
         shared.encryption_contract_configuration.is_some(),
         "SPEKE v2, SHARED: taken"
     );
+    // SPEKE v2 takes no key rotation (MediaPackage's rule), the default 60 s included.
+    let mut v2_rotating = v2.clone();
+    v2_rotating
+        .as_object_mut()
+        .unwrap()
+        .remove("keyRotationIntervalSeconds");
+    for refusal in [
+        refused(dash_encryption(&v2_rotating)),
+        refused(cmaf_encryption(&v2_rotating, false)),
+    ] {
+        assert!(refusal.contains("keyRotationIntervalSeconds 60: SPEKE v2"), "{refusal}");
+    }
     v2["spekeKeyProvider"]["encryptionContractConfiguration"]["presetSpeke20Video"] = json!("PRESET-VIDEO-2");
     assert!(refused(cmaf_encryption(&v2, false)).contains("presetSpeke20Video PRESET-VIDEO-2"));
     v2["spekeKeyProvider"]["encryptionContractConfiguration"] =

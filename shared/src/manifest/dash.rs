@@ -169,15 +169,12 @@ pub fn mpd(p: &Presentation<'_>, periods: &[Period<'_>]) -> String {
 }
 
 fn write_period(w: &mut Writer<Vec<u8>>, p: &Presentation<'_>, period: &Period<'_>) {
-    let mut layout = NumberLayout::of(p.package, &period.adaptations);
+    let layout = NumberLayout::of(p.package, &period.adaptations);
     let mut element = BytesStart::new("Period");
     let (id, start) = match period.start {
         None => ("0".to_owned(), duration(layout.period_start_ms)),
         // The id is its start: unique, and the same in every later MPD.
-        Some(start) => {
-            layout.presentation_time_offset = start;
-            (start.0.to_string(), seconds(start))
-        }
+        Some(start) => (start.0.to_string(), seconds(start)),
     };
     element.push_attribute(("id", id.as_str()));
     element.push_attribute(("start", start.as_str()));
@@ -233,8 +230,6 @@ struct NumberLayout {
     period_start_ms: u64,
     start_number: u64,
     duration_ticks: u64,
-    /// Of the SegmentTimeline formats: the Period's start in media time.
-    presentation_time_offset: Ticks,
 }
 
 impl NumberLayout {
@@ -250,7 +245,6 @@ impl NumberLayout {
                 period_start_ms: 0,
                 start_number: 0,
                 duration_ticks,
-                presentation_time_offset: Ticks(0),
             };
         };
         let origin = number_origin(newest, duration_ticks);
@@ -259,7 +253,6 @@ impl NumberLayout {
             period_start_ms: origin.media_start.0.div_ceil(TICKS_PER_SECOND / 1000),
             start_number: origin.start_number,
             duration_ticks,
-            presentation_time_offset: Ticks(0),
         }
     }
 }

@@ -200,7 +200,8 @@ fn write_template(
         }
         SegmentTemplateFormat::TimeWithTimeline => {}
     }
-    let offset = layout.presentation_time_offset.0.to_string();
+    // A Period of several starts at its first segment's media time; the single one at 0.
+    let offset = period.start.map_or(0, |t| t.0).to_string();
     t.push_attribute(("presentationTimeOffset", offset.as_str()));
     let _ = w.write_event(Event::Start(t));
     let _ = w.write_event(Event::Start(BytesStart::new("SegmentTimeline")));

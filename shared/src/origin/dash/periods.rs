@@ -39,18 +39,14 @@ pub(crate) async fn key_periods<'a>(
     window_seconds: u32,
     adaptations: Vec<Adaptation<'a>>,
 ) -> Result<Vec<Period<'a>>, PlaybackError> {
-    let encrypted = |a: &Adaptation<'_>| a.content_type != ContentType::Text;
-    let tracks = || {
-        adaptations
-            .iter()
-            .filter(|a| encrypted(a))
-            .flat_map(|a| &a.representations)
-    };
+    let text = |a: &Adaptation<'_>| a.content_type == ContentType::Text;
+    let tracks = || adaptations.iter().filter(|a| !text(a)).flat_map(|a| &a.representations);
     let mut all: Vec<OutputSegment> = tracks().flat_map(|r| r.segments.iter().cloned()).collect();
     all.sort_by_key(|s| s.start);
     let keys = window_keys(app, endpoint, encryption.provider, encryption.rotation, &all).await?;
     let key_of = |s: &OutputSegment| &keys[&encryption.period_of(s.start)];
-    // Each sequence number's key: the earliest any rendition's segment of it has.
+    // Each sequence number's key: the earliest any rendition's segment of it has (every
+    // audio and video segment's number is in it).
     let mut chosen: BTreeMap<u64, &ContentKey> = BTreeMap::new();
     for s in &all {
         let key = key_of(s);
@@ -59,7 +55,7 @@ pub(crate) async fn key_periods<'a>(
             *entry = key;
         }
     }
-    let period_of = |s: &OutputSegment| chosen.get(&s.sequence).map_or(key_of(s).period, |k| k.period);
+    let period_of = |s: &OutputSegment| chosen[&s.sequence].period;
     // The oldest listed Period: the key of the manifest window's first segment.
     let window = crate::time::Ticks::from_secs(u64::from(window_seconds));
     let oldest = tracks()
@@ -70,7 +66,7 @@ pub(crate) async fn key_periods<'a>(
     // Each listed key period, where its first segment starts, and its key.
     let mut starts: BTreeMap<u64, (Ticks, &ContentKey)> = BTreeMap::new();
     for s in all.iter().filter(|s| period_of(s) >= oldest) {
-        let key = chosen.get(&s.sequence).copied().unwrap_or_else(|| key_of(s));
+        let key = chosen[&s.sequence];
         let entry = starts.entry(key.period).or_insert((s.start, key));
         entry.0 = entry.0.min(s.start);
     }
@@ -81,22 +77,22 @@ pub(crate) async fn key_periods<'a>(
         let mut period_adaptations = Vec::new();
         for a in &adaptations {
             let mut a = a.clone();
-            let text = !encrypted(&a);
-            for r in &mut a.representations {
-                r.segments = if !text {
-                    contiguous(r.segments, |s| period_of(s) == *key_period)
-                } else {
-                    contiguous(r.segments, |s| s.start >= *start && end.is_none_or(|end| s.start < end))
-                };
+            if text(&a) {
+                // Subtitles follow the video a segment behind: a Period may have none yet.
+                for r in &mut a.representations {
+                    r.segments = contiguous(r.segments, |s| s.start >= *start && end.is_none_or(|end| s.start < end));
+                }
+                a.representations.retain(|r| !r.segments.is_empty());
+                if a.representations.is_empty() {
+                    continue;
+                }
+            } else {
+                for r in &mut a.representations {
+                    r.segments = contiguous(r.segments, |s| period_of(s) == *key_period);
+                }
             }
             period_adaptations.push(a);
         }
-        // Subtitles follow the video a segment behind: a Period may have none yet.
-        for a in &mut period_adaptations {
-            a.representations
-                .retain(|r| !r.segments.is_empty() || a.content_type != ContentType::Text);
-        }
-        period_adaptations.retain(|a| !a.representations.is_empty());
         periods.push(Period {
             start: Some(*start),
             protection: Some(dash_content_protection(encryption.scheme, key)),
@@ -110,7 +106,7 @@ pub(crate) async fn key_periods<'a>(
         && periods.last().is_some_and(|p| {
             p.adaptations
                 .iter()
-                .filter(|a| a.content_type != ContentType::Text)
+                .filter(|a| !text(a))
                 .any(|a| a.representations.iter().any(|r| r.segments.is_empty()))
         })
     {
